@@ -1,0 +1,104 @@
+"""Small file helpers: atomic writes, safe path parts, locks, moving broken files aside."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import OutputError
+
+_SAFE = re.compile(r"[^A-Za-z0-9._+=-]")
+
+
+def safe_part(name: str) -> str:
+    """Make `name` one safe path component: no separators, no leading dots, no odd characters.
+
+    Model names use mteb's convention, `org/name` -> `org__name`.
+    """
+    part = _SAFE.sub("_", name.replace("/", "__")).lstrip(".")
+    return part[:150] or "_"
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write `data` to `path` via a temporary file and a rename: readers never see half a file.
+
+    Raises:
+        OutputError: when the folder cannot be created or written.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        mode = "wb" if isinstance(data, bytes) else "w"
+        with tmp.open(mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path} ({exc.strerror or exc}); choose a writable folder") from None
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write `obj` as indented JSON, atomically."""
+    write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def move_aside(path: Path, reason: str = "corrupt") -> Path:
+    """Rename a broken file to `<name>.<reason>-<timestamp>` next to it (never delete)."""
+    target = path.with_name(f"{path.name}.{reason}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    os.replace(path, target)
+    return target
+
+
+def check_writable(folder: Path) -> None:
+    """Create `folder` and prove it is writable.
+
+    Raises:
+        OutputError: naming the folder.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".evalkit-write-probe-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"output folder {folder}: not writable ({exc.strerror or exc}); pass --output with a writable folder") from None
+
+
+@contextlib.contextmanager
+def try_lock(path: Path) -> Iterator[bool]:
+    """Hold an exclusive, non-blocking lock on `path` for the block; yields False if another holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` for the block, waiting for it if needed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
