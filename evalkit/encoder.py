@@ -222,6 +222,9 @@ def _load_sentence_transformer(resolved: ResolvedModel, settings: EncoderSetting
     from sentence_transformers.base.modules import Normalize, Transformer
     from sentence_transformers.sentence_transformer.modules import Pooling
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a per-tensor "Loading weights" bar is noise here
     model_kwargs = {"dtype": _torch_dtype(settings.dtype)}
     is_st = (resolved.path / "modules.json").is_file()
     with _capture_load_reports() as reports:
@@ -300,7 +303,7 @@ class Encoder:
         self.current_task: str | None = None
         self.stats = {"texts": 0, "encoded": 0, "cache_hits": 0, "empty": 0}
         self._memo: dict[tuple[str, str], np.ndarray] = {}
-        self.model_prompts = dict(settings.prompts) or dict(getattr(model, "prompts", {}) or {})
+        self.model_prompts = dict(settings.prompts) or own_prompts(resolved)
         similarity = {"dot": ScoringFunction.DOT_PRODUCT}.get(str(getattr(model, "similarity_fn_name", "cosine")), ScoringFunction.COSINE)
         self.mteb_model_meta = ModelMeta.create_empty(
             overwrites={
@@ -332,7 +335,9 @@ class Encoder:
         try:
             yield
         finally:
+            # Sharing across tasks goes through the disk cache: memory stays bounded by one task.
             self.current_task, self.task_prompts = None, {}
+            self._memo.clear()
 
     def prompt_for(self, task_metadata: Any, prompt_type: Any) -> str | None:
         """The prompt text for this task and side, or None."""
@@ -426,8 +431,36 @@ def load_encoder(settings: EncoderSettings, *, cache_dir: Path | None = None) ->
     Raises:
         ModelError: missing model, remote code or pickle weights not opted in, weights that did not load.
     """
+    resolved = prepare_model(settings)
+    return load_resolved(resolved, settings, cache_dir=cache_dir)
+
+
+def prepare_model(settings: EncoderSettings) -> ResolvedModel:
+    """Find a model's files and check it may be loaded, without loading it.
+
+    Raises:
+        ModelError: missing model, or remote code / pickle weights not opted in.
+    """
     resolved = resolve_model(settings)
     _check_trust(resolved, settings)
+    return resolved
+
+
+def own_prompts(resolved: ResolvedModel) -> dict[str, str]:
+    """The prompts a sentence-transformers checkpoint declares in config_sentence_transformers.json."""
+    path = resolved.path / "config_sentence_transformers.json"
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")).get("prompts") or {})
+    except (OSError, ValueError):
+        return {}
+
+
+def load_resolved(resolved: ResolvedModel, settings: EncoderSettings, *, cache_dir: Path | None = None) -> Encoder:
+    """Load an already resolved and checked model into an `Encoder`.
+
+    Raises:
+        ModelError: weights that did not load, or a checkpoint that cannot be read.
+    """
     device = _pick_device(settings.device)
     if settings.dtype != "fp32" and device == "cpu" and settings.dtype == "fp16":
         logger.warning("fp16 on CPU is slow and lossy; bf16 or fp32 is the better choice there")

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from evalkit import examples as examples_mod
 from evalkit._io import check_writable, locked, move_aside, safe_part, try_lock, write_json
-from evalkit.encoder import Encoder, EncoderSettings, load_encoder
+from evalkit.encoder import Encoder, EncoderSettings, ResolvedModel, load_resolved, own_prompts, prepare_model
 from evalkit.errors import EvalkitError, SuiteError
 from evalkit.suite import Suite, TaskSpec
 from evalkit.tasks import BuiltTask, build_task
@@ -108,7 +108,30 @@ def model_folder(output_dir: Path, name: str, revision: str) -> Path:
     return output_dir / safe_part(name) / safe_part(revision)
 
 
-def _settings_record(spec: TaskSpec, built: BuiltTask, encoder: Encoder) -> dict[str, Any]:
+class _LazyEncoder:
+    """Loads the model only when a task actually has to run: a fully cached rerun never loads it."""
+
+    def __init__(self, resolved: ResolvedModel, settings: EncoderSettings, cache_dir: Path | None, folder: Path) -> None:
+        self.resolved, self.settings, self.cache_dir, self.folder = resolved, settings, cache_dir, folder
+        self.model_prompts = dict(settings.prompts) or own_prompts(resolved)
+        self._encoder: Encoder | None = None
+
+    def get(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = load_resolved(self.resolved, self.settings, cache_dir=self.cache_dir)
+            write_json(self.folder / "model_meta.json", self._encoder.mteb_model_meta.to_dict())
+        return self._encoder
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return dict(self._encoder.stats) if self._encoder else {}
+
+    @property
+    def device(self) -> str:
+        return str(self._encoder.model.device) if self._encoder else "not loaded"
+
+
+def _settings_record(spec: TaskSpec, built: BuiltTask, encoder: _LazyEncoder) -> dict[str, Any]:
     meta = built.task.metadata
     return {
         "model": encoder.resolved.name,
@@ -193,14 +216,14 @@ def _main_scores(result: Any) -> dict[str, float]:
     return out
 
 
-def _run_one(built: BuiltTask, encoder: Encoder, config: RunConfig, folder: Path, manifest_tasks: dict[str, Any]) -> TaskOutcome:
+def _run_one(built: BuiltTask, lazy: _LazyEncoder, config: RunConfig, folder: Path, manifest_tasks: dict[str, Any]) -> TaskOutcome:
     import mteb
 
     spec = built.spec
     result_path = folder / f"{spec.name}.json"
     record_path = folder / "evalkit" / "tasks" / f"{spec.name}.json"
     examples_path = folder / "evalkit" / "examples" / f"{spec.name}.json"
-    settings = _settings_record(spec, built, encoder)
+    settings = _settings_record(spec, built, lazy)
     settings_hash = _hash(settings)
     outcome = TaskOutcome(task=spec.name, task_type=built.task_type, status="done")
     with try_lock(folder / "evalkit" / "locks" / f"{spec.name}.lock") as got:
@@ -218,8 +241,9 @@ def _run_one(built: BuiltTask, encoder: Encoder, config: RunConfig, folder: Path
             outcome.main_score = _mean(outcome.splits)
             return outcome
         outcome.reason = reason
-        recorder = examples_mod.Recorder(built.task)
         start = time.monotonic()
+        encoder = lazy.get()
+        recorder = examples_mod.Recorder(built.task)
         try:
             with encoder.for_task(spec.name, spec.prompts), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -252,13 +276,15 @@ def _run_one(built: BuiltTask, encoder: Encoder, config: RunConfig, folder: Path
             record_path,
             {
                 "task": spec.name,
+                "task_type": built.task_type,
+                "main_metric": built.task.metadata.main_score,
                 "status": outcome.status,
                 "reason": outcome.reason,
                 "settings": settings,
                 "settings_hash": settings_hash,
                 "seconds": outcome.seconds,
                 "data_source": built.data_source,
-                "encoder_stats": dict(encoder.stats),
+                "encoder_stats": lazy.stats,
             },
         )
         manifest_tasks[spec.name] = {
@@ -295,10 +321,10 @@ def run(config: RunConfig, *, on_task: Any = None) -> RunSummary:
         raise SuiteError(f"suite {config.suite.name}: no task selected; check --tasks and --shard")
     built = [build_task(s, data_dir=config.data_dir) for s in specs]
     check_writable(config.output_dir)
-    encoder = load_encoder(config.encoder, cache_dir=config.cache_dir)
-    folder = model_folder(config.output_dir, encoder.resolved.name, encoder.resolved.revision)
+    resolved = prepare_model(config.encoder)
+    folder = model_folder(config.output_dir, resolved.name, resolved.revision)
     check_writable(folder)
-    write_json(folder / "model_meta.json", encoder.mteb_model_meta.to_dict())
+    encoder = _LazyEncoder(resolved, config.encoder, config.cache_dir, folder)
     notes = [w for b in built for w in b.warnings]
     for note in notes:
         logger.warning(note)
@@ -319,10 +345,10 @@ def run(config: RunConfig, *, on_task: Any = None) -> RunSummary:
         _update_manifest(manifest_path, config, encoder, started, tasks_state, notes)
         if on_task is not None:
             on_task(outcome)
-    return RunSummary(encoder.resolved.name, encoder.resolved.revision, folder, outcomes, notes)
+    return RunSummary(resolved.name, resolved.revision, folder, outcomes, notes)
 
 
-def _update_manifest(path: Path, config: RunConfig, encoder: Encoder, started: str, tasks: dict[str, Any], notes: list[str]) -> None:
+def _update_manifest(path: Path, config: RunConfig, encoder: _LazyEncoder, started: str, tasks: dict[str, Any], notes: list[str]) -> None:
     # Several runs may share a folder: merge under a lock so none loses the other's entries.
     with locked(path.with_name("manifest.lock")):
         previous: dict[str, Any] = {}
@@ -349,11 +375,11 @@ def _update_manifest(path: Path, config: RunConfig, encoder: Encoder, started: s
             },
             "data_dir": str(config.data_dir) if config.data_dir else None,
             "versions": _versions(),
-            "hardware": _hardware(str(encoder.model.device)),
+            "hardware": _hardware(encoder.device),
             "started": previous.get("started", started),
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "warnings": sorted(set(previous.get("warnings", [])) | set(notes)),
-            "encoder_stats": dict(encoder.stats),
+            "encoder_stats": encoder.stats or previous.get("encoder_stats", {}),
             "tasks": merged_tasks,
         }
         write_json(path, manifest)

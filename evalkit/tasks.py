@@ -205,13 +205,12 @@ def _build_local(spec: TaskSpec) -> BuiltTask:
         bibtex_citation="",
         is_public=False,
     )
-    cls = _LOCAL_CLASSES[local.type]
-    task = cls.__new__(cls)
-    task.metadata = metadata
-    task.local_spec = local
-    cls.__init__(task)
+    base = _LOCAL_CLASSES[local.type]
+    # Class-level metadata: mteb drops instance-level metadata when it unloads a task's data.
+    attrs: dict[str, Any] = {"metadata": metadata, "local_spec": local}
     if local.type == "STS":
-        task.min_score, task.max_score = local.min_score, local.max_score
+        attrs.update(min_score=local.min_score, max_score=local.max_score)
+    task = type(f"Local{local.type}_{spec.name}", (base,), attrs)()
     return BuiltTask(spec=spec, task=task, data_source="local:" + ",".join(str(p) for p in paths))
 
 

@@ -1,0 +1,285 @@
+"""The library API: the operations of the CLI as plain functions (re-exported by `evalkit`).
+
+Each function merges its sources in one stated order (explicit arguments over the suite over
+defaults), validates before any work starts, and raises an `EvalkitError` on bad input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evalkit.errors import DataError, SuiteError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from evalkit.compare import CompareReport
+    from evalkit.data import MirrorEntry
+    from evalkit.regress import RegressReport
+    from evalkit.runner import RunSummary
+    from evalkit.suite import Suite
+
+
+def _adhoc_suite(tasks: tuple[str, ...]) -> Suite:
+    from evalkit.suite import Suite, TaskSpec, check_task_names
+
+    suite = Suite(name="adhoc", tasks=tuple(TaskSpec(name=t) for t in tasks))
+    check_task_names(suite)
+    return suite
+
+
+def resolve_suite(suite: str | Path | Suite | None, tasks: tuple[str, ...] | None) -> tuple[Suite, tuple[str, ...] | None]:
+    """A suite from a path, a packaged name, or (with no suite) from task names alone.
+
+    Returns:
+        The suite and the task filter still to apply (None when the suite was built from `tasks`).
+
+    Raises:
+        SuiteError: neither a suite nor tasks given, or an invalid suite.
+    """
+    from evalkit.suite import Suite, load_suite
+
+    if isinstance(suite, Suite):
+        return suite, tasks
+    if suite is None:
+        if not tasks:
+            raise SuiteError("nothing to run: give a SUITE (e.g. configs/smoke.yaml) or --tasks T1,T2")
+        return _adhoc_suite(tasks), None
+    return load_suite(suite), tasks
+
+
+def run(
+    suite: str | Path | Suite | None = None,
+    *,
+    model: str | None = None,
+    model_name: str | None = None,
+    revision: str | None = None,
+    tasks: tuple[str, ...] | None = None,
+    output_dir: Path = Path("results"),
+    data_dir: Path | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    max_seq_length: int | None = None,
+    trust_remote_code: bool | None = None,
+    allow_pickle: bool | None = None,
+    overwrite: bool = False,
+    cache_dir: Path | None = None,
+    shard: tuple[int, int] | None = None,
+    show_progress: bool = False,
+    on_task: Callable[[Any], None] | None = None,
+) -> RunSummary:
+    """Run a suite (or plain mteb task names) on a model and write mteb results.
+
+    Args:
+        suite: suite path, packaged suite name, `Suite`, or None with `tasks`.
+        model: Hub id or local folder; default: the suite's model, else the embedded default.
+        model_name: name to file results under.
+        revision: Hub revision.
+        tasks: narrows the suite, or names mteb tasks when `suite` is None.
+        output_dir: results root.
+        data_dir: offline mirror root.
+        batch_size: encoder batch size (suite's otherwise).
+        device: auto, cpu, cuda, mps.
+        dtype: fp32, fp16, bf16.
+        max_seq_length: truncation length.
+        trust_remote_code: allow the model's own code.
+        allow_pickle: allow pickle weights.
+        overwrite: rerun tasks that have results.
+        cache_dir: embedding cache folder (None: in memory only).
+        shard: (K, N) to run the K-th of N deterministic shards.
+        show_progress: progress bars on stderr.
+        on_task: callback after each task.
+
+    Returns:
+        The run summary.
+
+    Raises:
+        EvalkitError: on bad input, before any task runs.
+    """
+    from evalkit.encoder import EncoderSettings
+    from evalkit.runner import RunConfig
+    from evalkit.runner import run as run_tasks
+
+    resolved_suite, only = resolve_suite(suite, tasks)
+    defaults = resolved_suite.model
+    settings = EncoderSettings(
+        model=model or defaults.name,
+        revision=revision or defaults.revision,
+        model_name=model_name,
+        pooling=defaults.pooling,
+        normalize=defaults.normalize,
+        max_seq_length=max_seq_length or defaults.max_seq_length,
+        batch_size=batch_size or defaults.batch_size,
+        device=device or defaults.device,
+        dtype=dtype or defaults.dtype,  # type: ignore[arg-type]
+        trust_remote_code=defaults.trust_remote_code if trust_remote_code is None else trust_remote_code,
+        allow_pickle=defaults.allow_pickle if allow_pickle is None else allow_pickle,
+        prompts=dict(defaults.prompts),
+    )
+    if settings.batch_size <= 0:
+        raise SuiteError(f"--batch-size {settings.batch_size}: must be positive")
+    config = RunConfig(
+        suite=resolved_suite,
+        encoder=settings,
+        output_dir=Path(output_dir),
+        data_dir=Path(data_dir) if data_dir else None,
+        only_tasks=only,
+        overwrite=overwrite,
+        cache_dir=Path(cache_dir) if cache_dir else None,
+        shard=shard,
+        show_progress=show_progress,
+    )
+    return run_tasks(config, on_task=on_task)
+
+
+def format_run_summary(summary: RunSummary) -> str:
+    """The end-of-run table as Markdown."""
+    lines = [
+        f"model {summary.model} @ {summary.revision}  ->  {summary.folder}",
+        "",
+        "| task | type | split | main score | status | seconds |",
+        "|---|---|---|---:|---|---:|",
+    ]
+    for o in summary.outcomes:
+        if o.splits:
+            for split, value in o.splits.items():
+                lines.append(f"| {o.task} | {o.task_type} | {split} | {value:.4f} | {o.status} | {o.seconds:.1f} |")
+        else:
+            lines.append(f"| {o.task} | {o.task_type} | - | - | {o.status}: {o.reason} | {o.seconds:.1f} |")
+    failed = summary.failed
+    if failed:
+        lines += ["", f"{len(failed)} task(s) failed: " + "; ".join(f"{o.task}: {o.reason}" for o in failed)]
+    return "\n".join(lines)
+
+
+def pull(suite: str | Path | Suite, *, data_dir: Path, tasks: tuple[str, ...] | None = None, download: Any = None) -> list[MirrorEntry]:
+    """Snapshot the datasets of a suite's mteb tasks into an offline mirror.
+
+    Raises:
+        EvalkitError: invalid suite or a failed download.
+    """
+    import mteb
+
+    from evalkit.data import pull as pull_datasets
+
+    resolved, only = resolve_suite(suite, tasks)
+    wanted = [t for t in resolved.tasks if t.local is None and (not only or t.name in only)]
+    datasets = []
+    for spec in wanted:
+        meta = mteb.get_task(spec.name).metadata
+        datasets.append((spec.name, meta.dataset["path"], meta.dataset["revision"]))
+    return pull_datasets(datasets, Path(data_dir), download=download)
+
+
+def read_results(folder: Path, *, single_model: bool = False) -> pd.DataFrame:
+    """Read a results folder into the Scores table (see `evalkit.scores`)."""
+    from evalkit.scores import read_results as _read
+
+    return _read(Path(folder), single_model=single_model)
+
+
+def compare_card(results: Path, *, card: str | Path, tolerance: float = 0.0005, reports_dir: Path | None = Path("reports")) -> CompareReport:
+    """Compare a results folder with a model card's model-index; writes reports when `reports_dir`.
+
+    Raises:
+        EvalkitError: broken card or results folder.
+    """
+    from evalkit.card import read_card
+    from evalkit.compare import compare, write_reports
+    from evalkit.scores import read_results as _read
+
+    if tolerance < 0 or tolerance >= 1:
+        raise DataError(f"--tolerance {tolerance}: is on the 0-1 scale; use e.g. 0.0005")
+    card_scores = read_card(card)
+    ours = _read(Path(results), single_model=True)
+    report = compare(card_scores.scores, ours, tolerance=tolerance, unmapped=card_scores.unmapped)
+    if reports_dir is not None:
+        report = replace(report, files=write_reports(report, Path(reports_dir)))
+    return report
+
+
+def export_card(
+    source: str | Path,
+    *,
+    style: str = "card",
+    model_name: str | None = None,
+    into: Path | None = None,
+    drop_missing: bool = False,
+) -> str:
+    """Export model-index YAML from a results folder or a card; with `into`, update that card in place.
+
+    Returns:
+        The YAML text (or the updated card's text when `into` is given).
+
+    Raises:
+        EvalkitError: unreadable source or target card.
+    """
+    from evalkit.card import export, read_card, update_card
+    from evalkit.scores import read_results as _read
+
+    src = Path(source)
+    if src.is_dir():
+        table = _read(src, single_model=True)
+        name = model_name or (str(table["model"].iloc[0]).split("/")[-1] if not table.empty else "model")
+    else:
+        card = read_card(source)
+        table = card.scores
+        name = model_name or card.model_name
+    if into is None:
+        return export(table, style=style, model_name=name)  # type: ignore[arg-type]
+    return update_card(Path(into), table, style=style, model_name=model_name, drop_missing=drop_missing)  # type: ignore[arg-type]
+
+
+def regress(
+    baseline: str | Path,
+    candidate: Path,
+    *,
+    suite: str | Path | None = None,
+    tolerance: float | None = None,
+    alpha: float | None = None,
+    require_significance: bool | None = None,
+    candidate_model: str | None = None,
+    data_dir: Path | None = None,
+    output_dir: Path | None = None,
+    reports_dir: Path | None = Path("reports"),
+) -> RegressReport:
+    """Gate a candidate's results against a baseline (results folder or model card).
+
+    With `candidate_model` and `suite`, first runs the suite's tasks the candidate folder lacks.
+
+    Raises:
+        EvalkitError: missing folders, no common task, corrupt per-example files.
+    """
+    from evalkit.regress import gate, load_side, write_reports
+
+    resolved_suite = resolve_suite(suite, None)[0] if suite is not None else None
+    if candidate_model is not None:
+        if resolved_suite is None:
+            raise SuiteError("--candidate-model needs --suite to know which tasks to run")
+        run(resolved_suite, model=candidate_model, output_dir=Path(output_dir or candidate), data_dir=data_dir, show_progress=False)
+        from evalkit.encoder import EncoderSettings, resolve_model
+        from evalkit.runner import model_folder
+
+        resolved = resolve_model(EncoderSettings(model=candidate_model))
+        candidate = model_folder(Path(output_dir or candidate), resolved.name, resolved.revision)
+    base = load_side(baseline, role="baseline")
+    cand = load_side(candidate, role="candidate")
+    report = gate(base, cand, suite=resolved_suite, tolerance=tolerance, alpha=alpha, require_significance=require_significance)
+    if reports_dir is not None:
+        report = replace(report, files=write_reports(report, Path(reports_dir)))
+    return report
+
+
+def merge(folders: list[Path], *, output_dir: Path) -> list[Path]:
+    """Join results folders (e.g. of `--shard` runs) into one; returns the files written.
+
+    Raises:
+        DataError: a folder without results, or two folders with different results for one task.
+    """
+    from evalkit.merge import merge_folders
+
+    return merge_folders([Path(f) for f in folders], Path(output_dir))

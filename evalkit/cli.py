@@ -1,0 +1,258 @@
+"""The `evalkit` command: argument parsing, printing and exit codes over the library API.
+
+Exit codes: 0 success; 1 a verdict against the numbers (a task failed, a card score is off, a
+regression); 2 bad input (one line on stderr, no traceback unless --debug); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import EvalkitError
+
+_EPILOG_RUN = """examples:
+  evalkit run configs/smoke.yaml                      bundled tasks of all six types, offline, the embedded model
+  evalkit run configs/cmteb.yaml --model BAAI/bge-small-zh-v1.5 --dtype bf16
+  evalkit run configs/sts.yaml --model ./ckpt/step-1000 --data-dir ~/mteb-mirror
+  evalkit run --tasks STSBenchmark,Banking77Classification --data-dir ../shared/mirror
+  evalkit run configs/cmteb.yaml --shard 2/4 --output results/   (then: evalkit merge ...)
+"""
+
+
+def _quiet_libraries(debug: bool) -> None:
+    # Library chatter drowns the one-line messages users need; --debug brings it back.
+    level = logging.DEBUG if debug else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not debug:
+        for name in ("mteb", "sentence_transformers", "transformers", "datasets", "huggingface_hub", "httpx", "urllib3"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if not debug:
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+
+
+def _offline_if(data_dir: Path | None) -> None:
+    if data_dir is not None:
+        # Read by huggingface_hub and datasets at import time: set before they are imported.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["HF_DATASETS_OFFLINE"] = "1"
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from evalkit import api
+
+    _offline_if(args.data_dir)
+    summary = api.run(
+        args.suite,
+        model=args.model,
+        model_name=args.model_name,
+        revision=args.revision,
+        tasks=_split_list(args.tasks),
+        output_dir=args.output,
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+        device=args.device,
+        dtype=args.dtype,
+        max_seq_length=args.max_seq_length,
+        trust_remote_code=True if args.trust_remote_code else None,
+        allow_pickle=True if args.allow_pickle else None,
+        overwrite=args.overwrite,
+        cache_dir=None if args.no_cache else args.cache_dir,
+        shard=args.shard,
+        show_progress=not args.quiet and sys.stderr.isatty(),
+        on_task=None if args.quiet else _print_outcome,
+    )
+    print(api.format_run_summary(summary))
+    return 1 if summary.failed else 0
+
+
+def _print_outcome(outcome: Any) -> None:
+    score = f"{outcome.main_score:.4f}" if outcome.main_score is not None else "-"
+    extra = f"  ({outcome.reason})" if outcome.status in ("failed", "locked", "skipped") else ""
+    print(f"{outcome.status:>7}  {outcome.task}  {score}  {outcome.seconds:.1f}s{extra}", file=sys.stderr, flush=True)
+
+
+def _cmd_data_pull(args: argparse.Namespace) -> int:
+    from evalkit import api
+
+    entries = api.pull(args.suite, data_dir=args.data_dir, tasks=_split_list(args.tasks))
+    for e in entries:
+        print(f"pulled {e.task}: {e.path} @ {e.revision}")
+    return 0
+
+
+def _cmd_card_compare(args: argparse.Namespace) -> int:
+    from evalkit import api
+
+    report = api.compare_card(args.results, card=args.card, tolerance=args.tolerance, reports_dir=args.reports)
+    print(report.markdown)
+    for path in report.files:
+        print(f"wrote {path}", file=sys.stderr)
+    return 1 if report.any_main_off else 0
+
+
+def _cmd_card_export(args: argparse.Namespace) -> int:
+    from evalkit import api
+
+    text = api.export_card(
+        args.source,
+        style=args.style,
+        model_name=args.model_name,
+        into=args.into,
+        drop_missing=args.drop_missing,
+    )
+    if args.into is None:
+        sys.stdout.write(text)
+    else:
+        print(f"updated model-index of {args.into}", file=sys.stderr)
+    return 0
+
+
+def _cmd_regress(args: argparse.Namespace) -> int:
+    from evalkit import api
+
+    _offline_if(args.data_dir)
+    report = api.regress(
+        args.baseline,
+        args.candidate,
+        suite=args.suite,
+        tolerance=args.tolerance,
+        alpha=args.alpha,
+        candidate_model=args.candidate_model,
+        data_dir=args.data_dir,
+        reports_dir=args.reports,
+        require_significance=None if args.no_significance is False else False,
+    )
+    print(report.markdown)
+    for path in report.files:
+        print(f"wrote {path}", file=sys.stderr)
+    return 1 if report.regressed else 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from evalkit import api
+
+    written = api.merge(args.folders, output_dir=args.output)
+    print(f"merged {len(written)} result files into {args.output}")
+    return 0
+
+
+def _split_list(value: str | None) -> tuple[str, ...] | None:
+    if not value:
+        return None
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _shard(value: str) -> tuple[int, int]:
+    try:
+        k, n = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("use K/N, e.g. 2/4") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"{value}: K must be between 1 and N")
+    return k, n
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other bad input
+        self.exit(2, f"evalkit: error: {message}; see `{self.prog} --help`\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `evalkit` command."""
+    p = _Parser(prog="evalkit", description="Evaluate text-embedding models on MTEB / C-MTEB and keep model cards honest.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and library logs")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run a suite on a model", epilog=_EPILOG_RUN, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("suite", nargs="?", help="suite YAML path or packaged name (smoke, cmteb, sts, ...)")
+    g = r.add_argument_group("what to run")
+    g.add_argument("--model", help="Hub id or local checkpoint folder (default: the suite's, else the embedded all-MiniLM-L6-v2)")
+    g.add_argument("--model-name", help="name to file results under (default: the Hub id, or the folder name)")
+    g.add_argument("--revision", help="Hub revision (branch, tag or commit)")
+    g.add_argument("--tasks", help="comma-separated task names: narrows the suite, or runs mteb tasks without one")
+    g.add_argument("--shard", type=_shard, help="run shard K of N (deterministic split of the suite's tasks)")
+    g = r.add_argument_group("where")
+    g.add_argument("--output", type=Path, default=Path("results"), help="results folder (default: results/)")
+    g.add_argument("--data-dir", type=Path, help="offline mirror root: load every dataset from here, never the network")
+    g.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("EVALKIT_CACHE", Path.home() / ".cache" / "evalkit" / "embeddings")), help="embedding cache folder")
+    g.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    g = r.add_argument_group("encoder")
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
+    g.add_argument("--dtype", choices=["fp32", "fp16", "bf16"])
+    g.add_argument("--max-seq-length", type=int)
+    g.add_argument("--trust-remote-code", action="store_true", help="allow the model's own Python code (only for models you trust)")
+    g.add_argument("--allow-pickle", action="store_true", help="allow pickle weights (*.bin) that can run code when loaded")
+    g = r.add_argument_group("behaviour")
+    g.add_argument("--overwrite", action="store_true", help="rerun tasks that already have results")
+    g.add_argument("--quiet", action="store_true", help="print only the final table")
+    r.set_defaults(func=_cmd_run)
+
+    d = sub.add_parser("data", help="offline mirror of task datasets")
+    dsub = d.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    dp = dsub.add_parser("pull", help="snapshot each task's dataset repo at its pinned revision")
+    dp.add_argument("suite")
+    dp.add_argument("--data-dir", type=Path, required=True)
+    dp.add_argument("--tasks", help="comma-separated subset of the suite's tasks")
+    dp.set_defaults(func=_cmd_data_pull)
+
+    c = sub.add_parser("card", help="compare with or export a model card's model-index")
+    csub = c.add_subparsers(dest="card_command", required=True, parser_class=_Parser)
+    cc = csub.add_parser("compare", help="compare results with a card's model-index")
+    cc.add_argument("results", type=Path, help="results folder of one model")
+    cc.add_argument("--card", required=True, help="README.md path or Hub model id")
+    cc.add_argument("--tolerance", type=float, default=0.0005, help="allowed |delta| on the 0-1 scale (default 0.0005)")
+    cc.add_argument("--reports", type=Path, default=Path("reports"), help="where to write compare.md/.csv/.html")
+    cc.set_defaults(func=_cmd_card_compare)
+    ce = csub.add_parser("export", help="write model-index YAML from results or a card")
+    ce.add_argument("source", help="results folder, README.md, or Hub model id")
+    ce.add_argument("--style", choices=["card", "mteb"], default="card")
+    ce.add_argument("--model-name", help="the model-index name (default: the model's)")
+    ce.add_argument("--into", type=Path, help="replace the model-index of this README.md in place")
+    ce.add_argument("--drop-missing", action="store_true", help="with --into: drop card entries the results lack")
+    ce.set_defaults(func=_cmd_card_export)
+
+    g = sub.add_parser("regress", help="gate a candidate against a baseline")
+    g.add_argument("baseline", help="results folder or model card (README.md or Hub id)")
+    g.add_argument("candidate", type=Path, help="results folder of the candidate")
+    g.add_argument("--suite", help="suite for per-task tolerances (and for --candidate-model)")
+    g.add_argument("--tolerance", type=float, help="allowed drop on the 0-1 scale (default: suite's, else 0.005)")
+    g.add_argument("--alpha", type=float, help="significance level of the bootstrap interval (default 0.05)")
+    g.add_argument("--no-significance", action="store_true", help="judge by tolerance alone")
+    g.add_argument("--candidate-model", help="checkpoint to run first on what the candidate folder lacks")
+    g.add_argument("--data-dir", type=Path, help="offline mirror for --candidate-model runs")
+    g.add_argument("--reports", type=Path, default=Path("reports"), help="where to write regress.md/.json/.xml/.html")
+    g.set_defaults(func=_cmd_regress)
+
+    m = sub.add_parser("merge", help="join results folders of several shards into one")
+    m.add_argument("folders", nargs="+", type=Path)
+    m.add_argument("--output", type=Path, required=True)
+    m.set_defaults(func=_cmd_merge)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `evalkit` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _quiet_libraries(args.debug)
+    try:
+        return int(args.func(args))
+    except EvalkitError as exc:
+        if args.debug:
+            raise
+        print(f"evalkit: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("evalkit: interrupted; finished tasks are saved, run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Reproduction: evalkit on the shared mirror gives the scores mteb published for all-MiniLM-L6-v2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evalkit.scores import main_scores, read_published, read_results
+
+from .conftest import PUBLISHED, needs_shared
+
+pytestmark = [pytest.mark.slow, needs_shared]
+
+
+def test_every_published_score_is_reproduced_within_5e_4(mirror_results: Path):
+    ours = main_scores(read_results(mirror_results)).set_index(["task", "split", "subset"])["value"]
+    published = read_published(PUBLISHED)
+    assert len(published) == 4
+    for row in published.itertuples():
+        value = ours.loc[(row.task, row.split, row.subset)]
+        # Plain mteb reproduces these to 1e-7 on the mirror; the issue's bar is 5e-4.
+        assert abs(value - row.value) <= 5e-4, (row.task, row.split, value, row.value)
+        assert abs(value - row.value) <= 1e-6, (row.task, row.split, value, row.value)
+
+
+def test_ocnli_matches_plain_mteb_on_the_mirror(mirror_results: Path):
+    # Not published for this model; plain mteb 2.26 on the mirror gives 0.532756 (mirror README).
+    ours = main_scores(read_results(mirror_results))
+    value = ours[(ours.task == "Ocnli")]["value"].item()
+    assert value == pytest.approx(0.532756, abs=5e-7)
+
+
+def test_mirror_run_records_dataset_revisions_and_source(mirror_results: Path):
+    table = read_results(mirror_results)
+    revisions = dict(zip(table.task, table.dataset_revision, strict=False))
+    assert revisions["ATEC"] == "0f319b1142f28d00e055a6770f3f726ae9b7d865"
+    assert revisions["Banking77Classification"] == "0fd18e25b25c072e09e0d92ab615fda904d66300"
+    record = json.loads((mirror_results / "evalkit" / "tasks" / "ATEC.json").read_text())
+    assert record["data_source"].startswith("mirror:")

@@ -1,0 +1,100 @@
+"""Suites are data, validated when loaded: schema, include, task names, the shipped suites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evalkit.suite import load_suite
+from evalkit.errors import SuiteError
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_cmteb_suite_maps_all_35_card_results():
+    suite = load_suite("cmteb")
+    assert len(suite.tasks) == 35
+    by_name = {t.name: t for t in suite.tasks}
+    # Card names that differ from mteb 2.x names, and the subsets/splits the card used.
+    assert by_name["CMedQAv1-reranking"].splits == ("test",)
+    assert by_name["AmazonReviewsClassification"].subsets == ("zh",)
+    assert by_name["MassiveIntentClassification"].subsets == ("zh-CN",)
+    assert by_name["MassiveScenarioClassification"].subsets == ("zh-CN",)
+    assert by_name["STS22"].subsets == ("zh",)
+    for name in ("AFQMC", "Cmnli", "IFlyTek", "MultilingualSentiment", "Ocnli", "TNews"):
+        assert by_name[name].splits == ("validation",), name
+    for name in ("T2Reranking", "MMarcoReranking", "T2Retrieval", "VideoRetrieval"):
+        assert by_name[name].splits == ("dev",), name
+    # The superseded v1 tasks the card's numbers were made with, not their .v2 successors.
+    assert "CLSClusteringS2S" in by_name and "TNews" in by_name and "CLSClusteringS2S.v2" not in by_name
+
+
+@pytest.mark.parametrize(
+    ("name", "count"),
+    [("sts", 8), ("pair_classification", 2), ("classification", 9), ("clustering", 4), ("retrieval", 8), ("reranking", 4)],
+)
+def test_type_suites_include_the_shared_definition(name, count):
+    suite = load_suite(name)
+    assert len(suite.tasks) == count
+    assert set(t.name for t in suite.tasks) <= set(t.name for t in load_suite("cmteb").tasks)
+    text = (Path(__file__).parents[1] / "configs" / f"{name}.yaml").read_text()
+    assert "include: [cmteb.yaml]" in text and "name: AFQMC" not in text  # built by include, not copied
+
+
+def test_include_local_keys_win_and_tasks_merge_by_name(tmp_path):
+    write(tmp_path, "base.yaml", "model: {batch_size: 8, dtype: bf16}\nregress: {tolerance: 0.01}\ntasks:\n  - {name: ATEC, splits: [test]}\n  - {name: BQ}\n")
+    top = write(tmp_path, "top.yaml", "include: base.yaml\nmodel: {batch_size: 64}\ntasks:\n  - {name: ATEC, tolerance: 0.02}\n  - {name: LCQMC}\n")
+    suite = load_suite(top)
+    assert suite.model.batch_size == 64 and suite.model.dtype == "bf16"
+    assert suite.regress.tolerance == 0.01
+    assert [t.name for t in suite.tasks] == ["ATEC", "BQ", "LCQMC"]
+    atec = suite.task("ATEC")
+    assert atec.splits == ("test",) and atec.tolerance == 0.02
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ("", "is empty; add a `tasks:` list"),
+        ("tasks: [ATEC\n", "broken YAML"),
+        ("- ATEC\n", "must be a mapping"),
+        ("tasks: []\n", "has no tasks"),
+        ("taks: [ATEC]\n", "unknown key `taks`; did you mean `tasks`?"),
+        ("tasks:\n  - {name: ATEC, split: [test]}\n", "unknown key `split`; did you mean `splits`?"),
+        ("tasks:\n  - {name: ATECC}\n", "unknown task 'ATECC'; did you mean ATEC"),
+        ("tasks:\n  - {name: CMedQAv1}\n", "did you mean CMedQAv1-reranking"),
+        ("model: {dtype: fp8}\ntasks: [ATEC]\n", "use one of: fp32, fp16, bf16"),
+        ("model: {batch_size: -1}\ntasks: [ATEC]\n", "must be positive"),
+        ("regress: {tolerance: 5}\ntasks: [ATEC]\n", "0-1 scale"),
+        ("tasks:\n  - {name: ../../etc/passwd}\n", "cannot be used as a file name"),
+        ("tasks:\n  - ATEC\n  - ATEC\n", "listed twice"),
+        ("task_types: [Bitext]\ntasks: [ATEC]\n", "use one of: STS"),
+        ("tasks:\n  - {name: X, local: {type: STS}}\n", "needs `files`"),
+        ("tasks:\n  - {name: X, local: {type: Retrieval, corpus: c.jsonl}}\n", "needs `queries`"),
+        ("model: !!python/object/apply:os.system ['true']\ntasks: [ATEC]\n", "broken YAML"),
+    ],
+)
+def test_bad_suites_get_one_line_errors(tmp_path, text, phrase):
+    path = write(tmp_path, "bad.yaml", text)
+    with pytest.raises(SuiteError) as err:
+        load_suite(path)
+    message = str(err.value)
+    assert phrase in message
+    assert "\n" not in message
+
+
+def test_include_cycle_is_refused(tmp_path):
+    write(tmp_path, "a.yaml", "include: b.yaml\ntasks: [ATEC]\n")
+    write(tmp_path, "b.yaml", "include: a.yaml\ntasks: [BQ]\n")
+    with pytest.raises(SuiteError, match="include cycle"):
+        load_suite(tmp_path / "a.yaml")
+
+
+def test_missing_suite_file_lists_packaged_suites(tmp_path):
+    with pytest.raises(SuiteError, match="no such file; .* cmteb"):
+        load_suite(tmp_path / "nope.yaml")
