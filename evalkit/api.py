@@ -64,8 +64,8 @@ def run(
     device: str | None = None,
     dtype: str | None = None,
     max_seq_length: int | None = None,
-    trust_remote_code: bool | None = None,
-    allow_pickle: bool | None = None,
+    trust_remote_code: str | bool | None = None,
+    allow_pickle: str | bool | None = None,
     overwrite: bool = False,
     cache_dir: Path | None = None,
     shard: tuple[int, int] | None = None,
@@ -86,8 +86,8 @@ def run(
         device: auto, cpu, cuda, mps.
         dtype: fp32, fp16, bf16.
         max_seq_length: truncation length.
-        trust_remote_code: allow the model's own code.
-        allow_pickle: allow pickle weights.
+        trust_remote_code: the model reference whose own code may run (or True from Python).
+        allow_pickle: the model reference whose pickle weights may load (or True from Python).
         overwrite: rerun tasks that have results.
         cache_dir: embedding cache folder (None: in memory only).
         shard: (K, N) to run the K-th of N deterministic shards.
@@ -106,8 +106,11 @@ def run(
 
     resolved_suite, only = resolve_suite(suite, tasks)
     defaults = resolved_suite.model
+    model_ref = model or defaults.name
+    trust = _opt_in("trust-remote-code", trust_remote_code, defaults.trust_remote_code, defaults.name, model_ref)
+    pickle_ok = _opt_in("allow-pickle", allow_pickle, defaults.allow_pickle, defaults.name, model_ref)
     settings = EncoderSettings(
-        model=model or defaults.name,
+        model=model_ref,
         revision=revision or defaults.revision,
         model_name=model_name,
         pooling=defaults.pooling,
@@ -116,8 +119,8 @@ def run(
         batch_size=batch_size or defaults.batch_size,
         device=device or defaults.device,
         dtype=dtype or defaults.dtype,  # type: ignore[arg-type]
-        trust_remote_code=defaults.trust_remote_code if trust_remote_code is None else trust_remote_code,
-        allow_pickle=defaults.allow_pickle if allow_pickle is None else allow_pickle,
+        trust_remote_code=trust,
+        allow_pickle=pickle_ok,
         prompts=dict(defaults.prompts),
     )
     if settings.batch_size <= 0:
@@ -134,6 +137,18 @@ def run(
         show_progress=show_progress,
     )
     return run_tasks(config, on_task=on_task)
+
+
+def _opt_in(flag: str, named: str | bool | None, suite_value: bool, suite_model: str | None, model_ref: str | None) -> bool:
+    """An opt-in holds for the model it names only: a flag's value, or the suite's model section."""
+    if isinstance(named, bool):
+        return named
+    if named is not None:
+        if named != model_ref:
+            raise SuiteError(f"--{flag} {named}: names another model than the one being run ({model_ref or 'the default'}); name the model you trust")
+        return True
+    # The suite's opt-in was given for its own model name; it does not transfer to --model.
+    return bool(suite_value and suite_model is not None and suite_model == model_ref)
 
 
 def format_run_summary(summary: RunSummary) -> str:

@@ -59,8 +59,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         device=args.device,
         dtype=args.dtype,
         max_seq_length=args.max_seq_length,
-        trust_remote_code=True if args.trust_remote_code else None,
-        allow_pickle=True if args.allow_pickle else None,
+        trust_remote_code=args.trust_remote_code,
+        allow_pickle=args.allow_pickle,
         overwrite=args.overwrite,
         cache_dir=None if args.no_cache else args.cache_dir,
         shard=args.shard,
@@ -187,8 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
     g.add_argument("--dtype", choices=["fp32", "fp16", "bf16"])
     g.add_argument("--max-seq-length", type=int)
-    g.add_argument("--trust-remote-code", action="store_true", help="allow the model's own Python code (only for models you trust)")
-    g.add_argument("--allow-pickle", action="store_true", help="allow pickle weights (*.bin) that can run code when loaded")
+    g.add_argument("--trust-remote-code", metavar="MODEL", help="let MODEL (same as --model) run its own Python code; only for models you trust")
+    g.add_argument("--allow-pickle", metavar="MODEL", help="let MODEL (same as --model) load pickle weights (*.bin), which can run code")
     g = r.add_argument_group("behaviour")
     g.add_argument("--overwrite", action="store_true", help="rerun tasks that already have results")
     g.add_argument("--quiet", action="store_true", help="print only the final table")

@@ -145,13 +145,14 @@ def _check_trust(resolved: ResolvedModel, settings: EncoderSettings) -> None:
             raise ModelError(
                 f"model {resolved.name}: ships its own modelling code (config.json auto_map -> {target}); without it "
                 f"transformers loads a plain {config.get('model_type', 'model')} with newly initialised weights and scores "
-                "are wrong; if you trust this model set `trust_remote_code: true` in the suite's model section or pass --trust-remote-code"
+                f"are wrong; if you trust this model pass --trust-remote-code {settings.model} "
+                "or set `trust_remote_code: true` next to its name in the suite's model section"
             )
     weights = _weight_files(resolved.path)
     if weights and all(p.suffix in _PICKLE_SUFFIXES for p in weights) and not settings.allow_pickle:
         raise ModelError(
             f"model {resolved.name}: has only pickle weights ({weights[0].name}), which can run code when loaded; "
-            "convert them to safetensors, or opt in with `allow_pickle: true` in the suite's model section or --allow-pickle"
+            f"convert them to safetensors, or opt in with --allow-pickle {settings.model} or `allow_pickle: true` with its name in the suite's model section"
         )
 
 

@@ -364,6 +364,9 @@ def _build_model(raw: Any, where: str) -> ModelDefaults:
             kw[key] = value
     if "prompts" in raw:
         kw["prompts"] = _prompts(raw["prompts"], where)
+    for key in ("trust_remote_code", "allow_pickle"):
+        if kw.get(key) and not kw.get("name"):
+            raise SuiteError(f"{where}: `{key}: true` must name the model it trusts; add `name: <model>` in the same section")
     return ModelDefaults(**kw)
 
 

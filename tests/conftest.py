@@ -47,14 +47,19 @@ def smoke_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def mirror_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def mirror_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedding cache the mirror baseline run fills."""
+    return tmp_path_factory.mktemp("embcache")
+
+
+@pytest.fixture(scope="session")
+def mirror_results(tmp_path_factory: pytest.TempPathFactory, mirror_cache: Path) -> Path:
     """The mirror suite run once on ../shared/mirror with the embedded model (about 4 min on 2 cores)."""
     if not MIRROR.is_dir():
         pytest.skip(f"needs the shared offline data at {SHARED}")
     from evalkit import run
 
     out = tmp_path_factory.mktemp("mirror") / "results"
-    cache = tmp_path_factory.mktemp("embcache")
-    summary = run("mirror", output_dir=out, data_dir=MIRROR, batch_size=64, cache_dir=cache)
+    summary = run("mirror", output_dir=out, data_dir=MIRROR, batch_size=64, cache_dir=mirror_cache)
     assert not summary.failed, summary.failed
     return summary.folder
