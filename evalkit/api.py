@@ -115,8 +115,8 @@ def run(
         model_name=model_name,
         pooling=defaults.pooling,
         normalize=defaults.normalize,
-        max_seq_length=max_seq_length or defaults.max_seq_length,
-        batch_size=batch_size or defaults.batch_size,
+        max_seq_length=max_seq_length if max_seq_length is not None else defaults.max_seq_length,
+        batch_size=batch_size if batch_size is not None else defaults.batch_size,
         device=device or defaults.device,
         dtype=dtype or defaults.dtype,  # type: ignore[arg-type]
         trust_remote_code=trust,

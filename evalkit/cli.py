@@ -240,7 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `evalkit` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2): return the code, as a library call should
+        return int(exc.code or 0)
     _quiet_libraries(args.debug)
     try:
         return int(args.func(args))

@@ -211,6 +211,8 @@ def _build_local(spec: TaskSpec) -> BuiltTask:
     if local.type == "STS":
         attrs.update(min_score=local.min_score, max_score=local.max_score)
     task = type(f"Local{local.type}_{spec.name}", (base,), attrs)()
+    # Read and check the files now: bad data is bad input, reported before any model loads.
+    task.load_data()
     return BuiltTask(spec=spec, task=task, data_source="local:" + ",".join(str(p) for p in paths))
 
 

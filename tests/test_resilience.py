@@ -1,0 +1,115 @@
+"""Runs survive SIGKILL, concurrent writers and corrupt files, and lose nothing that had finished."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from evalkit.scores import main_scores, read_results
+
+RUN = [sys.executable, "-m", "evalkit.cli", "run", "smoke", "--quiet"]
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp / "hf")}
+
+
+def _scores(folder: Path) -> dict[str, float]:
+    table = main_scores(read_results(folder))
+    return dict(zip(table.task, table.value, strict=True))
+
+
+def _results(out: Path) -> list[Path]:
+    return [p for p in out.glob("*/*/Smoke*.json")]
+
+
+@pytest.mark.parametrize("kill_after_results", [0, 2, 4])
+def test_sigkill_then_resume_equals_an_uninterrupted_run(smoke_results: Path, tmp_path: Path, kill_after_results: int):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    args = [*RUN, "--output", str(out), "--cache-dir", str(cache)]
+    proc = subprocess.Popen(args, env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(_results(out)) < kill_after_results and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if kill_after_results == 0:
+        time.sleep(6)  # mid-start: imports and model loading
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # Whatever was written is whole: every results file present parses.
+    for path in _results(out):
+        json.loads(path.read_text())
+    done_before = {p.stem for p in _results(out)}
+    resumed = subprocess.run(args, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    for task in done_before:
+        assert f"| {task} |" in resumed.stdout and "skipped" in resumed.stdout.split(f"| {task} |")[1].split("\n")[0]
+    folder = next(out.glob("*/*/model_meta.json")).parent
+    assert _scores(folder) == pytest.approx(_scores(smoke_results), abs=1e-9)
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_two_concurrent_runs_on_one_folder(smoke_results: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    args = [*RUN, "--output", str(out), "--no-cache"]
+    procs = [subprocess.Popen(args, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    folder = next(out.glob("*/*/model_meta.json")).parent
+    assert _scores(folder) == pytest.approx(_scores(smoke_results), abs=1e-9)
+    manifest = json.loads((folder / "evalkit" / "manifest.json").read_text())
+    assert len(manifest["tasks"]) == 6
+    # Each task was computed once; the other run skipped it or found it locked and said so.
+    statuses = " ".join(o[0] for o in outputs)
+    assert statuses.count("| done |") == 6
+
+
+def test_corrupt_results_and_manifest_are_moved_aside_and_recomputed(smoke_results: Path, tmp_path: Path, capsys):
+    import shutil
+
+    from evalkit.cli import main
+
+    out = tmp_path / "out"
+    shutil.copytree(smoke_results.parent, out / smoke_results.parent.name)
+    folder = out / smoke_results.parent.name / smoke_results.name
+    (folder / "SmokeSTS.json").write_text('{"task_name": "SmokeSTS", "sco')
+    (folder / "evalkit" / "manifest.json").write_text("{ not json")
+    assert main(["run", "smoke", "--output", str(out), "--no-cache", "--quiet"]) == 0
+    assert "| SmokeSTS | STS | test | 0.6441 | done |" in capsys.readouterr().out
+    moved = sorted(p.name for p in folder.iterdir() if ".corrupt-" in p.name)
+    assert len(moved) == 1 and moved[0].startswith("SmokeSTS.json.corrupt-")
+    assert len(list((folder / "evalkit").glob("manifest.json.corrupt-*"))) == 1
+    assert json.loads((folder / "evalkit" / "manifest.json").read_text())["tasks"]
+    assert _scores(folder) == pytest.approx(_scores(smoke_results), abs=1e-9)
+
+
+def test_corrupt_embedding_cache_shard_is_moved_aside(tmp_path: Path):
+    import numpy as np
+
+    from evalkit.cache import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path, "model")
+    cache.put("", ["a", "b"], np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32))
+    shard = next((tmp_path / "model").glob("shard-*.npz"))
+    shard.write_bytes(shard.read_bytes()[:20])  # truncated, as by a crash of another writer
+    fresh = EmbeddingCache(tmp_path, "model")
+    assert fresh.get("", ["a", "b"]) == {}
+    assert len(fresh.moved_aside) == 1 and fresh.moved_aside[0].parent.name == "corrupt"
+    fresh.put("", ["a"], np.array([[2.0, 0.0]], dtype=np.float32))
+    assert EmbeddingCache(tmp_path, "model").get("", ["a"])["a"].tolist() == [2.0, 0.0]
+
+
+def test_model_name_cannot_escape_the_output_folder(tmp_path: Path, capsys):
+    from evalkit.cli import main
+
+    out = tmp_path / "out"
+    assert main(["run", "smoke", "--tasks", "SmokeSTS", "--model-name", "../../../etc/passwd", "--output", str(out), "--no-cache", "--quiet"]) == 0
+    written = [p for p in tmp_path.rglob("SmokeSTS.json") if p.parent.name not in ("tasks", "examples")]
+    assert len(written) == 1 and out in written[0].parents
+    assert written[0].parent.parent.name == "__..__..__etc__passwd"  # one path component, inside out/
