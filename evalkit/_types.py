@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-TaskType = Literal[
-    "STS", "Retrieval", "Reranking", "Classification", "Clustering", "PairClassification"
-]
+TaskType = Literal["STS", "Retrieval", "Reranking", "Classification", "Clustering", "PairClassification"]
 TASK_TYPES: tuple[TaskType, ...] = (
     "STS",
     "Retrieval",

@@ -145,7 +145,9 @@ def _opt_in(flag: str, named: str | bool | None, suite_value: bool, suite_model:
         return named
     if named is not None:
         if named != model_ref:
-            raise SuiteError(f"--{flag} {named}: names another model than the one being run ({model_ref or 'the default'}); name the model you trust")
+            raise SuiteError(
+                f"--{flag} {named}: names another model than the one being run ({model_ref or 'the default'}); name the model you trust"
+            )
         return True
     # The suite's opt-in was given for its own model name; it does not transfer to --model.
     return bool(suite_value and suite_model is not None and suite_model == model_ref)
@@ -197,7 +199,9 @@ def read_results(folder: Path, *, single_model: bool = False) -> pd.DataFrame:
     return _read(Path(folder), single_model=single_model)
 
 
-def compare_card(results: Path, *, card: str | Path, tolerance: float = 0.0005, reports_dir: Path | None = Path("reports")) -> CompareReport:
+def compare_card(
+    results: Path, *, card: str | Path, tolerance: float = 0.0005, reports_dir: Path | None = Path("reports")
+) -> CompareReport:
     """Compare a results folder with a model card's model-index; writes reports when `reports_dir`.
 
     Raises:

@@ -58,7 +58,9 @@ class EmbeddingCache:
             with_suffix = target.with_name(f"{target.stem}-{uuid.uuid4().hex[:6]}{target.suffix}")
         os.replace(shard, with_suffix)
         self.moved_aside.append(with_suffix)
-        logger.warning("embedding cache shard %s is unreadable (%s); moved to %s and will be recomputed", shard, type(exc).__name__, with_suffix)
+        logger.warning(
+            "embedding cache shard %s is unreadable (%s); moved to %s and will be recomputed", shard, type(exc).__name__, with_suffix
+        )
 
     def get(self, prompt: str, texts: list[str]) -> dict[str, np.ndarray]:
         """Return the cached vectors of those `texts` the cache holds."""

@@ -100,7 +100,9 @@ def _load_text(ref: str | Path) -> tuple[str, str]:
     try:
         local = hf_hub_download(repo_id=str(ref), filename="README.md")
     except Exception as exc:  # any Hub failure: the card is not available
-        raise DataError(f"card {ref}: cannot be fetched from the Hub ({type(exc).__name__}); check the id and network, or pass a README.md") from None
+        raise DataError(
+            f"card {ref}: cannot be fetched from the Hub ({type(exc).__name__}); check the id and network, or pass a README.md"
+        ) from None
     return Path(local).read_text(encoding="utf-8"), str(ref)
 
 
@@ -132,7 +134,9 @@ def _is_percent(results: list[Any]) -> bool:
     values = [
         abs(float(r.metric_value))
         for r in results
-        if isinstance(r.metric_value, int | float) and not str(r.metric_type).endswith("_threshold") and not str(r.metric_type).startswith("nauc")
+        if isinstance(r.metric_value, int | float)
+        and not str(r.metric_type).endswith("_threshold")
+        and not str(r.metric_type).startswith("nauc")
     ]
     return bool(values) and max(values) > 1.0
 
@@ -175,7 +179,9 @@ def read_card(ref: str | Path) -> CardScores:
     try:
         model_name, results = model_index_to_eval_results(model_index)
     except Exception as exc:  # huggingface_hub raises KeyError/TypeError/ValueError on bad entries
-        raise DataError(f"card {where}: model-index is malformed ({type(exc).__name__}: {exc}); every result needs task.type, dataset.type/name and metrics") from None
+        raise DataError(
+            f"card {where}: model-index is malformed ({type(exc).__name__}: {exc}); every result needs task.type, dataset.type/name and metrics"
+        ) from None
     percent = _is_percent(results)
     rows, unmapped = [], []
     for r in results:
@@ -299,7 +305,9 @@ def export(table: pd.DataFrame, *, style: Style = "card", model_name: str) -> st
     )
 
 
-def update_card(path: Path, table: pd.DataFrame, *, style: Style = "card", model_name: str | None = None, drop_missing: bool = False) -> str:
+def update_card(
+    path: Path, table: pd.DataFrame, *, style: Style = "card", model_name: str | None = None, drop_missing: bool = False
+) -> str:
     """Replace the model-index of the card at `path` in place; every other byte stays.
 
     Card entries for tasks the table lacks are kept unless `drop_missing`. The file is written
@@ -330,7 +338,9 @@ def update_card(path: Path, table: pd.DataFrame, *, style: Style = "card", model
         name = name or existing.model_name
         if not drop_missing:
             have = set(zip(table["task"], table["subset"], table["split"], strict=True))
-            keep = existing.scores[[k not in have for k in zip(existing.scores["task"], existing.scores["subset"], existing.scores["split"], strict=True)]]
+            keep = existing.scores[
+                [k not in have for k in zip(existing.scores["task"], existing.scores["subset"], existing.scores["split"], strict=True)]
+            ]
             merged = pd.concat([table, keep], ignore_index=True)
     block = export(merged, style=style, model_name=name or path.parent.name or "model")
     block = block.replace("\n", newline)

@@ -180,14 +180,21 @@ def build_parser() -> argparse.ArgumentParser:
     g = r.add_argument_group("where")
     g.add_argument("--output", type=Path, default=Path("results"), help="results folder (default: results/)")
     g.add_argument("--data-dir", type=Path, help="offline mirror root: load every dataset from here, never the network")
-    g.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("EVALKIT_CACHE", Path.home() / ".cache" / "evalkit" / "embeddings")), help="embedding cache folder")
+    g.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(os.environ.get("EVALKIT_CACHE", Path.home() / ".cache" / "evalkit" / "embeddings")),
+        help="embedding cache folder",
+    )
     g.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     g = r.add_argument_group("encoder")
     g.add_argument("--batch-size", type=int)
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
     g.add_argument("--dtype", choices=["fp32", "fp16", "bf16"])
     g.add_argument("--max-seq-length", type=int)
-    g.add_argument("--trust-remote-code", metavar="MODEL", help="let MODEL (same as --model) run its own Python code; only for models you trust")
+    g.add_argument(
+        "--trust-remote-code", metavar="MODEL", help="let MODEL (same as --model) run its own Python code; only for models you trust"
+    )
     g.add_argument("--allow-pickle", metavar="MODEL", help="let MODEL (same as --model) load pickle weights (*.bin), which can run code")
     g = r.add_argument_group("behaviour")
     g.add_argument("--overwrite", action="store_true", help="rerun tasks that already have results")

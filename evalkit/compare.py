@@ -84,7 +84,9 @@ def compare(card: pd.DataFrame, ours: pd.DataFrame, *, tolerance: float = 0.0005
     both = main.dropna(subset=["card", "ours"])
     avg_card = S.averages(card[card["task"].isin(both["task"])])
     avg_ours = S.averages(ours[ours["task"].isin(both["task"])])
-    averages = avg_card.rename(columns={"value": "card"}).merge(avg_ours.rename(columns={"value": "ours"})[["task_type", "ours"]], on="task_type", how="outer")
+    averages = avg_card.rename(columns={"value": "card"}).merge(
+        avg_ours.rename(columns={"value": "ours"})[["task_type", "ours"]], on="task_type", how="outer"
+    )
     averages["delta"] = averages["ours"] - averages["card"]
     text = _markdown(rows, main, averages, tuple(unmapped or ()), tolerance)
     return CompareReport(rows.drop(columns="is_main"), main, averages, tuple(unmapped or ()), tolerance, text)

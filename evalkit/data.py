@@ -107,7 +107,9 @@ def pull(
             download(repo_id=path, repo_type="dataset", revision=revision, local_dir=str(target))
         except Exception as exc:  # any Hub failure: name the dataset, keep the cause short
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DataError(f"pull {task_name}: downloading {path}@{revision[:12]} failed ({first}); check the network or HF_TOKEN") from None
+            raise DataError(
+                f"pull {task_name}: downloading {path}@{revision[:12]} failed ({first}); check the network or HF_TOKEN"
+            ) from None
         record = {"task": task_name, "path": path, "revision": revision, "source": f"hf://datasets/{path}@{revision}"}
         tmp = target / (MIRROR_FILE + ".tmp")
         tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")

@@ -127,7 +127,9 @@ class Recorder:
 
             def pairs(original: Any) -> Any:
                 def wrapped(similarity_scores: Any, labels: Any) -> Any:
-                    self._add("threshold_accuracy", gold=list(map(float, labels)), pred=list(map(float, similarity_scores["cosine_scores"])))
+                    self._add(
+                        "threshold_accuracy", gold=list(map(float, labels)), pred=list(map(float, similarity_scores["cosine_scores"]))
+                    )
                     return original(similarity_scores, labels)
 
                 return wrapped
@@ -205,4 +207,6 @@ def load(path: Path) -> tuple[str, list[ExampleScores]]:
                 raise ValueError(f"unknown kind {e.kind}")
         return str(payload["task"]), entries
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"per-example file {path}: unreadable ({type(exc).__name__}); delete it and rerun the task with --overwrite") from None
+        raise DataError(
+            f"per-example file {path}: unreadable ({type(exc).__name__}); delete it and rerun the task with --overwrite"
+        ) from None

@@ -35,7 +35,11 @@ def merge_folders(folders: list[Path], output: Path) -> list[Path]:
     for folder in folders:
         for rev_dir in _revision_dirs(folder):
             target_dir = output / rev_dir.parent.name / rev_dir.name
-            for src in sorted(rev_dir.glob("*.json")) + sorted(rev_dir.glob("evalkit/tasks/*.json")) + sorted(rev_dir.glob("evalkit/examples/*.json")):
+            for src in (
+                sorted(rev_dir.glob("*.json"))
+                + sorted(rev_dir.glob("evalkit/tasks/*.json"))
+                + sorted(rev_dir.glob("evalkit/examples/*.json"))
+            ):
                 dst = target_dir / src.relative_to(rev_dir)
                 plan.append((src, dst))
     # Check every conflict before writing anything: a refused merge writes nothing.
@@ -55,7 +59,9 @@ def merge_folders(folders: list[Path], output: Path) -> list[Path]:
             written.append(dst)
     for folder in folders:
         for rev_dir in _revision_dirs(folder):
-            _merge_manifest(rev_dir / "evalkit" / "manifest.json", output / rev_dir.parent.name / rev_dir.name / "evalkit" / "manifest.json")
+            _merge_manifest(
+                rev_dir / "evalkit" / "manifest.json", output / rev_dir.parent.name / rev_dir.name / "evalkit" / "manifest.json"
+            )
     return written
 
 

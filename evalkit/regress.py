@@ -61,7 +61,9 @@ def load_side(ref: str | Path, *, role: str) -> Side:
     raise DataError(f"{role} {ref}: no such results folder; pass the folder `evalkit run` wrote, or a README.md card")
 
 
-def paired_bootstrap(base: E.ExampleScores, cand: E.ExampleScores, *, samples: int, alpha: float, seed: int = 0) -> tuple[float, float] | None:
+def paired_bootstrap(
+    base: E.ExampleScores, cand: E.ExampleScores, *, samples: int, alpha: float, seed: int = 0
+) -> tuple[float, float] | None:
     """Percentile interval of (candidate - baseline) over paired resamples of the examples.
 
     Returns:
@@ -186,16 +188,39 @@ def gate(
         tol = spec.tolerance if spec is not None and spec.tolerance is not None else default_tol
         row = {"task": r.task, "task_type": ttype, "split": r.split, "subset": r.subset, "baseline": r.value_b, "candidate": r.value_c}
         if pd.isna(r.value_b) or pd.isna(r.value_c):
-            rows.append({**row, "delta": math.nan, "tolerance": tol, "ci_low": math.nan, "ci_high": math.nan, "verdict": "missing", "rule": f"no {'baseline' if pd.isna(r.value_b) else 'candidate'} score"})
+            rows.append(
+                {
+                    **row,
+                    "delta": math.nan,
+                    "tolerance": tol,
+                    "ci_low": math.nan,
+                    "ci_high": math.nan,
+                    "verdict": "missing",
+                    "rule": f"no {'baseline' if pd.isna(r.value_b) else 'candidate'} score",
+                }
+            )
             continue
-        for what, x, y in (("mteb version", r.mteb_version_b, r.mteb_version_c), ("dataset revision", r.dataset_revision_b, r.dataset_revision_c)):
+        for what, x, y in (
+            ("mteb version", r.mteb_version_b, r.mteb_version_c),
+            ("dataset revision", r.dataset_revision_b, r.dataset_revision_c),
+        ):
             if isinstance(x, str) and isinstance(y, str) and x != y and x != "None":
                 warnings.append(f"{r.task}: {what} differs ({x} vs {y}); the scores may not be comparable")
         delta = float(r.value_c - r.value_b)
         eb, ec = base.examples.get((r.task, r.subset, r.split)), cand.examples.get((r.task, r.subset, r.split))
         ci = paired_bootstrap(eb, ec, samples=samples, alpha=alpha) if eb is not None and ec is not None else None
         verdict, rule = _judge(delta, tol, ci, need_sig)
-        rows.append({**row, "delta": delta, "tolerance": tol, "ci_low": ci[0] if ci else math.nan, "ci_high": ci[1] if ci else math.nan, "verdict": verdict, "rule": rule})
+        rows.append(
+            {
+                **row,
+                "delta": delta,
+                "tolerance": tol,
+                "ci_low": ci[0] if ci else math.nan,
+                "ci_high": ci[1] if ci else math.nan,
+                "verdict": verdict,
+                "rule": rule,
+            }
+        )
     tasks = pd.DataFrame(rows).sort_values(["task_type", "task", "split"], kind="stable").reset_index(drop=True)
     averages = _averages(tasks)
     return _render(tasks, averages, tuple(dict.fromkeys(warnings)), base.label, cand.label, alpha)
@@ -204,8 +229,12 @@ def gate(
 def _averages(tasks: pd.DataFrame) -> pd.DataFrame:
     both = tasks[tasks.verdict != "missing"]
     per_task = both.groupby(["task", "task_type"], as_index=False)[["baseline", "candidate"]].mean()
-    by_type = per_task.groupby("task_type", as_index=False).agg(tasks=("task", "count"), baseline=("baseline", "mean"), candidate=("candidate", "mean"))
-    overall = pd.DataFrame([{"task_type": "All", "tasks": len(per_task), "baseline": per_task["baseline"].mean(), "candidate": per_task["candidate"].mean()}])
+    by_type = per_task.groupby("task_type", as_index=False).agg(
+        tasks=("task", "count"), baseline=("baseline", "mean"), candidate=("candidate", "mean")
+    )
+    overall = pd.DataFrame(
+        [{"task_type": "All", "tasks": len(per_task), "baseline": per_task["baseline"].mean(), "candidate": per_task["candidate"].mean()}]
+    )
     out = pd.concat([by_type, overall], ignore_index=True)
     out["delta"] = out["candidate"] - out["baseline"]
     return out
@@ -246,12 +275,16 @@ def _render(tasks: pd.DataFrame, averages: pd.DataFrame, warnings: tuple[str, ..
         (
             f"evalkit.regress.{r.task_type}",
             f"{r.task} [{r.split}/{r.subset}]",
-            f"{r.task} regressed: {r.baseline:.4f} -> {r.candidate:.4f} (delta {r.delta:+.4f}, tolerance {r.tolerance})" if r.verdict == "regressed" else None,
+            f"{r.task} regressed: {r.baseline:.4f} -> {r.candidate:.4f} (delta {r.delta:+.4f}, tolerance {r.tolerance})"
+            if r.verdict == "regressed"
+            else None,
             0.0,
         )
         for r in tasks.itertuples()
     ]
-    return RegressReport(tasks, averages, warnings, base, cand, markdown, json.dumps(payload, indent=2) + "\n", R.junit_xml("evalkit regress", cases))
+    return RegressReport(
+        tasks, averages, warnings, base, cand, markdown, json.dumps(payload, indent=2) + "\n", R.junit_xml("evalkit regress", cases)
+    )
 
 
 def write_reports(report: RegressReport, folder: Path) -> tuple[Path, ...]:
@@ -263,7 +296,9 @@ def write_reports(report: RegressReport, folder: Path) -> tuple[Path, ...]:
             rows.append((f"{r.task} ({r.split}) {r.verdict}", [r.delta]))
             intervals.append([(r.ci_low, r.ci_high)] if not math.isnan(r.ci_low) else [None])
         groups.append((str(ttype), rows))
-    chart = R.bar_chart(groups, ["delta (candidate - baseline)"], title="Main-score deltas with bootstrap intervals", signed=True, intervals=intervals)
+    chart = R.bar_chart(
+        groups, ["delta (candidate - baseline)"], title="Main-score deltas with bootstrap intervals", signed=True, intervals=intervals
+    )
     sections = [("Verdicts", chart + R.html_table(report.tasks)), ("Averages per task type", R.html_table(report.averages))]
     if report.warnings:
         sections.append(("Warnings", "<ul>" + "".join(f"<li>{w}</li>" for w in report.warnings) + "</ul>"))

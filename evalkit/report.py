@@ -32,13 +32,23 @@ def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
     if frame.empty:
         return "_(none)_"
     cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(frame[c]) else "---" for c in cols) + "|"]
+    lines = [
+        "| " + " | ".join(cols) + " |",
+        "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(frame[c]) else "---" for c in cols) + "|",
+    ]
     for row in frame.itertuples(index=False):
         lines.append("| " + " | ".join(fmt(v, digits).replace("|", "\\|") for v in row) + " |")
     return "\n".join(lines)
 
 
-def bar_chart(groups: Sequence[tuple[str, Sequence[tuple[str, Sequence[float | None]]]]], series: Sequence[str], *, title: str, signed: bool = False, intervals: Sequence[Sequence[tuple[float, float] | None]] | None = None) -> str:
+def bar_chart(
+    groups: Sequence[tuple[str, Sequence[tuple[str, Sequence[float | None]]]]],
+    series: Sequence[str],
+    *,
+    title: str,
+    signed: bool = False,
+    intervals: Sequence[Sequence[tuple[float, float] | None]] | None = None,
+) -> str:
     """An inline SVG chart: horizontal bars per item, items grouped under headings.
 
     Args:
@@ -57,10 +67,14 @@ def bar_chart(groups: Sequence[tuple[str, Sequence[tuple[str, Sequence[float | N
     if not signed:
         vmax = max(vmax, 1e-9)
     height = 40 + len(items) * row_h + len(groups) * 18 + 30
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + plot_w + 80}" height="{height}" font-family="sans-serif" font-size="11">']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + plot_w + 80}" height="{height}" font-family="sans-serif" font-size="11">'
+    ]
     out.append(f'<text x="4" y="16" font-size="13" font-weight="bold">{html.escape(title)}</text>')
     for i, name in enumerate(series):
-        out.append(f'<rect x="{label_w + i * 110}" y="24" width="10" height="10" fill="{_COLORS[i % 4]}"/><text x="{label_w + i * 110 + 14}" y="33">{html.escape(name)}</text>')
+        out.append(
+            f'<rect x="{label_w + i * 110}" y="24" width="10" height="10" fill="{_COLORS[i % 4]}"/><text x="{label_w + i * 110 + 14}" y="33">{html.escape(name)}</text>'
+        )
     y = 48
     zero = label_w + (plot_w / 2 if signed else 0)
     scale = (plot_w / 2 if signed else plot_w) / vmax
@@ -76,7 +90,9 @@ def bar_chart(groups: Sequence[tuple[str, Sequence[tuple[str, Sequence[float | N
             if v is None:
                 continue
             x = zero if v >= 0 else zero + v * scale
-            out.append(f'<rect x="{x:.1f}" y="{y + 2 + s * (bar_h + 1)}" width="{abs(v) * scale:.1f}" height="{bar_h}" fill="{_COLORS[s % 4]}"><title>{html.escape(label)}: {v:.4f}</title></rect>')
+            out.append(
+                f'<rect x="{x:.1f}" y="{y + 2 + s * (bar_h + 1)}" width="{abs(v) * scale:.1f}" height="{bar_h}" fill="{_COLORS[s % 4]}"><title>{html.escape(label)}: {v:.4f}</title></rect>'
+            )
         if intervals and flat < len(intervals) and intervals[flat] and intervals[flat][0]:
             lo, hi = intervals[flat][0]
             cy = y + 2 + bar_h / 2
@@ -92,7 +108,10 @@ def bar_chart(groups: Sequence[tuple[str, Sequence[tuple[str, Sequence[float | N
 def html_page(title: str, sections: Sequence[tuple[str, str]]) -> str:
     """A self-contained HTML page: (heading, HTML body) sections, no external assets."""
     style = "body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}th{background:#eee}"
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
     for heading, body in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>\n{body}")
     parts.append("</body></html>")

@@ -84,7 +84,9 @@ def _result_files(folder: Path) -> list[Path]:
         found = sorted(p for p in folder.glob(depth) if p.name != "model_meta.json" and not p.name.startswith("."))
         if found:
             return found
-    raise DataError(f"results folder {folder}: holds no results (<model>/<revision>/<Task>.json); run `evalkit run` first or check the path")
+    raise DataError(
+        f"results folder {folder}: holds no results (<model>/<revision>/<Task>.json); run `evalkit run` first or check the path"
+    )
 
 
 def _model_of(path: Path) -> tuple[str, str]:
@@ -210,7 +212,9 @@ def read_published(path: Path) -> pd.DataFrame:
             for s in data["scores"]
         ]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"published scores {path}: unreadable ({type(exc).__name__}); expected {{model, scores: [{{task, split, metric, main_score}}]}}") from None
+        raise DataError(
+            f"published scores {path}: unreadable ({type(exc).__name__}); expected {{model, scores: [{{task, split, metric, main_score}}]}}"
+        ) from None
     return make(rows)
 
 

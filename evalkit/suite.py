@@ -143,11 +143,7 @@ class Suite:
 def packaged_suites() -> dict[str, Path]:
     """Suites shipped with evalkit (`configs/*.yaml`), by name."""
     root = resources.files("evalkit.configs")
-    return {
-        Path(p.name).stem: Path(str(p))
-        for p in root.iterdir()
-        if p.name.endswith(".yaml") and not p.name.startswith("_")
-    }
+    return {Path(p.name).stem: Path(str(p)) for p in root.iterdir() if p.name.endswith(".yaml") and not p.name.startswith("_")}
 
 
 def resolve_suite_path(ref: str | Path, *, relative_to: Path | None = None) -> Path:
@@ -296,9 +292,7 @@ def _str_list(value: Any, where: str, what: str) -> tuple[str, ...]:
 def _prompts(value: Any, where: str) -> dict[str, str]:
     if value is None:
         return {}
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise SuiteError(f"{where}: `prompts` must map keys (query, document, a task type or name) to text")
     return dict(value)
 
@@ -421,9 +415,7 @@ def _build_task(raw: Any, where: str) -> TaskSpec:
 def _check_name_safe(name: str, where: str) -> None:
     # Task names become file names under the output folder: nothing that could leave it.
     if "/" in name or "\\" in name or name.startswith(".") or "\x00" in name or len(name) > 120:
-        raise SuiteError(
-            f"{where}: task name {name!r} cannot be used as a file name; use letters, digits, '-', '_' and '.'"
-        )
+        raise SuiteError(f"{where}: task name {name!r} cannot be used as a file name; use letters, digits, '-', '_' and '.'")
 
 
 def _build_local(raw: Any, where: str) -> LocalTaskSpec:

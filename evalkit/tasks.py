@@ -275,9 +275,7 @@ def _local_classes() -> dict[str, type]:
                 out[split] = {"text": text, "label": labels}
             names = sorted({lab for split in out.values() for lab in split["label"]})
             ids = {n: i for i, n in enumerate(names)}
-            return DatasetDict(
-                {s: Dataset.from_dict({"text": d["text"], "label": [ids[x] for x in d["label"]]}) for s, d in out.items()}
-            )
+            return DatasetDict({s: Dataset.from_dict({"text": d["text"], "label": [ids[x] for x in d["label"]]}) for s, d in out.items()})
 
     class LocalClustering(_LocalFiles, AbsTaskClusteringLegacy):
         def _read(self) -> Any:
@@ -317,7 +315,9 @@ def _local_classes() -> dict[str, type]:
             ):
                 q, d = str(q), str(d)
                 if d not in known_docs or q not in known_q:
-                    raise DataError(f"task {name}: {spec.qrels.name} names {'document ' + d if d not in known_docs else 'query ' + q}, which is not in the corpus/queries files")
+                    raise DataError(
+                        f"task {name}: {spec.qrels.name} names {'document ' + d if d not in known_docs else 'query ' + q}, which is not in the corpus/queries files"
+                    )
                 rel.setdefault(q, {})[d] = int(float(s))
             top_ranked = None
             if self.metadata.type == "Reranking":

@@ -119,7 +119,9 @@ def test_card_from_the_hub_uses_huggingface_hub_download(monkeypatch):
 
 
 def test_unknown_card_metric_is_reported_not_fatal(tmp_path: Path):
-    text = CARD.read_text(encoding="utf-8").replace("type: cos_sim_pearson\n      value: 48.51403119231363", "type: cos_sim_wobble\n      value: 48.51403119231363")
+    text = CARD.read_text(encoding="utf-8").replace(
+        "type: cos_sim_pearson\n      value: 48.51403119231363", "type: cos_sim_wobble\n      value: 48.51403119231363"
+    )
     path = tmp_path / "README.md"
     path.write_text(text, encoding="utf-8")
     card = read_card(path)

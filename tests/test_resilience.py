@@ -109,7 +109,10 @@ def test_model_name_cannot_escape_the_output_folder(tmp_path: Path, capsys):
     from evalkit.cli import main
 
     out = tmp_path / "out"
-    assert main(["run", "smoke", "--tasks", "SmokeSTS", "--model-name", "../../../etc/passwd", "--output", str(out), "--no-cache", "--quiet"]) == 0
+    assert (
+        main(["run", "smoke", "--tasks", "SmokeSTS", "--model-name", "../../../etc/passwd", "--output", str(out), "--no-cache", "--quiet"])
+        == 0
+    )
     written = [p for p in tmp_path.rglob("SmokeSTS.json") if p.parent.name not in ("tasks", "examples")]
     assert len(written) == 1 and out in written[0].parents
     assert written[0].parent.parent.name == "__..__..__etc__passwd"  # one path component, inside out/

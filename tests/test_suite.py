@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.suite import load_suite
 from evalkit.errors import SuiteError
+from evalkit.suite import load_suite
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -47,8 +47,14 @@ def test_type_suites_include_the_shared_definition(name, count):
 
 
 def test_include_local_keys_win_and_tasks_merge_by_name(tmp_path):
-    write(tmp_path, "base.yaml", "model: {batch_size: 8, dtype: bf16}\nregress: {tolerance: 0.01}\ntasks:\n  - {name: ATEC, splits: [test]}\n  - {name: BQ}\n")
-    top = write(tmp_path, "top.yaml", "include: base.yaml\nmodel: {batch_size: 64}\ntasks:\n  - {name: ATEC, tolerance: 0.02}\n  - {name: LCQMC}\n")
+    write(
+        tmp_path,
+        "base.yaml",
+        "model: {batch_size: 8, dtype: bf16}\nregress: {tolerance: 0.01}\ntasks:\n  - {name: ATEC, splits: [test]}\n  - {name: BQ}\n",
+    )
+    top = write(
+        tmp_path, "top.yaml", "include: base.yaml\nmodel: {batch_size: 64}\ntasks:\n  - {name: ATEC, tolerance: 0.02}\n  - {name: LCQMC}\n"
+    )
     suite = load_suite(top)
     assert suite.model.batch_size == 64 and suite.model.dtype == "bf16"
     assert suite.regress.tolerance == 0.01
