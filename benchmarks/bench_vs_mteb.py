@@ -51,8 +51,9 @@ def _texts(mirror: Path, names: list[str]) -> int:
         "ATEC": lambda: 2 * sum(len(pd.read_parquet(mirror / "C-MTEB/ATEC" / f"{s}.parquet")) for s in ("validation", "test")),
         "Ocnli": lambda: 2 * len(pd.read_parquet(mirror / "C-MTEB/OCNLI/validation.parquet")["sent1"][0]),
         "STSBenchmark": lambda: 2 * len(pd.read_parquet(mirror / "mteb/stsbenchmark-sts/test.parquet")),
-        "Banking77Classification": lambda: len(pd.read_parquet(mirror / "mteb/banking77/test.parquet"))
-        + len(pd.read_parquet(mirror / "mteb/banking77/train.parquet")),
+        "Banking77Classification": lambda: (
+            len(pd.read_parquet(mirror / "mteb/banking77/test.parquet")) + len(pd.read_parquet(mirror / "mteb/banking77/train.parquet"))
+        ),
     }
     return sum(counts[n]() for n in names if n in counts)
 
@@ -97,7 +98,9 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for label, r in rows:
         delta = max(abs(r["scores"][k] - v) for k, v in plain["scores"].items())
-        print(f"| {label} | {r['wall']:.1f} | {texts / r['wall']:.0f} | {r['rss_mb']:.0f} | {delta:.2e} | {r['wall'] / plain['wall']:.2f}x |")
+        print(
+            f"| {label} | {r['wall']:.1f} | {texts / r['wall']:.0f} | {r['rss_mb']:.0f} | {delta:.2e} | {r['wall'] / plain['wall']:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

@@ -167,6 +167,9 @@ def format_run_summary(summary: RunSummary) -> str:
                 lines.append(f"| {o.task} | {o.task_type} | {split} | {value:.4f} | {o.status} | {o.seconds:.1f} |")
         else:
             lines.append(f"| {o.task} | {o.task_type} | - | - | {o.status}: {o.reason} | {o.seconds:.1f} |")
+    noted = [o for o in summary.outcomes if o.status == "done" and ("empty texts" in o.reason or "truncated" in o.reason)]
+    if noted:
+        lines += ["", "Handled as mteb does: " + "; ".join(f"{o.task}: {o.reason.split('; ', 1)[-1]}" for o in noted)]
     failed = summary.failed
     if failed:
         lines += ["", f"{len(failed)} task(s) failed: " + "; ".join(f"{o.task}: {o.reason}" for o in failed)]

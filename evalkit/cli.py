@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     g = r.add_argument_group("encoder")
     g.add_argument("--batch-size", type=int)
-    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps")
+    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps; several (cuda:0,cuda:1) encode data-parallel")
     g.add_argument("--dtype", choices=["fp32", "fp16", "bf16"])
     g.add_argument("--max-seq-length", type=int)
     g.add_argument(

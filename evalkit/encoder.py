@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+_MEMO_LIMIT = 200_000  # vectors kept in memory between encode calls of one task
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,30 @@ def _guard_weights(name: str, reports: list[Any]) -> None:
             )
 
 
+def token_budget_batches(lengths: list[int], *, batch_size: int, max_tokens: int) -> list[list[int]]:
+    """Group text indices longest first so each batch holds about `batch_size x max_tokens` tokens.
+
+    Short texts share a batch (up to 8x `batch_size` of them), long ones get batches no larger
+    than `batch_size`, so padding stays small and no batch needs more memory than a fixed batch of
+    `batch_size` texts at the model's maximum length. Lengths are in characters, an upper bound on
+    tokens for the tokenizers in use (about one token per Chinese character, fewer for English).
+
+    Example::
+
+        >>> token_budget_batches([5, 300, 5, 5], batch_size=2, max_tokens=10)
+        [[1, 0], [2, 3]]
+    """
+    budget = batch_size * max_tokens
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches, start = [], 0
+    while start < len(order):
+        longest = min(max_tokens, lengths[order[start]] + 2)
+        count = max(1, min(8 * batch_size, budget // longest))
+        batches.append(order[start : start + count])
+        start += count
+    return batches
+
+
 def _pick_device(device: str) -> str:
     if device != "auto":
         return device
@@ -301,8 +326,11 @@ class Encoder:
         self.cache = cache
         self.task_prompts: Mapping[str, str] = {}
         self.current_task: str | None = None
-        self.stats = {"texts": 0, "encoded": 0, "cache_hits": 0, "empty": 0}
+        self.stats = {"texts": 0, "encoded": 0, "cache_hits": 0, "empty": 0, "truncated": 0}
+        self.task_stats = dict.fromkeys(self.stats, 0)
         self._memo: dict[tuple[str, str], np.ndarray] = {}
+        self.devices = [d.strip() for d in settings.device.split(",")] if "," in settings.device else [str(model.device)]
+        self._pool: Any = None
         self.model_prompts = dict(settings.prompts) or own_prompts(resolved)
         similarity = {"dot": ScoringFunction.DOT_PRODUCT}.get(str(getattr(model, "similarity_fn_name", "cosine")), ScoringFunction.COSINE)
         self.mteb_model_meta = ModelMeta.create_empty(
@@ -332,6 +360,7 @@ class Encoder:
     def for_task(self, name: str, prompts: Mapping[str, str]) -> Iterator[None]:
         """Within the block, per-task prompts from the suite override the model-level ones."""
         self.current_task, self.task_prompts = name, dict(prompts)
+        self.task_stats = dict.fromkeys(self.stats, 0)
         try:
             yield
         finally:
@@ -369,42 +398,100 @@ class Encoder:
         """
         texts = [text for batch in inputs for text in batch["text"]]
         prompt = self.prompt_for(task_metadata, prompt_type)
-        self.stats["texts"] += len(texts)
-        self.stats["empty"] += sum(1 for t in texts if not t or not t.strip())
+        # Empty and over-long texts are encoded as mteb does (empty string, truncation); counted to report.
+        self._count("texts", len(texts))
+        self._count("empty", sum(1 for t in texts if not t or not t.strip()))
         key_prompt = prompt or ""
         unique = list(dict.fromkeys(t for t in texts if (key_prompt, t) not in self._memo))
         if unique and self.cache is not None:
             found = self.cache.get(key_prompt, unique)
-            self.stats["cache_hits"] += len(found)
+            self._count("cache_hits", len(found))
             for text, vec in found.items():
                 self._memo[(key_prompt, text)] = vec
             unique = [t for t in unique if t not in found]
         if unique:
+            self._count("truncated", self._over_limit(unique, prompt))
             vectors = self._encode_texts(unique, prompt, task_metadata.name, kwargs)
-            self.stats["encoded"] += len(unique)
+            self._count("encoded", len(unique))
             for text, vec in zip(unique, vectors, strict=True):
                 self._memo[(key_prompt, text)] = vec
             if self.cache is not None:
                 self.cache.put(key_prompt, unique, vectors)
         if not texts:
             return np.zeros((0, self.mteb_model_meta.embed_dim), dtype=np.float32)
-        return np.stack([self._memo[(key_prompt, t)] for t in texts])
+        out = np.stack([self._memo[(key_prompt, t)] for t in texts])
+        if len(self._memo) > _MEMO_LIMIT:
+            # Corpus chunks of big retrieval tasks would pile up here; the disk cache still has them.
+            self._memo.clear()
+        return out
+
+    def _count(self, key: str, n: int) -> None:
+        self.stats[key] += n
+        self.task_stats[key] += n
+
+    def _over_limit(self, texts: list[str], prompt: str | None) -> int:
+        """How many texts the model truncates: only texts longer in characters than the limit can be."""
+        limit = getattr(self.model, "max_seq_length", None)
+        tokenizer = getattr(self.model, "tokenizer", None)
+        if not limit or tokenizer is None:
+            return 0
+        extra = len(prompt or "")
+        long = [(prompt or "") + t for t in texts if len(t) + extra + 2 > limit]
+        if not long:
+            return 0
+        try:
+            lengths = [len(ids) for ids in tokenizer(long, add_special_tokens=True, truncation=False)["input_ids"]]
+        except Exception:  # noqa: BLE001 - a count for the report, never a reason to fail
+            return 0
+        return sum(1 for n in lengths if n > limit)
 
     def _encode_texts(self, texts: list[str], prompt: str | None, task: str, kwargs: Mapping[str, Any]) -> np.ndarray:
         import torch
+        from tqdm.auto import tqdm
 
         batch_size = int(kwargs.get("batch_size") or self.settings.batch_size)
-        with torch.inference_mode():
-            out = self.model.encode(
-                texts,
-                prompt=prompt,
-                batch_size=batch_size,
-                show_progress_bar=bool(kwargs.get("show_progress_bar", False)),
-                convert_to_numpy=False,
-                convert_to_tensor=True,
-                normalize_embeddings=bool(self.settings.normalize),
-            )
-        vectors = out.float().cpu().numpy()
+        if len(self.devices) > 1:
+            return self._check_finite(self._encode_data_parallel(texts, prompt, batch_size), task)
+        limit = int(getattr(self.model, "max_seq_length", 512) or 512)
+        batches = token_budget_batches([len(t) for t in texts], batch_size=batch_size, max_tokens=limit)
+        vectors = np.empty((len(texts), self.mteb_model_meta.embed_dim), dtype=np.float32)
+        progress = tqdm(total=len(texts), desc=f"encoding {task}", unit="text", disable=not kwargs.get("show_progress_bar", False))
+        with torch.inference_mode(), progress:
+            for batch in batches:
+                out = self.model.encode(
+                    [texts[i] for i in batch],
+                    prompt=prompt,
+                    batch_size=len(batch),
+                    show_progress_bar=False,
+                    convert_to_numpy=False,
+                    convert_to_tensor=True,
+                    normalize_embeddings=bool(self.settings.normalize),
+                )
+                vectors[batch] = out.float().cpu().numpy()
+                progress.update(len(batch))
+        return self._check_finite(vectors, task)
+
+    def _encode_data_parallel(self, texts: list[str], prompt: str | None, batch_size: int) -> np.ndarray:
+        # sentence-transformers' multi-process pool: one process per device, chunks fanned out.
+        if self._pool is None:
+            self._pool = self.model.start_multi_process_pool(self.devices)
+        out = self.model.encode(
+            texts,
+            prompt=prompt,
+            batch_size=batch_size,
+            pool=self._pool,
+            convert_to_numpy=True,
+            normalize_embeddings=bool(self.settings.normalize),
+        )
+        return np.asarray(out, dtype=np.float32)
+
+    def close(self) -> None:
+        """Stop the multi-process pool, if one was started."""
+        if self._pool is not None:
+            self.model.stop_multi_process_pool(self._pool)
+            self._pool = None
+
+    def _check_finite(self, vectors: np.ndarray, task: str) -> np.ndarray:
         if not np.isfinite(vectors).all():
             bad = int((~np.isfinite(vectors)).any(axis=1).sum())
             raise EncodingError(
@@ -461,7 +548,8 @@ def load_resolved(resolved: ResolvedModel, settings: EncoderSettings, *, cache_d
     Raises:
         ModelError: weights that did not load, or a checkpoint that cannot be read.
     """
-    device = _pick_device(settings.device)
+    # "cuda:0,cuda:1" (or "cpu,cpu"): load on the first device, encode data-parallel on all.
+    device = _pick_device(settings.device.split(",")[0].strip())
     if settings.dtype != "fp32" and device == "cpu" and settings.dtype == "fp16":
         logger.warning("fp16 on CPU is slow and lossy; bf16 or fp32 is the better choice there")
     model = _load_sentence_transformer(resolved, settings, device)

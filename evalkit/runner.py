@@ -127,6 +127,10 @@ class _LazyEncoder:
         return dict(self._encoder.stats) if self._encoder else {}
 
     @property
+    def task_stats(self) -> dict[str, int]:
+        return dict(self._encoder.task_stats) if self._encoder else {}
+
+    @property
     def device(self) -> str:
         return str(self._encoder.model.device) if self._encoder else "not loaded"
 
@@ -267,6 +271,13 @@ def _run_one(built: BuiltTask, lazy: _LazyEncoder, config: RunConfig, folder: Pa
             recorder.detach()
             outcome.seconds = time.monotonic() - start
         if outcome.status == "done":
+            stats = lazy.task_stats
+            notes = [
+                f"{stats[k]} {label}"
+                for k, label in (("empty", "empty texts"), ("truncated", f"texts truncated at {encoder.model.max_seq_length} tokens"))
+                if stats.get(k)
+            ]
+            outcome.reason = "; ".join([outcome.reason, *notes]) if notes else outcome.reason
             _write_result(task_result, result_path)
             if recorder.entries:
                 examples_mod.save(examples_path, spec.name, built.task_type, built.task.metadata.main_score, recorder.entries)
@@ -284,7 +295,7 @@ def _run_one(built: BuiltTask, lazy: _LazyEncoder, config: RunConfig, folder: Pa
                 "settings_hash": settings_hash,
                 "seconds": outcome.seconds,
                 "data_source": built.data_source,
-                "encoder_stats": lazy.stats,
+                "encoder_stats": lazy.task_stats,
             },
         )
         manifest_tasks[spec.name] = {
@@ -294,6 +305,7 @@ def _run_one(built: BuiltTask, lazy: _LazyEncoder, config: RunConfig, folder: Pa
             "main_score": outcome.main_score,
             "settings_hash": settings_hash,
             "data_source": built.data_source,
+            "encoder_stats": lazy.task_stats,
         }
         return outcome
 
@@ -345,6 +357,8 @@ def run(config: RunConfig, *, on_task: Any = None) -> RunSummary:
         _update_manifest(manifest_path, config, encoder, started, tasks_state, notes)
         if on_task is not None:
             on_task(outcome)
+    if encoder._encoder is not None:
+        encoder._encoder.close()
     return RunSummary(resolved.name, resolved.revision, folder, outcomes, notes)
 
 

