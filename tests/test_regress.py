@@ -76,7 +76,8 @@ def test_noisy_checkpoint_is_flagged_as_regressed(mirror_results: Path, tmp_path
 
 
 def test_bf16_is_within_tolerance(mirror_results: Path, tmp_path: Path, capsys):
-    cand = run_candidate(tmp_path / "cand", "--dtype", "bf16", "--tasks", FAST_TASKS, "--no-cache")
+    # bf16 matmuls are emulated on most CPUs (about 8x slower here): two tasks keep the test short.
+    cand = run_candidate(tmp_path / "cand", "--dtype", "bf16", "--tasks", "STSBenchmark,Ocnli", "--no-cache")
     capsys.readouterr()
     code = main(["regress", str(mirror_results), str(cand), "--suite", "mirror", "--reports", str(tmp_path / "rep")])
     report = json.loads((tmp_path / "rep" / "regress.json").read_text())
