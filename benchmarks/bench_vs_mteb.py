@@ -94,7 +94,7 @@ def main() -> None:
         warm = _evalkit(args.mirror, names, tmp / "out1", tmp / "cache", "--overwrite")
     rows = [("plain mteb", plain), ("evalkit cold", cold), ("evalkit warm (--overwrite, cached)", warm)]
     print(f"tasks: {', '.join(names)}; texts encoded by plain mteb: {texts}; machine: {os.cpu_count()} CPU cores")
-    print(f"| run | wall s | texts/s | peak RSS MB | max abs delta vs plain | ratio to plain |")
+    print("| run | wall s | texts/s | peak RSS MB | max abs delta vs plain | ratio to plain |")
     print("|---|---:|---:|---:|---:|---:|")
     for label, r in rows:
         delta = max(abs(r["scores"][k] - v) for k, v in plain["scores"].items())

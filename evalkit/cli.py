@@ -90,10 +90,14 @@ def _cmd_card_compare(args: argparse.Namespace) -> int:
     from evalkit import api
 
     report = api.compare_card(args.results, card=args.card, tolerance=args.tolerance, reports_dir=args.reports)
-    print(report.markdown)
-    for path in report.files:
-        print(f"wrote {path}", file=sys.stderr)
+    _print_report(report.markdown, report.files)
     return 1 if report.any_main_off else 0
+
+
+def _print_report(markdown: str, files: tuple[Path, ...]) -> None:
+    print(markdown)
+    for path in files:
+        print(f"wrote {path}", file=sys.stderr)
 
 
 def _cmd_card_export(args: argparse.Namespace) -> int:
@@ -128,9 +132,7 @@ def _cmd_regress(args: argparse.Namespace) -> int:
         reports_dir=args.reports,
         require_significance=None if args.no_significance is False else False,
     )
-    print(report.markdown)
-    for path in report.files:
-        print(f"wrote {path}", file=sys.stderr)
+    _print_report(report.markdown, report.files)
     return 1 if report.regressed else 0
 
 

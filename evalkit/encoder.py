@@ -32,6 +32,7 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 _MEMO_LIMIT = 200_000  # vectors kept in memory between encode calls of one task
+CPU_BATCH_TOKENS = 1024
 
 
 @dataclass(frozen=True)
@@ -201,25 +202,29 @@ def _guard_weights(name: str, reports: list[Any]) -> None:
             )
 
 
-def token_budget_batches(lengths: list[int], *, batch_size: int, max_tokens: int) -> list[list[int]]:
-    """Group text indices longest first so each batch holds about `batch_size x max_tokens` tokens.
+def token_budget_batches(
+    lengths: list[int], *, batch_size: int, max_tokens: int, budget: int | None = None, max_count: int | None = None
+) -> list[list[int]]:
+    """Group text indices longest first so each batch holds about `budget` tokens.
 
-    Short texts share a batch (up to 8x `batch_size` of them), long ones get batches no larger
-    than `batch_size`, so padding stays small and no batch needs more memory than a fixed batch of
-    `batch_size` texts at the model's maximum length. Lengths are in characters, an upper bound on
-    tokens for the tokenizers in use (about one token per Chinese character, fewer for English).
+    The default budget, `batch_size x max_tokens`, lets short texts share a batch (up to
+    `max_count`, default 8x `batch_size`) while long ones get batches no larger than `batch_size`:
+    padding stays small and no batch needs more memory than a fixed batch of `batch_size` texts at
+    the model's maximum length. Lengths are in characters, an upper bound on tokens for the
+    tokenizers in use (about one token per Chinese character, fewer for English).
 
     Example::
 
         >>> token_budget_batches([5, 300, 5, 5], batch_size=2, max_tokens=10)
         [[1, 0], [2, 3]]
     """
-    budget = batch_size * max_tokens
+    budget = budget or batch_size * max_tokens
+    max_count = max_count or 8 * batch_size
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches, start = [], 0
     while start < len(order):
         longest = min(max_tokens, lengths[order[start]] + 2)
-        count = max(1, min(8 * batch_size, budget // longest))
+        count = max(1, min(max_count, budget // longest))
         batches.append(order[start : start + count])
         start += count
     return batches
@@ -453,7 +458,14 @@ class Encoder:
         if len(self.devices) > 1:
             return self._check_finite(self._encode_data_parallel(texts, prompt, batch_size), task)
         limit = int(getattr(self.model, "max_seq_length", 512) or 512)
-        batches = token_budget_batches([len(t) for t in texts], batch_size=batch_size, max_tokens=limit)
+        lengths = [len(t) + len(prompt or "") for t in texts]
+        if str(self.model.device).startswith("cpu"):
+            # Measured on a 2-core CPU: ~1k tokens per batch is fastest (bigger batches fall out of cache).
+            batches = token_budget_batches(
+                lengths, batch_size=batch_size, max_tokens=limit, budget=CPU_BATCH_TOKENS, max_count=2 * batch_size
+            )
+        else:
+            batches = token_budget_batches(lengths, batch_size=batch_size, max_tokens=limit)
         vectors = np.empty((len(texts), self.mteb_model_meta.embed_dim), dtype=np.float32)
         progress = tqdm(total=len(texts), desc=f"encoding {task}", unit="text", disable=not kwargs.get("show_progress_bar", False))
         with torch.inference_mode(), progress:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -276,54 +277,44 @@ def _local_classes() -> dict[str, type]:
         def _split_files(self) -> dict[str, Path]:
             return dict(self.local_spec.files)
 
+        def _rows(self, texts: tuple[str, ...], other: str) -> Iterator[tuple[str, Path, dict[str, list[str]], list[Any]]]:
+            """Per split file: its checked text columns and the raw values of one more column."""
+            name = self.metadata.name
+            for split, path in self._split_files().items():
+                frame = _read_table(path, name)
+                columns = {c: _texts(_column(frame, c, self.local_spec, path, name), path, name, c) for c in texts}
+                yield split, path, columns, list(_column(frame, other, self.local_spec, path, name))
+
     class LocalSTS(_LocalFiles, AbsTaskSTS):
         def _read(self) -> Any:
             out = {}
-            for split, path in self._split_files().items():
-                f = _read_table(path, self.metadata.name)
-                s1 = _texts(_column(f, "sentence1", self.local_spec, path, self.metadata.name), path, self.metadata.name, "sentence1")
-                s2 = _texts(_column(f, "sentence2", self.local_spec, path, self.metadata.name), path, self.metadata.name, "sentence2")
-                score = [float(x) for x in _column(f, "score", self.local_spec, path, self.metadata.name)]
-                out[split] = Dataset.from_dict({"sentence1": s1, "sentence2": s2, "score": score})
+            for split, _, cols, scores in self._rows(("sentence1", "sentence2"), "score"):
+                out[split] = Dataset.from_dict({**cols, "score": [float(x) for x in scores]})
             return DatasetDict(out)
 
     class LocalPairClassification(_LocalFiles, AbsTaskPairClassification):
         def _read(self) -> Any:
             out = {}
-            for split, path in self._split_files().items():
-                f = _read_table(path, self.metadata.name)
-                name = self.metadata.name
-                s1 = _texts(_column(f, "sentence1", self.local_spec, path, name), path, name, "sentence1")
-                s2 = _texts(_column(f, "sentence2", self.local_spec, path, name), path, name, "sentence2")
-                labels = [int(x) for x in _column(f, "label", self.local_spec, path, name)]
+            for split, path, cols, raw in self._rows(("sentence1", "sentence2"), "label"):
+                labels = [int(x) for x in raw]
                 if set(labels) - {0, 1}:
-                    raise DataError(f"task {name}: {path.name} labels must be 0 or 1 for PairClassification")
-                out[split] = Dataset.from_dict({"sentence1": s1, "sentence2": s2, "labels": labels})
+                    raise DataError(f"task {self.metadata.name}: {path.name} labels must be 0 or 1 for PairClassification")
+                out[split] = Dataset.from_dict({**cols, "labels": labels})
             return DatasetDict(out)
 
     class LocalClassification(_LocalFiles, AbsTaskClassification):
         def _read(self) -> Any:
-            out = {}
-            for split, path in self._split_files().items():
-                f = _read_table(path, self.metadata.name)
-                name = self.metadata.name
-                text = _texts(_column(f, "text", self.local_spec, path, name), path, name, "text")
-                labels = [str(x) for x in _column(f, "label", self.local_spec, path, name)]
-                out[split] = {"text": text, "label": labels}
-            names = sorted({lab for split in out.values() for lab in split["label"]})
-            ids = {n: i for i, n in enumerate(names)}
-            return DatasetDict({s: Dataset.from_dict({"text": d["text"], "label": [ids[x] for x in d["label"]]}) for s, d in out.items()})
+            out = {split: (cols["text"], [str(x) for x in raw]) for split, _, cols, raw in self._rows(("text",), "label")}
+            # One label set across splits, so train and test ids agree.
+            ids = {n: i for i, n in enumerate(sorted({lab for _, labels in out.values() for lab in labels}))}
+            return DatasetDict({s: Dataset.from_dict({"text": t, "label": [ids[x] for x in labels]}) for s, (t, labels) in out.items()})
 
     class LocalClustering(_LocalFiles, AbsTaskClusteringLegacy):
         def _read(self) -> Any:
             out = {}
-            for split, path in self._split_files().items():
-                f = _read_table(path, self.metadata.name)
-                name = self.metadata.name
-                text = _texts(_column(f, "text", self.local_spec, path, name), path, name, "text")
-                labels = [str(x) for x in _column(f, "label", self.local_spec, path, name)]
-                ids = {n: i for i, n in enumerate(sorted(set(labels)))}
-                out[split] = Dataset.from_dict({"sentences": [text], "labels": [[ids[x] for x in labels]]})
+            for split, _, cols, raw in self._rows(("text",), "label"):
+                ids = {n: i for i, n in enumerate(sorted({str(x) for x in raw}))}
+                out[split] = Dataset.from_dict({"sentences": [cols["text"]], "labels": [[ids[str(x)] for x in raw]]})
             return DatasetDict(out)
 
     class LocalRetrieval(_LocalFiles, AbsTaskRetrieval):

@@ -30,7 +30,7 @@ def test_plain_checkpoint_with_mean_pooling_and_normalisation_equals_the_st_mode
 
     ckpt = plain_checkpoint(tmp_path)
     suite = tmp_path / "suite.yaml"
-    suite.write_text(f"include: smoke\nmodel: {{pooling: mean, normalize: true}}\n", encoding="utf-8")
+    suite.write_text("include: smoke\nmodel: {pooling: mean, normalize: true}\n", encoding="utf-8")
     summary = run(suite, model=str(ckpt), output_dir=tmp_path / "out", tasks=("SmokeSTS", "SmokeRetrieval", "SmokePairClassification"))
     assert summary.model == "plain-minilm" and not summary.failed
     ours = main_scores(read_results(summary.folder)).set_index("task")["value"]
