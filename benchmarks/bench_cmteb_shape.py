@@ -38,7 +38,8 @@ def workload() -> list[tuple[str, int, float]]:
             if spec.subsets and "hf_subset_descriptive_stats" in s:
                 s = s["hf_subset_descriptive_stats"].get(spec.subsets[0], s)
             for key, value in s.items():
-                if key.endswith("text_statistics") and isinstance(value, dict) and value.get("total_text_length"):
+                is_text = key.startswith(("text", "documents_text", "queries_text")) and key.endswith("_statistics")
+                if is_text and isinstance(value, dict) and value.get("total_text_length"):
                     count = value.get("num_texts") or s.get(
                         "num_documents" if key.startswith("documents") else "num_queries" if key.startswith("queries") else "num_samples"
                     )
