@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -486,7 +487,17 @@ class Encoder:
     def _encode_data_parallel(self, texts: list[str], prompt: str | None, batch_size: int) -> np.ndarray:
         # sentence-transformers' multi-process pool: one process per device, chunks fanned out.
         if self._pool is None:
-            self._pool = self.model.start_multi_process_pool(self.devices)
+            saved = os.environ.get("OMP_NUM_THREADS")
+            if all(d.startswith("cpu") for d in self.devices):
+                # CPU workers share the cores: one thread each, or they oversubscribe them.
+                os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // len(self.devices)))
+            try:
+                self._pool = self.model.start_multi_process_pool(self.devices)
+            finally:
+                if saved is None:
+                    os.environ.pop("OMP_NUM_THREADS", None)
+                else:
+                    os.environ["OMP_NUM_THREADS"] = saved
         out = self.model.encode(
             texts,
             prompt=prompt,

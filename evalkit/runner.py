@@ -278,7 +278,6 @@ def _run_one(built: BuiltTask, lazy: _LazyEncoder, config: RunConfig, folder: Pa
                 if stats.get(k)
             ]
             outcome.reason = "; ".join([outcome.reason, *notes]) if notes else outcome.reason
-            _write_result(task_result, result_path)
             if recorder.entries:
                 examples_mod.save(examples_path, spec.name, built.task_type, built.task.metadata.main_score, recorder.entries)
             outcome.splits = _main_scores(task_result)
@@ -298,6 +297,10 @@ def _run_one(built: BuiltTask, lazy: _LazyEncoder, config: RunConfig, folder: Pa
                 "encoder_stats": lazy.task_stats,
             },
         )
+        if outcome.status == "done":
+            # The results file goes last: once it exists, its record and per-example scores do too,
+            # so a kill at any moment leaves either a reusable task or one that is simply rerun.
+            _write_result(task_result, result_path)
         manifest_tasks[spec.name] = {
             "status": outcome.status,
             "seconds": round(outcome.seconds, 3),
