@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+from evalkit.encoder import CPU_BATCH_TOKENS
+
 
 def workload() -> list[tuple[str, int, float]]:
     """(task, number of texts, mean length in characters) for each text group of the suite."""
@@ -115,7 +117,12 @@ def main() -> None:
     fast_dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
     run(model, lengths[:64], batches_fixed(lengths[:64], 32), args.device, torch.float32)  # warm-up
     plain = run(model, lengths, batches_fixed(lengths, 32), args.device, torch.float32)
-    ours = run(model, lengths, batches_budget(lengths, args.budget, 1024), args.device, fast_dtype)
+    if args.device.startswith("cuda"):
+        ours_batches = batches_budget(lengths, args.budget, 1024)
+    else:
+        # evalkit's CPU policy (encoder.CPU_BATCH_TOKENS, at most 2x the batch size per batch).
+        ours_batches = batches_budget(lengths, CPU_BATCH_TOKENS, 64)
+    ours = run(model, lengths, ours_batches, args.device, fast_dtype)
     mean_len = float(lengths.mean())
     flops_per_token = 2 * n_params + 4 * config.num_hidden_layers * config.hidden_size * mean_len
     print(
@@ -128,7 +135,11 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|")
     for label, rate, dtype in (
         ("plain mteb defaults (batch 32)", plain, "fp32"),
-        (f"evalkit (token budget {args.budget})", ours, str(fast_dtype).split(".")[-1]),
+        (
+            f"evalkit (token budget {args.budget if args.device.startswith('cuda') else CPU_BATCH_TOKENS})",
+            ours,
+            str(fast_dtype).split(".")[-1],
+        ),
     ):
         tflops = rate * flops_per_token / 1e12
         frac = f"{tflops / args.peak_tflops:.1%}" if args.device.startswith("cuda") else "n/a (CPU)"
