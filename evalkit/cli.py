@@ -130,7 +130,7 @@ def _cmd_regress(args: argparse.Namespace) -> int:
         candidate_model=args.candidate_model,
         data_dir=args.data_dir,
         reports_dir=args.reports,
-        require_significance=None if args.no_significance is False else False,
+        require_significance=False if args.no_significance else None,
     )
     _print_report(report.markdown, report.files)
     return 1 if report.regressed else 0

@@ -122,6 +122,10 @@ class _LazyEncoder:
             write_json(self.folder / "model_meta.json", self._encoder.mteb_model_meta.to_dict())
         return self._encoder
 
+    def close(self) -> None:
+        if self._encoder is not None:
+            self._encoder.close()
+
     @property
     def stats(self) -> dict[str, int]:
         return dict(self._encoder.stats) if self._encoder else {}
@@ -360,8 +364,7 @@ def run(config: RunConfig, *, on_task: Any = None) -> RunSummary:
         _update_manifest(manifest_path, config, encoder, started, tasks_state, notes)
         if on_task is not None:
             on_task(outcome)
-    if encoder._encoder is not None:
-        encoder._encoder.close()
+    encoder.close()
     return RunSummary(resolved.name, resolved.revision, folder, outcomes, notes)
 
 
