@@ -34,6 +34,7 @@ _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 _MEMO_LIMIT = 200_000  # vectors kept in memory between encode calls of one task
 CPU_BATCH_TOKENS = 1024
+CPU_MAX_WORKERS = 8  # past this, the GIL held between ops outweighs another worker thread
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,55 @@ def token_budget_batches(
         start += count
     return batches
 
+
+
+def cpu_workers(device: str, threads: int, batches: int) -> tuple[int, int]:
+    """How many encoding threads to run on `device`, and how many torch threads each gets.
+
+    On a CPU, one batch at a time over all cores spends much of each small matmul forking and
+    joining threads; independent batches on single-threaded workers keep every core busy (measured
+    on 2 cores: 1.15-1.25x the throughput). GPUs get one worker: the device is the bottleneck.
+
+    Example::
+
+        >>> cpu_workers("cpu", threads=16, batches=100)
+        (8, 2)
+        >>> cpu_workers("cuda:0", threads=16, batches=100)
+        (1, 16)
+    """
+    if not device.startswith("cpu") or threads < 2 or batches < 2:
+        return 1, threads
+    workers = min(threads, CPU_MAX_WORKERS, batches)
+    return workers, max(1, threads // workers)
+
+
+@contextlib.contextmanager
+def _worker_threads(model: Any, workers: int, threads: int) -> Iterator[Any]:
+    """A thread pool whose threads run torch ops on `threads` threads each.
+
+    The tokenizer is shared and not safe to call from two threads at once (a fast tokenizer raises
+    "Already borrowed"), so the model's `preprocess` step runs under a lock for the duration: it is
+    a few percent of the time, and the forward passes, the bulk, run in parallel.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    lock = threading.Lock()
+    preprocess = model.preprocess
+
+    def locked_preprocess(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return preprocess(*args, **kwargs)
+
+    # Set on the instance, removed afterwards: the model stays picklable for a process pool.
+    model.preprocess = locked_preprocess
+    try:
+        with ThreadPoolExecutor(max_workers=workers, initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+            yield pool
+    finally:
+        del model.preprocess
 
 def _pick_device(device: str) -> str:
     if device != "auto":
@@ -469,8 +519,9 @@ class Encoder:
             batches = token_budget_batches(lengths, batch_size=batch_size, max_tokens=limit)
         vectors = np.empty((len(texts), self.mteb_model_meta.embed_dim), dtype=np.float32)
         progress = tqdm(total=len(texts), desc=f"encoding {task}", unit="text", disable=not kwargs.get("show_progress_bar", False))
-        with torch.inference_mode(), progress:
-            for batch in batches:
+
+        def encode_batch(batch: list[int]) -> int:
+            with torch.inference_mode():
                 out = self.model.encode(
                     [texts[i] for i in batch],
                     prompt=prompt,
@@ -480,8 +531,18 @@ class Encoder:
                     convert_to_tensor=True,
                     normalize_embeddings=bool(self.settings.normalize),
                 )
-                vectors[batch] = out.float().cpu().numpy()
-                progress.update(len(batch))
+            vectors[batch] = out.float().cpu().numpy()
+            return len(batch)
+
+        workers, threads = cpu_workers(str(self.model.device), torch.get_num_threads(), len(batches))
+        with progress:
+            if workers == 1:
+                for batch in batches:
+                    progress.update(encode_batch(batch))
+            else:
+                with _worker_threads(self.model, workers, threads) as pool:
+                    for done in pool.map(encode_batch, batches):
+                        progress.update(done)
         return self._check_finite(vectors, task)
 
     def _encode_data_parallel(self, texts: list[str], prompt: str | None, batch_size: int) -> np.ndarray:

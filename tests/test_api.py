@@ -72,21 +72,50 @@ def test_mirror_at_another_revision_is_warned_about(tmp_path):
     assert built.task.metadata.dataset["revision"] == "0f319b1142f28d00e055a6770f3f726ae9b7d865"
 
 
-def test_fast_undersampling_picks_the_same_rows_as_mteb():
+def _label_dataset(n: int, classes: int, seed: int):
     import datasets
+
+    labels = [i % classes for i in range(n + 1000)]
+    ds = datasets.Dataset.from_dict({"text": [f"t{i}" for i in range(n + 1000)], "label": labels})
+    return ds.shuffle(seed=seed).select(range(n))
+
+
+def test_fast_columns_pick_the_same_rows_as_mteb():
     import mteb
 
-    from evalkit.tasks import _fast_undersampling
+    from evalkit.tasks import _fast_columns
 
-    labels = [i % 7 for i in range(3000)]
-    ds = datasets.Dataset.from_dict({"text": [f"t{i}" for i in range(3000)], "label": labels}).shuffle(seed=3).select(range(2000))
+    ds = _label_dataset(2000, 7, 3)
     plain = mteb.get_task("Banking77Classification")
     fast = mteb.get_task("Banking77Classification")
-    _fast_undersampling(fast)
+    _fast_columns(fast)
     for experiment in range(3):
         a_ds, a_idx, a_sel = plain._undersample_data(ds, experiment)
         b_ds, b_idx, b_sel = fast._undersample_data(ds, experiment)
         assert a_idx == b_idx and a_sel == b_sel and a_ds["text"][:] == b_ds["text"][:]
+
+
+def test_fast_columns_score_a_classifier_run_exactly_as_mteb():
+    import mteb
+    import numpy as np
+    from mteb.timing import TimingStack
+
+    from evalkit.tasks import _fast_columns
+
+    train, test = _label_dataset(300, 5, 1), _label_dataset(200, 5, 2)
+    rng = np.random.default_rng(0)
+    # Embeddings that carry the label plus noise: the classifier is right on most, not all, items.
+    centers = rng.normal(size=(5, 16))
+    x_train = (centers[train["label"][:]] + rng.normal(scale=1.5, size=(300, 16))).astype(np.float32)
+    x_test = (centers[test["label"][:]] + rng.normal(scale=1.5, size=(200, 16))).astype(np.float32)
+    plain = mteb.get_task("Banking77Classification")
+    fast = mteb.get_task("Banking77Classification")
+    _fast_columns(fast)
+    a_scores, a_pred = plain._run_experiment(train, test, x_train, x_test, timer=TimingStack())
+    b_scores, b_pred = fast._run_experiment(train, test, x_train, x_test, timer=TimingStack())
+    assert a_pred == b_pred
+    assert a_scores == b_scores
+    assert 0.3 < a_scores["accuracy"] < 0.99
 
 
 def test_token_budget_batches_pack_short_texts_and_cap_long_ones():

@@ -113,3 +113,43 @@ def test_hub_model_is_snapshotted_and_filed_under_its_commit(monkeypatch, tmp_pa
     assert calls == [("org/m", "main")]
     assert enc.mteb_model_meta.name == "org/m"
     assert enc.mteb_model_meta.revision == "8b3219a92973c328a8e22fadcfa821b5dc75636a"
+
+
+def test_cpu_worker_threads_give_the_vectors_of_one_thread(monkeypatch):
+    import threading
+
+    import numpy as np
+    import torch
+
+    import evalkit.encoder as encoder_mod
+
+    texts = [f"句子 {i} " + "长" * (i % 37) for i in range(300)] + ["A short English sentence.", ""]
+    enc = load_encoder(EncoderSettings(device="cpu"))
+    threads_seen: set[int] = set()
+    forward = enc.model.forward
+
+    def spy(*args, **kwargs):
+        threads_seen.add(threading.get_ident())
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(enc.model, "forward", spy)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # two workers even on a one-core runner
+    monkeypatch.setattr(encoder_mod, "CPU_BATCH_TOKENS", 256)  # many batches for the two threads
+    threaded = enc._encode_texts(texts, "query: ", "T", {})
+    assert len(threads_seen) == 2 and threading.get_ident() not in threads_seen
+    monkeypatch.setattr(encoder_mod, "CPU_MAX_WORKERS", 1)
+    single = enc._encode_texts(texts, "query: ", "T", {})
+    reference = enc.model.encode(texts, prompt="query: ", batch_size=32, convert_to_numpy=True)
+    assert np.abs(threaded - single).max() <= 1e-6
+    assert np.abs(threaded - reference).max() <= 1e-5
+    assert "preprocess" not in vars(enc.model)  # the lock wrapper is gone: the model pickles again
+
+
+def test_cpu_workers_split_cores_and_leave_gpus_alone():
+    from evalkit.encoder import cpu_workers
+
+    assert cpu_workers("cpu", threads=2, batches=50) == (2, 1)
+    assert cpu_workers("cpu", threads=32, batches=50) == (8, 4)
+    assert cpu_workers("cpu", threads=4, batches=1) == (1, 4)
+    assert cpu_workers("cpu", threads=1, batches=50) == (1, 1)
+    assert cpu_workers("cuda:0", threads=16, batches=50) == (1, 16)
