@@ -127,16 +127,20 @@ class _LazyEncoder:
             self._encoder.close()
 
     @property
-    def stats(self) -> dict[str, int]:
-        return dict(self._encoder.stats) if self._encoder else {}
+    def stats(self) -> dict[str, float]:
+        return _rounded(self._encoder.stats) if self._encoder else {}
 
     @property
-    def task_stats(self) -> dict[str, int]:
-        return dict(self._encoder.task_stats) if self._encoder else {}
+    def task_stats(self) -> dict[str, float]:
+        return _rounded(self._encoder.task_stats) if self._encoder else {}
 
     @property
     def device(self) -> str:
         return str(self._encoder.model.device) if self._encoder else "not loaded"
+
+
+def _rounded(stats: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in stats.items()}
 
 
 def _settings_record(spec: TaskSpec, built: BuiltTask, encoder: _LazyEncoder) -> dict[str, Any]:
