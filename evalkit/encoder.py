@@ -539,6 +539,8 @@ class Encoder:
             return len(batch)
 
         workers, threads = cpu_workers(str(self.model.device), torch.get_num_threads(), len(batches))
+        if not hasattr(self.model, "preprocess"):
+            workers = 1  # no separate tokenizing step to put under a lock: one thread is the safe choice
         with progress:
             if workers == 1:
                 for batch in batches:

@@ -144,14 +144,13 @@ def _rounded(stats: dict[str, float]) -> dict[str, float]:
 
 
 def _settings_record(spec: TaskSpec, built: BuiltTask, encoder: _LazyEncoder) -> dict[str, Any]:
-    meta = built.task.metadata
     return {
         "model": encoder.resolved.name,
         "revision": encoder.resolved.revision,
         "vectors": encoder.settings.vector_key(),
         "model_prompts": dict(encoder.model_prompts),
         "task_prompts": dict(spec.prompts),
-        "splits": list(meta.eval_splits),
+        "splits": list(built.task.eval_splits),
         "subsets": list(built.task.hf_subsets),
         "dataset_revision": built.dataset_revision,
     }

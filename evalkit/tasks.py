@@ -89,7 +89,7 @@ def build_task(spec: TaskSpec, *, data_dir: Path | None = None) -> BuiltTask:
         if bad:
             shown = ", ".join(meta.hf_subsets[:12]) + (" ..." if len(meta.hf_subsets) > 12 else "")
             raise SuiteError(f"task {spec.name}: subset {bad[0]!r} does not exist; use one of: {shown}")
-        task = task.filter_languages(hf_subsets=list(spec.subsets))
+        task = task.filter_languages(None, hf_subsets=list(spec.subsets))
     if meta.type == "Classification":
         _fast_columns(task)
     notes: list[str] = []

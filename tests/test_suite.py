@@ -34,6 +34,26 @@ def test_cmteb_suite_maps_all_35_card_results():
     assert "CLSClusteringS2S" in by_name and "TNews" in by_name and "CLSClusteringS2S.v2" not in by_name
 
 
+def test_every_cmteb_task_builds_with_the_splits_and_subsets_the_card_used(tmp_path):
+    from evalkit.encoder import EncoderSettings, prepare_model
+    from evalkit.runner import _LazyEncoder, _settings_record
+    from evalkit.tasks import build_task
+
+    settings = EncoderSettings()
+    lazy = _LazyEncoder(prepare_model(settings), settings, None, tmp_path)
+    for spec in load_suite("cmteb").tasks:
+        built = build_task(spec)  # mteb task objects only: no data is loaded without --data-dir
+        if spec.splits:
+            assert list(built.task.eval_splits) == list(spec.splits), spec.name
+        if spec.subsets:
+            assert list(built.task.hf_subsets) == list(spec.subsets), spec.name
+        # What a rerun compares: the splits and subsets actually evaluated, not mteb's defaults.
+        record = _settings_record(spec, built, lazy)
+        assert record["splits"] == list(built.task.eval_splits) and record["subsets"] == list(built.task.hf_subsets)
+    amazon = build_task(next(s for s in load_suite("cmteb").tasks if s.name == "AmazonReviewsClassification"))
+    assert _settings_record(amazon.spec, amazon, lazy)["splits"] == ["test"]
+
+
 @pytest.mark.parametrize(
     ("name", "count"),
     [("sts", 8), ("pair_classification", 2), ("classification", 9), ("clustering", 4), ("retrieval", 8), ("reranking", 4)],
