@@ -31,7 +31,7 @@ from evalkit._io import check_writable, locked, move_aside, safe_part, try_lock,
 from evalkit.encoder import Encoder, EncoderSettings, ResolvedModel, load_resolved, own_prompts, prepare_model
 from evalkit.errors import EvalkitError, SuiteError
 from evalkit.suite import Suite, TaskSpec
-from evalkit.tasks import BuiltTask, build_task
+from evalkit.tasks import BuiltTask, build_task, fast_text_columns
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ def _run_one(built: BuiltTask, lazy: _LazyEncoder, config: RunConfig, folder: Pa
         encoder = lazy.get()
         recorder = examples_mod.Recorder(built.task)
         try:
-            with encoder.for_task(spec.name, spec.prompts), warnings.catch_warnings():
+            with encoder.for_task(spec.name, spec.prompts), fast_text_columns(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 res = mteb.evaluate(
                     encoder,

@@ -7,6 +7,7 @@ files and are small subclasses of mteb's task types, one level deep.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import warnings
@@ -92,6 +93,8 @@ def build_task(spec: TaskSpec, *, data_dir: Path | None = None) -> BuiltTask:
         task = task.filter_languages(None, hf_subsets=list(spec.subsets))
     if meta.type == "Classification":
         _fast_columns(task)
+    if meta.type == "Clustering":
+        _fast_label_metrics(task)
     notes: list[str] = []
     source = "hub"
     if data_dir is not None:
@@ -149,6 +152,47 @@ def _fast_columns(task: Any) -> None:
             return run_experiment(_ListColumns(train_split), _ListColumns(eval_split), *args, **kwargs)
 
         task._run_experiment = run_experiment_lists
+
+
+def _fast_label_metrics(task: Any) -> None:
+    """Clustering scores labels handed over as a Column; give sklearn a list (same values)."""
+    compute = getattr(task, "_compute_metrics", None)
+    if compute is None:
+        return
+
+    def compute_on_list(labels: Any, *args: Any, **kwargs: Any) -> Any:
+        return compute(_as_list(labels), *args, **kwargs)
+
+    task._compute_metrics = compute_on_list
+
+
+def _as_list(values: Any) -> Any:
+    from datasets.arrow_dataset import Column
+
+    return values[:] if isinstance(values, Column) else values
+
+
+@contextlib.contextmanager
+def fast_text_columns() -> Iterator[None]:
+    """Within the block, mteb builds its text dataloaders from a column read in one go.
+
+    mteb passes `dataset[column]` (a datasets Column) to `Dataset.from_dict`, which reads it row
+    by row: ~80 us a text, 6.7 s for ATEC's 80,000 and 1.5 s for each 10k-text clustering set.
+    Reading the column as a list first gives the same texts in the same order. The patch is on
+    mteb's module for the duration of one evaluation and is always undone.
+    """
+    from mteb import _create_dataloaders as loaders
+
+    original = loaders._create_dataloader_from_texts
+
+    def from_texts(text: Any, *args: Any, **kwargs: Any) -> Any:
+        return original(_as_list(text), *args, **kwargs)
+
+    loaders._create_dataloader_from_texts = from_texts
+    try:
+        yield
+    finally:
+        loaders._create_dataloader_from_texts = original
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,6 +302,8 @@ def _build_local(spec: TaskSpec) -> BuiltTask:
     task = type(f"Local{local.type}_{spec.name}", (base,), attrs)()
     if local.type == "Classification":
         _fast_columns(task)
+    if local.type == "Clustering":
+        _fast_label_metrics(task)
     # Read and check the files now: bad data is bad input, reported before any model loads.
     task.load_data()
     return BuiltTask(spec=spec, task=task, data_source="local:" + ",".join(str(p) for p in paths))

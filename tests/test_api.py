@@ -128,3 +128,36 @@ def test_token_budget_batches_pack_short_texts_and_cap_long_ones():
     batches = token_budget_batches(lengths, batch_size=4, max_tokens=100)
     assert [len(b) for b in batches] == [4, 4, 32, 6]
     assert sorted(i for b in batches for i in b) == list(range(46))
+
+
+def test_fast_text_columns_build_the_same_dataloader_and_undo_the_patch():
+    import datasets
+    import mteb
+    from mteb import _create_dataloaders as loaders
+
+    from evalkit.tasks import fast_text_columns
+
+    ds = datasets.Dataset.from_dict({"sentence1": [f"第{i}句" for i in range(500)], "score": [float(i) for i in range(500)]})
+    meta = mteb.get_task("ATEC").metadata
+    plain = [t for batch in loaders.create_dataloader(ds, task_metadata=meta, input_column="sentence1") for t in batch["text"]]
+    original = loaders._create_dataloader_from_texts
+    with fast_text_columns():
+        assert loaders._create_dataloader_from_texts is not original
+        fast = [t for batch in loaders.create_dataloader(ds, task_metadata=meta, input_column="sentence1") for t in batch["text"]]
+    assert loaders._create_dataloader_from_texts is original
+    assert fast == plain == [f"第{i}句" for i in range(500)]
+
+
+def test_fast_label_metrics_score_clustering_exactly_as_mteb():
+    import mteb
+
+    from evalkit.tasks import _fast_label_metrics
+
+    ds = _label_dataset(3000, 13, 4)
+    assignment = [(label * 7 + i % 3) % 13 for i, label in enumerate(ds["label"][:])]  # imperfect clusters
+    plain = mteb.get_task("CLSClusteringS2S")
+    fast = mteb.get_task("CLSClusteringS2S")
+    _fast_label_metrics(fast)
+    a = plain._compute_metrics(ds["label"], assignment, v_measure_only=True)
+    b = fast._compute_metrics(ds["label"], assignment, v_measure_only=True)
+    assert a == b and 0.3 < a["v_measure"] < 1.0
