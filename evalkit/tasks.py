@@ -91,10 +91,7 @@ def build_task(spec: TaskSpec, *, data_dir: Path | None = None) -> BuiltTask:
             shown = ", ".join(meta.hf_subsets[:12]) + (" ..." if len(meta.hf_subsets) > 12 else "")
             raise SuiteError(f"task {spec.name}: subset {bad[0]!r} does not exist; use one of: {shown}")
         task = task.filter_languages(None, hf_subsets=list(spec.subsets))
-    if meta.type == "Classification":
-        _fast_columns(task)
-    if meta.type == "Clustering":
-        _fast_label_metrics(task)
+    _whole_columns(task, meta.type)
     notes: list[str] = []
     source = "hub"
     if data_dir is not None:
@@ -130,10 +127,18 @@ class _ListColumns:
 
     def __getitem__(self, key: Any) -> Any:
         value = self._dataset[key]
-        return value[:] if isinstance(key, str) and not isinstance(value, list) else value
+        return _as_list(value) if isinstance(key, str) else value
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._dataset, name)
+
+
+def _whole_columns(task: Any, task_type: str) -> None:
+    """Let mteb's scoring steps of this task read whole columns where it would read row by row."""
+    if task_type == "Classification":
+        _fast_columns(task)
+    elif task_type == "Clustering":
+        _fast_label_metrics(task)
 
 
 def _fast_columns(task: Any) -> None:
@@ -301,10 +306,7 @@ def _build_local(spec: TaskSpec) -> BuiltTask:
     if local.type == "STS":
         attrs.update(min_score=local.min_score, max_score=local.max_score)
     task = type(f"Local{local.type}_{spec.name}", (base,), attrs)()
-    if local.type == "Classification":
-        _fast_columns(task)
-    if local.type == "Clustering":
-        _fast_label_metrics(task)
+    _whole_columns(task, local.type)
     # Read and check the files now: bad data is bad input, reported before any model loads.
     task.load_data()
     return BuiltTask(spec=spec, task=task, data_source="local:" + ",".join(str(p) for p in paths))
