@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import re
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,12 @@ from typing import Any
 from evalkit.errors import OutputError
 
 _SAFE = re.compile(r"[^A-Za-z0-9._+=-]")
+_HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "host"
+
+
+def _writer() -> str:
+    # Per call, not per import: a forked child has its own pid and must not share temp names.
+    return f"{_HOST}-{os.getpid()}"
 
 
 def safe_part(name: str) -> str:
@@ -34,7 +41,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp = path.with_name(f".{path.name}.{_writer()}.tmp")
         mode = "wb" if isinstance(data, bytes) else "w"
         with tmp.open(mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f:
             f.write(data)
@@ -43,6 +50,33 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise OutputError(f"cannot write {path} ({exc.strerror or exc}); choose a writable folder") from None
+
+
+def remove_stale_temps(folder: Path) -> int:
+    """Delete the temporary files that writers on this host left when they were killed mid-write.
+
+    A temporary file is named after its writer (host and pid): one whose process on this host is
+    gone will never be renamed into place. Other hosts' files are left alone (a shared folder may
+    have live writers elsewhere). Returns how many were removed.
+    """
+    removed = 0
+    for tmp in folder.rglob(f".*.{_HOST}-*.tmp"):
+        pid = tmp.name[: -len(".tmp")].rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from evalkit import examples as examples_mod
-from evalkit._io import check_writable, locked, move_aside, safe_part, try_lock, write_json
+from evalkit._io import check_writable, locked, move_aside, remove_stale_temps, safe_part, try_lock, write_json
 from evalkit.encoder import Encoder, EncoderSettings, ResolvedModel, load_resolved, own_prompts, prepare_model
 from evalkit.errors import EvalkitError, SuiteError
 from evalkit.suite import Suite, TaskSpec
@@ -346,6 +346,8 @@ def run(config: RunConfig, *, on_task: Any = None) -> RunSummary:
     resolved = prepare_model(config.encoder)
     folder = model_folder(config.output_dir, resolved.name, resolved.revision)
     check_writable(folder)
+    if folder.is_dir() and (stale := remove_stale_temps(folder)):
+        logger.info("removed %d temporary files left by killed runs in %s", stale, folder)
     encoder = _LazyEncoder(resolved, config.encoder, config.cache_dir, folder)
     notes = [w for b in built for w in b.warnings]
     for note in notes:

@@ -116,3 +116,25 @@ def test_model_name_cannot_escape_the_output_folder(tmp_path: Path, capsys):
     written = [p for p in tmp_path.rglob("SmokeSTS.json") if p.parent.name not in ("tasks", "examples")]
     assert len(written) == 1 and out in written[0].parents
     assert written[0].parent.parent.name == "__..__..__etc__passwd"  # one path component, inside out/
+
+
+def test_temporary_files_of_killed_writers_are_removed_and_live_ones_kept(tmp_path: Path):
+    from evalkit._io import _HOST, remove_stale_temps, write_json
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    live = subprocess.Popen(["sleep", "30"])
+    try:
+        (tmp_path / "evalkit").mkdir()
+        stale = tmp_path / "evalkit" / f".manifest.json.{_HOST}-{dead.pid}.tmp"
+        running = tmp_path / f".STS.json.{_HOST}-{live.pid}.tmp"
+        elsewhere = tmp_path / f".STS.json.otherhost-{dead.pid}.tmp"
+        for path in (stale, running, elsewhere):
+            path.write_text("{half")
+        write_json(tmp_path / "done.json", {"a": 1})  # a finished atomic write leaves no temp behind
+        assert remove_stale_temps(tmp_path) == 1
+        assert not stale.exists() and running.exists() and elsewhere.exists()
+        assert sorted(p.name for p in tmp_path.rglob("*.tmp")) == sorted([running.name, elsewhere.name])
+    finally:
+        live.kill()
+        live.wait()
