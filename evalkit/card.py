@@ -123,9 +123,9 @@ def parse_task_name(dataset_name: str, config: str | None) -> tuple[str, str]:
     """`MTEB AmazonReviewsClassification (zh)` -> (`AmazonReviewsClassification`, `zh`)."""
     match = _NAME.match(dataset_name.strip())
     task, subset = (match["task"], match["subset"]) if match else (dataset_name.strip(), None)
-    from mteb.results.task_result import renamed_tasks
+    from evalkit._mteb_compat import renamed_tasks
 
-    task = CARD_TASK_RENAMES.get(task, renamed_tasks.get(task, task))
+    task = CARD_TASK_RENAMES.get(task, renamed_tasks().get(task, task))
     return task, subset or config or "default"
 
 
@@ -221,10 +221,10 @@ def read_card(ref: str | Path) -> CardScores:
 
 
 def _main_metric(task: str) -> str | None:
-    from mteb.get_tasks import _TASKS_REGISTRY
+    from evalkit._mteb_compat import task_metadata
 
-    cls = _TASKS_REGISTRY.get(task)
-    return cls.metadata.main_score if cls is not None else None
+    meta = task_metadata(task)
+    return meta.main_score if meta is not None else None
 
 
 def _old_name(ttype: str, metric: str) -> str | None:
@@ -244,10 +244,10 @@ def _card_task_name(task: str) -> str:
 def _dataset_of(task: str, row_dataset: Any) -> str:
     if isinstance(row_dataset, str) and row_dataset:
         return row_dataset
-    from mteb.get_tasks import _TASKS_REGISTRY
+    from evalkit._mteb_compat import task_metadata
 
-    cls = _TASKS_REGISTRY.get(task)
-    return cls.metadata.dataset["path"] if cls is not None else task
+    meta = task_metadata(task)
+    return meta.dataset["path"] if meta is not None else task
 
 
 def _yaml_value(value: float, percent: bool) -> float | int:

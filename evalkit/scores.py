@@ -68,10 +68,10 @@ def make(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 def task_type_of(task: str) -> str:
     """The mteb task type of a registered task name ('' when unknown)."""
-    from mteb.get_tasks import _TASKS_REGISTRY
+    from evalkit._mteb_compat import task_metadata
 
-    cls = _TASKS_REGISTRY.get(task)
-    return cls.metadata.type if cls is not None else ""
+    meta = task_metadata(task)
+    return meta.type if meta is not None else ""
 
 
 def _result_files(folder: Path) -> list[Path]:
@@ -181,9 +181,9 @@ def _rows_of(result: Any, model: str, revision: str, source: str, path: Path) ->
 
 
 def _has_task(task: str) -> bool:
-    from mteb.get_tasks import _TASKS_REGISTRY
+    from evalkit._mteb_compat import has_task
 
-    return task in _TASKS_REGISTRY
+    return has_task(task)
 
 
 def read_published(path: Path) -> pd.DataFrame:

@@ -330,10 +330,10 @@ def _build(raw: dict[str, Any], path: Path) -> Suite:
 def _task_type(spec: TaskSpec) -> str:
     if spec.local is not None:
         return spec.local.type
-    from mteb.get_tasks import _TASKS_REGISTRY
+    from evalkit._mteb_compat import task_metadata
 
-    cls = _TASKS_REGISTRY.get(spec.name)
-    return cls.metadata.type if cls is not None else ""
+    meta = task_metadata(spec.name)
+    return meta.type if meta is not None else ""
 
 
 def _build_model(raw: Any, where: str) -> ModelDefaults:
@@ -472,12 +472,13 @@ def check_task_names(suite: Suite) -> None:
 
 def check_task_name(name: str, *, where: str = "task") -> None:
     """Raise `SuiteError` with the closest names when `name` is not an mteb task."""
-    from mteb.get_tasks import _TASKS_REGISTRY
+    from evalkit._mteb_compat import has_task, task_names
 
-    if name in _TASKS_REGISTRY:
+    if has_task(name):
         return
-    close = difflib.get_close_matches(name, list(_TASKS_REGISTRY), n=3, cutoff=0.5)
-    lowered = {n.lower(): n for n in _TASKS_REGISTRY}
+    names = task_names()
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    lowered = {n.lower(): n for n in names}
     if name.lower() in lowered:
         close = [lowered[name.lower()], *[c for c in close if c != lowered[name.lower()]]]
     hint = f"did you mean {', '.join(close)}?" if close else "see `mteb.get_tasks()` for the names"
