@@ -27,8 +27,8 @@ def test_candidate_model_is_run_first_then_gated(smoke_results: Path, tmp_path: 
         ]
     )
     report = json.loads((tmp_path / "rep" / "regress.json").read_text())
-    assert len(list((tmp_path / "cand").glob("noisy/*/SmokeSTS.json"))) == 1
-    assert {t["task"] for t in report["tasks"]} == {p.stem for p in smoke_results.glob("Smoke*.json")}
+    assert len(list((tmp_path / "cand").glob("noisy/*/evalkit/local/SmokeSTS.json"))) == 1
+    assert {t["task"] for t in report["tasks"]} == {p.stem for p in (smoke_results / "evalkit" / "local").glob("Smoke*.json")}
     by_task = {t["task"]: t for t in report["tasks"]}
     assert code == 1 and report["verdict"] == "regressed"
     # A large drop over 10 queries is significant; over 16 STS pairs the interval still spans zero,
