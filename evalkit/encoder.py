@@ -23,8 +23,9 @@ import numpy as np
 
 from evalkit._types import EncodeStats
 from evalkit.batching import cpu_workers, plan_batches, worker_threads
-from evalkit.errors import EncodingError
-from evalkit.model_source import ResolvedModel, load_sentence_transformer, own_prompts, pick_device, prepare_model
+from evalkit.errors import EncodingError, ModelError
+from evalkit.model_source import ResolvedModel, load_python, load_sentence_transformer, own_prompts, pick_device, prepare_model
+from evalkit.prompts import PromptSource, PromptTable, with_task_prompts
 from evalkit.settings import ModelSettings
 
 if TYPE_CHECKING:
@@ -35,32 +36,16 @@ logger = logging.getLogger(__name__)
 _MEMO_LIMIT = 200_000  # vectors kept in memory between encode calls of one task
 
 
-class Encoder:
-    """A task-aware encoder for mteb 2.x, around a SentenceTransformer.
+class _CachingEncoder:
+    """mteb's encoder protocol around a backend, with de-duplication, the embedding cache and counts.
 
-    Prompts resolve as mteb resolves them (task-query, task, type-query, type, query/document),
-    from the suite's prompts (task-level over model-level), else the model's own prompts.
-    Identical (prompt, text) pairs are encoded once per run; with an `EmbeddingCache`, once ever.
-
-    Example::
-
-        enc = load_encoder(ModelSettings())            # the embedded all-MiniLM-L6-v2
-        enc.mteb_model_meta.name                       # 'sentence-transformers/all-MiniLM-L6-v2'
+    Subclasses say how a (task, side) maps to a cache key and how missing texts are encoded.
+    Identical (key, text) pairs are encoded once per run; with an `EmbeddingCache`, once ever.
     """
 
-    def __init__(
-        self,
-        model: Any,
-        resolved: ResolvedModel,
-        settings: ModelSettings,
-        *,
-        cache: EmbeddingCache | None = None,
-    ) -> None:
-        """Wrap a loaded SentenceTransformer; use `load_encoder` rather than calling this."""
-        from mteb.models.abs_encoder import AbsEncoder
-        from mteb.models.model_meta import ModelMeta, ScoringFunction
+    mteb_model_meta: Any
 
-        self.model = model
+    def __init__(self, resolved: ResolvedModel, settings: ModelSettings, *, cache: EmbeddingCache | None) -> None:
         self.resolved = resolved
         self.settings = settings
         self.cache = cache
@@ -69,32 +54,6 @@ class Encoder:
         self.stats = EncodeStats()  # the whole run
         self.task_stats = EncodeStats()  # the current task
         self._memo: dict[tuple[str, str], np.ndarray] = {}
-        self.devices = [d.strip() for d in settings.device.split(",")] if "," in settings.device else [str(model.device)]
-        self._pool: Any = None
-        self.model_prompts = dict(settings.prompts) or own_prompts(resolved)
-        similarity = {"dot": ScoringFunction.DOT_PRODUCT}.get(str(getattr(model, "similarity_fn_name", "cosine")), ScoringFunction.COSINE)
-        self.mteb_model_meta = ModelMeta.create_empty(
-            overwrites={
-                "name": resolved.name,
-                "revision": resolved.revision,
-                "embed_dim": model.get_embedding_dimension(),
-                "max_tokens": model.max_seq_length,
-                "similarity_fn_name": similarity,
-                "framework": ["Sentence Transformers", "PyTorch"],
-                "open_weights": True,
-            }
-        )
-        # Borrow mteb's similarity functions without inheriting its class tree.
-        self._similarity = AbsEncoder.similarity
-        self._similarity_pairwise = AbsEncoder.similarity_pairwise
-
-    def similarity(self, embeddings1: Any, embeddings2: Any) -> Any:
-        """Similarity matrix, computed by mteb in fp32 (embeddings are returned as fp32)."""
-        return self._similarity(self, embeddings1, embeddings2)
-
-    def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> Any:
-        """Pairwise similarities, computed by mteb in fp32."""
-        return self._similarity_pairwise(self, embeddings1, embeddings2)
 
     @contextlib.contextmanager
     def for_task(self, name: str, prompts: Mapping[str, str]) -> Iterator[None]:
@@ -108,18 +67,12 @@ class Encoder:
             self.current_task, self.task_prompts = None, {}
             self._memo.clear()
 
-    def prompt_for(self, task_metadata: Any, prompt_type: Any) -> str | None:
-        """The prompt text for this task and side, or None."""
-        from mteb.models.abs_encoder import get_prompt
+    def _key(self, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any) -> tuple[str, str | None]:
+        """(cache key of this task and side, prompt text to encode with or None)."""
+        raise NotImplementedError
 
-        if self.task_prompts:
-            # A task's own prompts use the plain keys: "query", "document", or "" for both sides.
-            side = prompt_type.value if prompt_type is not None else None
-            if side and side in self.task_prompts:
-                return self.task_prompts[side] or None
-            if "" in self.task_prompts:
-                return self.task_prompts[""] or None
-        return get_prompt(self.model_prompts, task_metadata, prompt_type) or None
+    def _encode_unique(self, texts: list[str], prompt: str | None, context: dict[str, Any]) -> np.ndarray:
+        raise NotImplementedError
 
     def encode(
         self,
@@ -137,11 +90,10 @@ class Encoder:
             EncodingError: when the model returns NaN or infinite values.
         """
         texts = [text for batch in inputs for text in batch["text"]]
-        prompt = self.prompt_for(task_metadata, prompt_type)
+        key_prompt, prompt = self._key(task_metadata, hf_split, hf_subset, prompt_type)
         # Empty and over-long texts are encoded as mteb does (empty string, truncation); counted to report.
         self._count("texts", len(texts))
         self._count("empty", sum(1 for t in texts if not t or not t.strip()))
-        key_prompt = prompt or ""
         unique = list(dict.fromkeys(t for t in texts if (key_prompt, t) not in self._memo))
         if unique and self.cache is not None:
             found = self.cache.get(key_prompt, unique)
@@ -152,7 +104,14 @@ class Encoder:
         if unique:
             self._count("truncated", self._over_limit(unique, prompt))
             started = time.monotonic()
-            vectors = self._encode_texts(unique, prompt, task_metadata.name, kwargs)
+            context = {
+                "task_metadata": task_metadata,
+                "hf_split": hf_split,
+                "hf_subset": hf_subset,
+                "prompt_type": prompt_type,
+                "kwargs": kwargs,
+            }
+            vectors = self._check_finite(self._encode_unique(unique, prompt, context), task_metadata.name)
             # The rest of a task's time is data loading and mteb's scoring: the CPU side.
             self._count("encode_seconds", time.monotonic() - started)
             self._count("encoded", len(unique))
@@ -171,6 +130,99 @@ class Encoder:
     def _count(self, key: str, n: float) -> None:
         for stats in (self.stats, self.task_stats):
             setattr(stats, key, getattr(stats, key) + n)
+
+    def _over_limit(self, texts: list[str], prompt: str | None) -> int:
+        return 0
+
+    def _check_finite(self, vectors: np.ndarray, task: str) -> np.ndarray:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if not np.isfinite(vectors).all():
+            bad = int((~np.isfinite(vectors)).any(axis=1).sum())
+            raise EncodingError(
+                f"model {self.resolved.name} on task {task}: {bad} embeddings hold NaN or infinite values; "
+                "try --dtype fp32, or check the checkpoint"
+            )
+        return vectors
+
+    def similarity(self, embeddings1: Any, embeddings2: Any) -> Any:
+        """Similarity matrix, computed by mteb in fp32 (embeddings are returned as fp32)."""
+        from mteb.models.abs_encoder import AbsEncoder
+
+        # Borrow mteb's similarity functions without inheriting its class tree.
+        return AbsEncoder.similarity(self, embeddings1, embeddings2)  # type: ignore[arg-type]
+
+    def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> Any:
+        """Pairwise similarities, computed by mteb in fp32."""
+        from mteb.models.abs_encoder import AbsEncoder
+
+        return AbsEncoder.similarity_pairwise(self, embeddings1, embeddings2)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Release what the backend holds (worker pools); the default holds nothing."""
+
+    def clear_memo(self) -> None:
+        """Forget the in-memory embeddings (between tasks that share no texts)."""
+        self._memo.clear()
+
+
+class Encoder(_CachingEncoder):
+    """A task-aware encoder for mteb 2.x around a SentenceTransformer that evalkit loaded.
+
+    Prompts resolve as mteb resolves them (task-query, task, type-query, type, query/document),
+    from one table whose source is known (see `evalkit.prompts`); a suite task's own prompts win.
+    The cache key is the prompt text, so a text is shared by every task that prompts it alike.
+
+    Example::
+
+        enc = load_encoder(ModelSettings())            # the embedded all-MiniLM-L6-v2
+        enc.mteb_model_meta.name                       # 'sentence-transformers/all-MiniLM-L6-v2'
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        resolved: ResolvedModel,
+        settings: ModelSettings,
+        *,
+        cache: EmbeddingCache | None = None,
+        prompts: PromptTable | None = None,
+    ) -> None:
+        """Wrap a loaded SentenceTransformer; use `load_encoder` rather than calling this."""
+        from mteb.models.model_meta import ModelMeta, ScoringFunction
+
+        super().__init__(resolved, settings, cache=cache)
+        self.model = model
+        self.devices = [d.strip() for d in settings.device.split(",")] if "," in settings.device else [str(model.device)]
+        self._pool: Any = None
+        self.prompts = prompts if prompts is not None else default_prompts(resolved, settings)
+        similarity = {"dot": ScoringFunction.DOT_PRODUCT}.get(str(getattr(model, "similarity_fn_name", "cosine")), ScoringFunction.COSINE)
+        self.mteb_model_meta = ModelMeta.create_empty(
+            overwrites={
+                "name": resolved.name,
+                "revision": resolved.revision,
+                "embed_dim": model.get_embedding_dimension(),
+                "max_tokens": model.max_seq_length,
+                "similarity_fn_name": similarity,
+                "framework": ["Sentence Transformers", "PyTorch"],
+                "open_weights": True,
+            }
+        )
+
+    @property
+    def model_prompts(self) -> dict[str, str]:
+        """The model-level prompt table."""
+        return dict(self.prompts.prompts)
+
+    def prompt_for(self, task_metadata: Any, prompt_type: Any) -> str | None:
+        """The prompt text for this task and side, or None."""
+        return with_task_prompts(self.prompts, self.task_prompts, task_metadata, prompt_type).text
+
+    def _key(self, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any) -> tuple[str, str | None]:
+        prompt = self.prompt_for(task_metadata, prompt_type)
+        return prompt or "", prompt
+
+    def _encode_unique(self, texts: list[str], prompt: str | None, context: dict[str, Any]) -> np.ndarray:
+        return self._encode_texts(texts, prompt, context["task_metadata"].name, context["kwargs"])
 
     def _over_limit(self, texts: list[str], prompt: str | None) -> int:
         """How many texts the model truncates: only texts longer in characters than the limit can be."""
@@ -194,7 +246,7 @@ class Encoder:
 
         batch_size = int(kwargs.get("batch_size") or self.settings.batch_size)
         if len(self.devices) > 1:
-            return self._check_finite(self._encode_data_parallel(texts, prompt, batch_size), task)
+            return self._encode_data_parallel(texts, prompt, batch_size)
         limit = getattr(self.model, "max_seq_length", None)
         # Static-embedding models have no length limit (inf): batch them as 512-token texts.
         limit = int(limit) if isinstance(limit, int | float) and math.isfinite(limit) and limit > 0 else 512
@@ -228,7 +280,7 @@ class Encoder:
                 with worker_threads(self.model, workers, threads) as pool:
                     for done in pool.map(encode_batch, batches):
                         progress.update(done)
-        return self._check_finite(vectors, task)
+        return vectors
 
     def _encode_data_parallel(self, texts: list[str], prompt: str | None, batch_size: int) -> np.ndarray:
         # sentence-transformers' multi-process pool: one process per device, chunks fanned out.
@@ -260,21 +312,72 @@ class Encoder:
             self.model.stop_multi_process_pool(self._pool)
             self._pool = None
 
-    def _check_finite(self, vectors: np.ndarray, task: str) -> np.ndarray:
-        if not np.isfinite(vectors).all():
-            bad = int((~np.isfinite(vectors)).any(axis=1).sum())
-            raise EncodingError(
-                f"model {self.resolved.name} on task {task}: {bad} embeddings hold NaN or infinite values; "
-                "try --dtype fp32, or check the checkpoint"
+
+class ProtocolEncoder(_CachingEncoder):
+    """Any object with mteb's encoder protocol (a Python factory's, or one of mteb's own wrappers).
+
+    Its prompts and instructions are its own business, so texts are cached per (task, subset,
+    side): never shared across tasks, always correct. evalkit hands it the distinct texts that
+    are not cached yet, as mteb would, in a DataLoader of `{"text": [...]}` batches.
+    """
+
+    def __init__(self, model: Any, resolved: ResolvedModel, settings: ModelSettings, *, cache: EmbeddingCache | None = None) -> None:
+        """Wrap a loaded protocol object; use `load_resolved` rather than calling this."""
+        super().__init__(resolved, settings, cache=cache)
+        self.model = model
+        self.prompts = PromptTable()
+        meta = getattr(model, "mteb_model_meta", None)
+        if meta is None:
+            raise ModelError(
+                f"model {resolved.name}: the object has no `mteb_model_meta`; return an mteb encoder "
+                "(an AbsEncoder subclass, or any object with mteb_model_meta, encode, similarity, similarity_pairwise)"
             )
-        return vectors
+        # Filed under evalkit's identity for the model, whatever name the object gives itself.
+        self.mteb_model_meta = meta.model_copy(update={"name": resolved.name, "revision": resolved.revision})
 
-    def clear_memo(self) -> None:
-        """Forget the in-memory embeddings (between tasks that share no texts)."""
-        self._memo.clear()
+    def _key(self, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any) -> tuple[str, str | None]:
+        side = getattr(prompt_type, "value", prompt_type) or ""
+        return f"\x1f{task_metadata.name}\x1f{hf_subset}\x1f{side}", None
+
+    def _encode_unique(self, texts: list[str], prompt: str | None, context: dict[str, Any]) -> np.ndarray:
+        from torch.utils.data import DataLoader
+
+        batch_size = int(context["kwargs"].get("batch_size") or self.settings.batch_size)
+        loader = DataLoader([{"text": t} for t in texts], batch_size=batch_size, collate_fn=_collate_texts)
+        out = self.model.encode(
+            loader,
+            task_metadata=context["task_metadata"],
+            hf_split=context["hf_split"],
+            hf_subset=context["hf_subset"],
+            prompt_type=context["prompt_type"],
+            **context["kwargs"],
+        )
+        return np.asarray(out.float().cpu().numpy() if hasattr(out, "cpu") else out, dtype=np.float32)
+
+    def similarity(self, embeddings1: Any, embeddings2: Any) -> Any:
+        """The model's own similarity when it has one, else mteb's for its declared function."""
+        own = getattr(self.model, "similarity", None)
+        return own(embeddings1, embeddings2) if own is not None else super().similarity(embeddings1, embeddings2)
+
+    def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> Any:
+        """The model's own pairwise similarity when it has one, else mteb's."""
+        own = getattr(self.model, "similarity_pairwise", None)
+        return own(embeddings1, embeddings2) if own is not None else super().similarity_pairwise(embeddings1, embeddings2)
 
 
-def load_encoder(settings: ModelSettings, *, cache_dir: Path | None = None) -> Encoder:
+def _collate_texts(rows: list[dict[str, str]]) -> dict[str, list[str]]:
+    return {"text": [r["text"] for r in rows]}
+
+
+def default_prompts(resolved: ResolvedModel, settings: ModelSettings, source: PromptSource = "suite") -> PromptTable:
+    """The prompt table without a registry preset: the settings' prompts, else the checkpoint's own."""
+    if settings.prompts:
+        return PromptTable(dict(settings.prompts), source)
+    own = own_prompts(resolved)
+    return PromptTable(own, "checkpoint") if own else PromptTable()
+
+
+def load_encoder(settings: ModelSettings, *, cache_dir: Path | None = None) -> Encoder | ProtocolEncoder:
     """Resolve, check and load a model into an `Encoder`.
 
     Args:
@@ -290,23 +393,27 @@ def load_encoder(settings: ModelSettings, *, cache_dir: Path | None = None) -> E
     return load_resolved(prepare_model(settings), settings, cache_dir=cache_dir)
 
 
-def load_resolved(resolved: ResolvedModel, settings: ModelSettings, *, cache_dir: Path | None = None) -> Encoder:
-    """Load an already resolved and checked model into an `Encoder`.
+def load_resolved(
+    resolved: ResolvedModel, settings: ModelSettings, *, cache_dir: Path | None = None, prompts: PromptTable | None = None
+) -> Encoder | ProtocolEncoder:
+    """Load an already resolved and checked model into an encoder for mteb.
 
     Raises:
-        ModelError: weights that did not load, or a checkpoint that cannot be read.
+        ModelError: weights that did not load, a checkpoint that cannot be read, or a factory that fails.
     """
-    # "cuda:0,cuda:1" (or "cpu,cpu"): load on the first device, encode data-parallel on all.
-    device = pick_device(settings.device.split(",")[0].strip())
-    if settings.dtype == "fp16" and device == "cpu":
-        logger.warning("fp16 on CPU is slow and lossy; bf16 or fp32 is the better choice there")
-    model = load_sentence_transformer(resolved, settings, device)
     cache = None
     if cache_dir is not None:
         from evalkit.cache import EmbeddingCache
 
         cache = EmbeddingCache(cache_dir, model_key(resolved, settings))
-    return Encoder(model, resolved, settings, cache=cache)
+    if resolved.kind == "python":
+        return ProtocolEncoder(load_python(resolved), resolved, settings, cache=cache)
+    # "cuda:0,cuda:1" (or "cpu,cpu"): load on the first device, encode data-parallel on all.
+    device = pick_device(settings.device.split(",")[0].strip())
+    if settings.dtype == "fp16" and device == "cpu":
+        logger.warning("fp16 on CPU is slow and lossy; bf16 or fp32 is the better choice there")
+    model = load_sentence_transformer(resolved, settings, device)
+    return Encoder(model, resolved, settings, cache=cache, prompts=prompts)
 
 
 def model_key(resolved: ResolvedModel, settings: ModelSettings) -> str:

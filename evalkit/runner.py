@@ -28,14 +28,16 @@ from typing import TYPE_CHECKING, Any, Literal
 from evalkit import examples as examples_mod
 from evalkit._io import check_writable
 from evalkit._types import EncodeStats
+from evalkit.encoder import default_prompts
 from evalkit.errors import EvalkitError, SuiteError
-from evalkit.model_source import ResolvedModel, own_prompts, prepare_model
+from evalkit.model_source import ResolvedModel, prepare_model
+from evalkit.prompts import PromptTable
 from evalkit.results_folder import ResultsFolder, TaskRecord
 from evalkit.settings import ModelSettings, RunConfig
 from evalkit.tasks import BuiltTask, build_task
 
 if TYPE_CHECKING:
-    from evalkit.encoder import Encoder
+    from evalkit.encoder import Encoder, ProtocolEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +149,7 @@ def plan_task(
     return TaskPlan(built, record, digest, reuse, reason)
 
 
-def evaluate_task(built: BuiltTask, encoder: Encoder, *, show_progress: bool = False) -> Evaluated:
+def evaluate_task(built: BuiltTask, encoder: Encoder | ProtocolEncoder, *, show_progress: bool = False) -> Evaluated:
     """Evaluate one task with mteb in this process, with evalkit's hooks; nothing is written.
 
     A failure of the task itself (bad data, a model error) is returned, not raised, so the run goes
@@ -261,17 +263,19 @@ def skipped_outcome(folder: ResultsFolder, plan: TaskPlan) -> TaskOutcome:
 class LazyEncoder:
     """Loads the model only when a task actually has to run: a fully cached rerun never loads it."""
 
-    def __init__(self, resolved: ResolvedModel, settings: ModelSettings, cache_dir: Path | None, folder: ResultsFolder) -> None:
-        self.resolved, self.settings, self.cache_dir, self.folder = resolved, settings, cache_dir, folder
-        self.model_prompts = dict(settings.prompts) or own_prompts(resolved)
-        self._encoder: Encoder | None = None
+    def __init__(
+        self, resolved: ResolvedModel, settings: ModelSettings, cache_dir: Path | None, folder: ResultsFolder, prompts: PromptTable
+    ) -> None:
+        self.resolved, self.settings, self.cache_dir, self.folder, self.prompts = resolved, settings, cache_dir, folder, prompts
+        self.model_prompts = dict(prompts.prompts)
+        self._encoder: Encoder | ProtocolEncoder | None = None
 
-    def get(self) -> Encoder:
+    def get(self) -> Encoder | ProtocolEncoder:
         """The loaded encoder (loaded on first use; writes model_meta.json then)."""
         if self._encoder is None:
             from evalkit.encoder import load_resolved
 
-            self._encoder = load_resolved(self.resolved, self.settings, cache_dir=self.cache_dir)
+            self._encoder = load_resolved(self.resolved, self.settings, cache_dir=self.cache_dir, prompts=self.prompts)
             self.folder.write_model_meta(self._encoder.mteb_model_meta.to_dict())
         return self._encoder
 
@@ -288,7 +292,7 @@ class LazyEncoder:
     @property
     def device(self) -> str:
         """The device the model runs on, or "not loaded"."""
-        return str(self._encoder.model.device) if self._encoder else "not loaded"
+        return str(getattr(self._encoder.model, "device", "n/a")) if self._encoder else "not loaded"
 
 
 def _versions() -> dict[str, str]:
@@ -372,6 +376,13 @@ class _Run:
         self.folder.update_manifest(update)
 
 
+def model_prompts(resolved: ResolvedModel, config: RunConfig) -> PromptTable:
+    """The model-level prompt table of a run, with the source it came from."""
+    if resolved.kind != "sentence-transformers":
+        return PromptTable()  # a protocol object applies its own prompts
+    return default_prompts(resolved, config.model, config.sources.get("prompts", "suite"))  # type: ignore[arg-type]
+
+
 def prepare_run(config: RunConfig) -> tuple[_Run, list[BuiltTask]]:
     """Everything checked before any task runs: tasks built, model resolved, folder writable.
 
@@ -393,9 +404,8 @@ def prepare_run(config: RunConfig) -> tuple[_Run, list[BuiltTask]]:
     notes = [w for b in built for w in b.warnings] + self_check_notes()
     for note in notes:
         logger.warning(note)
-    state = _Run(
-        config, resolved, folder, LazyEncoder(resolved, config.model, config.cache_dir, folder), time.strftime("%Y-%m-%dT%H:%M:%S%z"), notes
-    )
+    encoder = LazyEncoder(resolved, config.model, config.cache_dir, folder, model_prompts(resolved, config))
+    state = _Run(config, resolved, folder, encoder, time.strftime("%Y-%m-%dT%H:%M:%S%z"), notes)
     return state, built
 
 

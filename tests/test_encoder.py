@@ -11,6 +11,9 @@ from evalkit.encoder import load_encoder
 from evalkit.scores import main_scores, read_results
 from evalkit.settings import ModelSettings
 
+# Real model weights (the embedded all-MiniLM-L6-v2): minutes on 2 cores; the fast layer is tests/test_exact.py.
+pytestmark = pytest.mark.slow
+
 
 def plain_checkpoint(tmp_path: Path) -> Path:
     """The embedded model as a plain transformers folder (no sentence-transformers modules)."""

@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from evalkit.cli import main
 
 from .test_regress import noisy_checkpoint
+
+# Real model weights (the embedded all-MiniLM-L6-v2): minutes on 2 cores; the fast layer is tests/test_exact.py.
+pytestmark = pytest.mark.slow
 
 
 def test_candidate_model_is_run_first_then_gated(smoke_results: Path, tmp_path: Path, capsys):

