@@ -11,7 +11,7 @@ The operations of the `evalkit` command, as plain functions::
 Importing evalkit is cheap: mteb, torch and friends load when a function needs them.
 """
 
-from evalkit.api import compare_card, export_card, merge, pull, read_results, regress, run
+from evalkit.api import compare_card, export_card, list_models, merge, plan, pull, read_results, regress, run
 from evalkit.errors import DataError, EncodingError, EvalkitError, ModelError, OutputError, SuiteError
 
 __version__ = "0.1.0"
@@ -25,7 +25,9 @@ __all__ = [
     "SuiteError",
     "compare_card",
     "export_card",
+    "list_models",
     "merge",
+    "plan",
     "pull",
     "read_results",
     "regress",

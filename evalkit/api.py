@@ -20,8 +20,11 @@ if TYPE_CHECKING:
 
     from evalkit.compare import CompareReport
     from evalkit.data import MirrorEntry
+    from evalkit.presets import Preset
     from evalkit.regress import RegressReport
+    from evalkit.run_plan import Plan
     from evalkit.runner import RunSummary
+    from evalkit.settings import RunConfig
     from evalkit.suite import Suite
 
 
@@ -66,6 +69,7 @@ def run(
     device: str | None = None,
     dtype: str | None = None,
     max_seq_length: int | None = None,
+    loader: str | None = None,
     trust_remote_code: str | bool | None = None,
     allow_pickle: str | bool | None = None,
     unchecked_weights: str | bool | None = None,
@@ -94,6 +98,7 @@ def run(
         device: auto, cpu, cuda, mps.
         dtype: fp32, fp16, bf16.
         max_seq_length: truncation length.
+        loader: "mteb" to load a registry model through mteb's own wrapper.
         trust_remote_code: the model reference whose own code may run (or True from Python).
         allow_pickle: the model reference whose pickle weights may load (or True from Python).
         unchecked_weights: the model reference whose weight check is skipped (or True from Python).
@@ -112,22 +117,58 @@ def run(
         EvalkitError: on bad input, before any task runs.
     """
     from evalkit.runner import run as run_tasks
-    from evalkit.settings import RunConfig, cli_layer
 
-    offline_if(data_dir)
-    resolved_suite, only = resolve_suite(suite, tasks)
-    flags = cli_layer(
+    config = run_config(
+        suite,
+        tasks=tasks,
         model=model,
         model_name=model_name,
         revision=revision,
+        output_dir=output_dir,
+        data_dir=data_dir,
         batch_size=batch_size,
         device=device,
         dtype=dtype,
         max_seq_length=max_seq_length,
+        loader=loader,
         trust_remote_code=trust_remote_code,
         allow_pickle=allow_pickle,
         unchecked_weights=unchecked_weights,
+        overwrite=overwrite,
+        cache_dir=cache_dir,
+        no_cache=no_cache,
+        shard=shard,
+        show_progress=show_progress,
     )
+    return run_tasks(config, on_task=on_task, on_start=on_start)
+
+
+def run_config(
+    suite: str | Path | Suite | None = None,
+    *,
+    tasks: tuple[str, ...] | None = None,
+    output_dir: Path = Path("results"),
+    data_dir: Path | None = None,
+    overwrite: bool = False,
+    cache_dir: Path | None = None,
+    no_cache: bool = False,
+    shard: tuple[int, int] | None = None,
+    show_progress: bool = False,
+    **model_flags: Any,
+) -> RunConfig:
+    """The checked configuration of a run (what `run` and `--dry-run` use), before any work.
+
+    `model_flags` are `run`'s model arguments (model, revision, batch_size, trust_remote_code, ...).
+
+    Raises:
+        EvalkitError: bad input: suite, flags, or a registry model evalkit cannot run as asked.
+    """
+    from evalkit.presets import check_runnable, find_preset, registry_layer
+    from evalkit.settings import RunConfig, cli_layer
+
+    offline_if(data_dir)
+    resolved_suite, only = resolve_suite(suite, tasks)
+    flags = cli_layer(**model_flags)
     config = RunConfig.from_sources(
         resolved_suite,
         flags,
@@ -138,8 +179,38 @@ def run(
         cache_dir=None if no_cache else (Path(cache_dir) if cache_dir else "default"),
         shard=shard,
         show_progress=show_progress,
+        preset=registry_layer,
     )
-    return run_tasks(config, on_task=on_task, on_start=on_start)
+    if config.model.model is not None:
+        check_runnable(find_preset(config.model.model), config.model.loader, config.model.model)
+    return config
+
+
+def plan(suite: str | Path | Suite | None = None, **run_args: Any) -> Plan:
+    """What `run` would do with the same arguments, without loading or downloading weights.
+
+    Returns:
+        The plan: resolved settings and their sources, every (task, side) prompt and its source,
+        and which tasks are done already.
+
+    Raises:
+        EvalkitError: the bad input `run` would refuse.
+    """
+    from evalkit.run_plan import make_plan
+
+    return make_plan(run_config(suite, **run_args))
+
+
+def list_models(*, language: str | None = None, kind: str | None = None) -> list[Preset]:
+    """Mteb's registry text models with their presets (see `evalkit.presets`).
+
+    Args:
+        language: an ISO 639-3 code such as `zho`.
+        kind: sentence-transformers, instruct, mteb or refused.
+    """
+    from evalkit.presets import list_presets
+
+    return list_presets(language=language, kind=kind)
 
 
 def offline_if(data_dir: Path | str | None) -> None:

@@ -7,6 +7,7 @@ regression); 2 bad input (one line on stderr, no traceback unless --debug); 130 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -37,30 +38,43 @@ def _quiet_libraries(debug: bool) -> None:
         os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 
+def _model_args(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "model": args.model,
+        "model_name": args.model_name,
+        "revision": args.revision,
+        "tasks": _split_list(args.tasks),
+        "output_dir": args.output,
+        "data_dir": args.data_dir,
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "dtype": args.dtype,
+        "max_seq_length": args.max_seq_length,
+        "loader": args.loader,
+        "trust_remote_code": args.trust_remote_code,
+        "allow_pickle": args.allow_pickle,
+        "unchecked_weights": args.unchecked_weights,
+        "overwrite": args.overwrite,
+        "cache_dir": args.cache_dir,
+        "no_cache": args.no_cache,
+        "shard": args.shard,
+    }
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from evalkit import api
 
     api.offline_if(args.data_dir)
+    if args.dry_run:
+        plan = api.plan(args.suite, **_model_args(args))
+        print(json.dumps(plan.to_json(), indent=2, ensure_ascii=False) if args.json else plan.markdown())
+        return 0
+    if args.json:
+        raise EvalkitError("--json: goes with --dry-run (a run's results are JSON files already); add --dry-run or drop --json")
     with _Progress(enabled=not args.quiet and sys.stderr.isatty(), lines=not args.quiet) as progress:
         summary = api.run(
             args.suite,
-            model=args.model,
-            model_name=args.model_name,
-            revision=args.revision,
-            tasks=_split_list(args.tasks),
-            output_dir=args.output,
-            data_dir=args.data_dir,
-            batch_size=args.batch_size,
-            device=args.device,
-            dtype=args.dtype,
-            max_seq_length=args.max_seq_length,
-            trust_remote_code=args.trust_remote_code,
-            allow_pickle=args.allow_pickle,
-            unchecked_weights=args.unchecked_weights,
-            overwrite=args.overwrite,
-            cache_dir=args.cache_dir,
-            no_cache=args.no_cache,
-            shard=args.shard,
+            **_model_args(args),
             show_progress=progress.enabled,
             on_task=progress.done,
             on_start=progress.start,
@@ -120,6 +134,19 @@ def _outcome_line(outcome: Any) -> str:
     scores = "  ".join(f"{split} {value:.4f}" for split, value in outcome.splits.items()) or "-"
     extra = f"  ({outcome.reason})" if outcome.status in ("failed", "locked", "skipped") else ""
     return f"{outcome.status:>7}  {outcome.task}  {scores}  {outcome.seconds:.1f}s{extra}"
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from evalkit import api
+
+    presets = api.list_models(language=args.language, kind={"plain": "sentence-transformers"}.get(args.type, args.type))
+    print("| model | kind | revision | preset prompts |")
+    print("|---|---|---|---|")
+    for p in presets:
+        detail = p.reason if p.kind == "refused" else p.summary()
+        print(f"| {p.name} | {p.kind} | {(p.revision or '-')[:12]} | {detail.replace('|', '/')} |")
+    print(f"\n{len(presets)} models", file=sys.stderr)
+    return 0
 
 
 def _cmd_data_pull(args: argparse.Namespace) -> int:
@@ -235,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dtype", choices=["fp32", "fp16", "bf16"])
     g.add_argument("--max-seq-length", type=int)
     g.add_argument(
+        "--loader",
+        choices=["auto", "mteb"],
+        help="auto (default): evalkit loads the model; mteb: mteb's own wrapper (registry models such as jina-embeddings-v3)",
+    )
+    g.add_argument(
         "--trust-remote-code", metavar="MODEL", help="let MODEL (same as --model) run its own Python code; only for models you trust"
     )
     g.add_argument("--allow-pickle", metavar="MODEL", help="let MODEL (same as --model) load pickle weights (*.bin), which can run code")
@@ -245,8 +277,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g = r.add_argument_group("behaviour")
     g.add_argument("--overwrite", action="store_true", help="rerun tasks that already have results")
+    g.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan: settings and their sources, every prompt, which tasks would run; loads no weights",
+    )
+    g.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
     g.add_argument("--quiet", action="store_true", help="print only the final table")
     r.set_defaults(func=_cmd_run)
+
+    mo = sub.add_parser("models", help="list mteb's registry models and the presets evalkit takes from it")
+    mo.add_argument("--language", help="ISO 639-3 language code, e.g. zho")
+    mo.add_argument(
+        "--type",
+        choices=["sentence-transformers", "plain", "instruct", "mteb", "refused"],
+        help="only models of this kind (plain = sentence-transformers)",
+    )
+    mo.set_defaults(func=_cmd_models)
 
     d = sub.add_parser("data", help="offline mirror of task datasets")
     dsub = d.add_subparsers(dest="data_command", required=True, parser_class=_Parser)

@@ -185,3 +185,15 @@ def test_regress_two_runs_by_hand(tmp_path: Path, tiny: Path, capsys):
     # The other way round the same step is a regression, and the exit code says so.
     assert main(["regress", str(cat3), str(tiny), "--suite", str(TINY), "--no-significance", "--reports", str(tmp_path / "rep2")]) == 1
     capsys.readouterr()
+
+
+def test_nan_embeddings_fail_their_task_and_the_others_go_on(tmp_path: Path, capsys):
+    broken = "py:tests.keyword_encoder:make_nan_on_bus_encoder"  # NaN for every text with "bus" in it
+    code = main(["run", str(TINY), "--model", broken, "--output", str(tmp_path), "--no-cache", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 1  # a failed task is a verdict on the model (EncodingError.exit_code), not bad input
+    # "bus" is in TinySTS ("rain car bus"), TinyPairs and TinyClustering; the other three never see it.
+    failed = {line.split(" | ")[0].strip("| ") for line in out.splitlines() if "| failed: " in line}
+    assert failed == {"TinySTS", "TinyPairs", "TinyClustering"}
+    assert "on task TinySTS: 1 embeddings hold NaN or infinite values; try --dtype fp32, or check the checkpoint" in out
+    assert "| TinyRetrieval | Retrieval | test | 0.8770 | done |" in out
