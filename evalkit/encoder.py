@@ -235,7 +235,10 @@ class Encoder(_CachingEncoder):
         if not long:
             return 0
         try:
-            lengths = [len(ids) for ids in tokenizer(long, add_special_tokens=True, truncation=False)["input_ids"]]
+            # Cut at limit + 1: enough to tell "longer than the limit", and the tokenizer does not warn
+            # "will result in indexing errors" about the truncation evalkit reports itself.
+            encoded = tokenizer(long, add_special_tokens=True, truncation=True, max_length=limit + 1)
+            lengths = [len(ids) for ids in encoded["input_ids"]]
         except Exception:  # noqa: BLE001 - a count for the report, never a reason to fail
             return 0
         return sum(1 for n in lengths if n > limit)
