@@ -310,9 +310,11 @@ def _resolve_task(name: str, dataset_type: str | None = None) -> str:
         return renamed
     if name.lower() in _lowercase_tasks():  # old cards print some names in another case
         return _lowercase_tasks()[name.lower()]
-    # Early cards name entries after the dataset (`MTEB Banking77`): one task on that path is it.
-    candidates = _tasks_by_path().get(str(dataset_type or "").lower(), ())
-    return candidates[0] if len(candidates) == 1 else name
+    # Early cards name entries after the dataset (`MTEB Banking77` on mteb/banking77): the task on that
+    # path whose name starts with the card's, the original rather than a later `.v2` of it.
+    candidates = [t for t in _tasks_by_path().get(str(dataset_type or "").lower(), ()) if t.lower().startswith(name.lower())]
+    originals = [t for t in candidates if "." not in t] or candidates
+    return originals[0] if len(originals) == 1 else name
 
 
 def parse_task_name(dataset_name: str, config: str | None, dataset_type: str | None = None) -> tuple[str, str]:
