@@ -299,33 +299,59 @@ def _tasks_by_path() -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in index.items()}
 
 
-def _resolve_task(name: str, dataset_type: str | None = None) -> str:
-    """The mteb 2.x task a card's task name stands for (the name itself when there is none)."""
-    from evalkit._mteb_compat import has_task, renamed_tasks
-
-    if has_task(name):
-        return name
-    renamed = CARD_TASK_RENAMES.get(name) or renamed_tasks().get(name)
-    if renamed:
-        return renamed
-    if name.lower() in _lowercase_tasks():  # old cards print some names in another case
-        return _lowercase_tasks()[name.lower()]
-    # Early cards name entries after the dataset (`MTEB Banking77` on mteb/banking77): the task on that
-    # path whose name starts with the card's, the original rather than a later `.v2` of it.
-    candidates = [t for t in _tasks_by_path().get(str(dataset_type or "").lower(), ()) if t.lower().startswith(name.lower())]
-    originals = [t for t in candidates if "." not in t] or candidates
-    return originals[0] if len(originals) == 1 else name
+def _declared_type(task_data: Any) -> str | None:
+    """The mteb task type a card entry states (`task.type`, or `task.name` in Hub-style cards)."""
+    if not isinstance(task_data, dict):
+        return None
+    by_case = {t.lower(): t for t in _MTEB_TYPES}
+    for candidate in (task_data.get("type"), task_data.get("name")):
+        if isinstance(candidate, str) and candidate.lower() in by_case:
+            return by_case[candidate.lower()]
+    return None
 
 
-def parse_task_name(dataset_name: str, config: str | None, dataset_type: str | None = None) -> tuple[str, str]:
+def _type_of(task: str) -> str | None:
+    from evalkit._mteb_compat import task_metadata
+
+    meta = task_metadata(task)
+    return str(meta.type) if meta is not None else None
+
+
+@functools.cache
+def _resolve_task(name: str, dataset_type: str | None = None, declared: str | None = None) -> str:
+    """The mteb 2.x task a card's task name stands for (the name itself when there is none).
+
+    By name (mteb's renames and another case count); when the name is no task, or a task of
+    another type than the card states (`PAWSX` pair classification is mteb 2's
+    `PawsXPairClassification`, its `PAWSX` is STS), by the one task of the stated type whose name
+    starts with the card's, on the entry's dataset path if any is (`MTEB Banking77` on mteb/banking77).
+    """
+    from evalkit._mteb_compat import has_task, renamed_tasks, task_names
+
+    direct = name if has_task(name) else CARD_TASK_RENAMES.get(name) or renamed_tasks().get(name) or _lowercase_tasks().get(name.lower())
+    if direct is not None and (declared is None or _type_of(direct) == declared):
+        return direct
+    prefix = [t for t in task_names() if t.lower().startswith(name.lower()) and (declared is None or _type_of(t) == declared)]
+    path = str(dataset_type or "").lower()
+    on_path = set(_tasks_by_path().get(path, ())) | {t for p, ts in _tasks_by_path().items() if p.rsplit("/", 1)[-1] == path for t in ts}
+    candidates = [t for t in prefix if t in on_path] or prefix
+    originals = [t for t in candidates if "." not in t] or candidates  # the task, not a later `.v2` of it
+    if len(originals) == 1:
+        return originals[0]
+    return direct or name
+
+
+def parse_task_name(dataset_name: str, config: str | None, dataset_type: str | None = None, declared: str | None = None) -> tuple[str, str]:
     """A card entry's task and subset.
 
     `MTEB AmazonReviewsClassification (zh)` -> (`AmazonReviewsClassification`, `zh`); the prefix and
-    the subset are optional, and `config` wins over the name's subset.
+    the subset are optional, and `config` wins over the name's subset. `dataset_type` and the task
+    type the card states (`declared`) find the task when the name alone does not.
     """
-    match = _NAME.match(dataset_name.strip())
-    task, subset = (match["task"], match["subset"]) if match else (dataset_name.strip(), None)
-    return _resolve_task(task, dataset_type), str(config if config not in (None, "") else subset or "default")
+    name = " ".join(dataset_name.split())  # yaml.dump folds long names over two lines
+    match = _NAME.match(name)
+    task, subset = (match["task"], match["subset"]) if match else (name, None)
+    return _resolve_task(task, dataset_type, declared), str(config if config not in (None, "") else subset or "default")
 
 
 def _main_metric(task: str) -> str | None:
@@ -524,19 +550,6 @@ def _malformed(where: str, problem: str) -> DataError:
     return DataError(f"card {where}: model-index is malformed ({problem}); every result needs task.type, dataset.type/name and metrics")
 
 
-def _task_type_of(task: str, task_data: dict[str, Any]) -> str:
-    from evalkit._mteb_compat import task_metadata
-
-    meta = task_metadata(task)
-    if meta is not None:
-        return str(meta.type)
-    by_case = {t.lower(): t for t in _MTEB_TYPES}
-    for candidate in (task_data.get("type"), task_data.get("name")):  # Hub-style cards: name is mteb's type
-        if isinstance(candidate, str) and candidate.lower() in by_case:
-            return by_case[candidate.lower()]
-    return str(task_data.get("type") or "")
-
-
 def _read_entry(result: Any, number: int, where: str) -> CardEntry:
     if not isinstance(result, dict):
         raise _malformed(where, f"result {number} is not a mapping")
@@ -547,8 +560,9 @@ def _read_entry(result: Any, number: int, where: str) -> CardEntry:
         raise _malformed(where, f"result {number} has no dataset.name or dataset.type")
     if not isinstance(metrics, list) or not all(isinstance(m, dict) and "type" in m and "value" in m for m in metrics):
         raise _malformed(where, f"result {number} needs metrics, each with type and value")
-    task, subset = parse_task_name(str(dataset.get("name") or dataset.get("type")), dataset.get("config"), dataset.get("type"))
-    ttype = _task_type_of(task, task_data)
+    declared = _declared_type(task_data)
+    task, subset = parse_task_name(str(dataset.get("name") or dataset.get("type")), dataset.get("config"), dataset.get("type"), declared)
+    ttype = _type_of(task) or declared or str(task_data.get("type") or "")
     main = _main_metric(task)
     read = []
     for m in metrics:
@@ -567,7 +581,7 @@ def _read_entry(result: Any, number: int, where: str) -> CardEntry:
 def _is_percent(entries: list[CardEntry]) -> bool:
     # Per card, never per value: thresholds, nAUC and extras are left out of the decision.
     values = [abs(float(m.raw)) for e in entries for m in e.metrics if m.metric is not None and _bounded(m.metric)]
-    return bool(values) and max(values) > 1.0
+    return max((v for v in values if not math.isnan(v)), default=0.0) > 1.0
 
 
 def _settle_values(entry: CardEntry, percent: bool, warnings: list[str]) -> None:
@@ -575,14 +589,18 @@ def _settle_values(entry: CardEntry, percent: bool, warnings: list[str]) -> None
     main = _main_metric(entry.task)
     for m in entry.metrics:
         if m.metric is None:
-            warnings.append(f"{entry.label}: {m.name} value {m.raw!r} is not a number; kept as printed, not compared")
+            warnings.append(f"{entry.label}: {m.name} is {_describe(m.raw)}, not a number; kept as printed, not compared")
             continue
+        if math.isnan(float(m.raw)):
+            continue  # `.nan` on a card is no value (mteb's readers skip NaN too); it is written back as printed
         if is_extra(m.metric):
             m.value = float(m.raw)
         else:
             m.value = from_percent(float(m.raw)) if percent else float(m.raw)
             if m.decimals is not None and percent:
                 m.decimals += 2
+    if main is not None and not any(m.metric == main and m.value is not None for m in entry.metrics):
+        warnings.append(f"{entry.label}: the card has no {main}, mteb's main score for {entry.task}; its main score is not compared")
     scores = [m for m in entry.metrics if m.name == "main_score" and m.value is not None]
     for ms in scores:
         if main is None:
@@ -600,6 +618,16 @@ def _settle_values(entry: CardEntry, percent: bool, warnings: list[str]) -> None
                 f"{entry.label}: the card's main_score {ms.raw} is not its {explicit.name} {explicit.raw}, "
                 f"mteb's main score for {entry.task}{hint}; {explicit.name} is used"
             )
+
+
+def _describe(raw: Any) -> str:
+    """A value in a message: short, whatever it is (cards carry lists of hundreds of numbers)."""
+    if isinstance(raw, list):
+        return f"a list of {len(raw)} values"
+    if isinstance(raw, dict):
+        return "a mapping"
+    text = repr(raw)
+    return text if len(text) <= 30 else text[:27] + "..."
 
 
 def _same_at_printed(a: CardMetric, b: CardMetric) -> bool:
@@ -1025,8 +1053,9 @@ def merge(
     """A card's entries updated with a Scores table's values, in `style`.
 
     Card entries and metrics stay where they are. A metric the table has gets its value; one it
-    lacks is kept (dropped with `drop_missing`); metrics the style writes are added to updated
-    entries; table keys the card lacks become new entries, placed in the style's entry order.
+    lacks is kept (dropped with `drop_missing`); metrics the style writes and the entry lacks are
+    added; table keys the card lacks become new entries, placed in the style's entry order. Updated
+    with the card's own table, the card does not change.
 
     Returns:
         The new entries and the summary.
@@ -1035,8 +1064,9 @@ def merge(
     out: list[CardEntry] = []
     updated = kept = dropped = 0
     changed: list[str] = []
+    done: set[tuple[str, str, str]] = set()
     for e in entries:
-        group = groups.get(e.key)
+        group = groups.get(e.key) if e.key not in done else None  # a card's second entry for a key stays as it is
         if group is None:
             if drop_missing:
                 dropped += 1
@@ -1044,6 +1074,7 @@ def merge(
                 kept += 1
                 out.append(e)
             continue
+        done.add(e.key)
         updated += 1
         values = dict(zip(group["metric"].astype(str), group["value"].astype(float), strict=True))
         metrics: list[CardMetric] = []
@@ -1060,9 +1091,11 @@ def merge(
                 metrics.append(m)
             elif not drop_missing:
                 metrics.append(m)
-        present = {m.name for m in metrics}
+        # Add what the card does not hold in any form (its `nAUC_x` is our `nauc_x`; its main_score
+        # holds the main metric). An entry the card wrote without main_score keeps it that way.
+        held = {m.metric for m in metrics} | {m.name for m in metrics}
         for name, metric, value in _wanted(style, group):
-            if name not in present:
+            if name != "main_score" and metric not in held and name not in held:
                 _place(metrics, _new_metric(style, name, metric, value), style)
         out.append(replace(e, metrics=metrics))
     known = {e.key for e in entries}

@@ -233,3 +233,22 @@ def test_compare_with_the_models_own_card_of_each_style_passes(name: str, tmp_pa
     card_name = "sentence-transformers/all-MiniLM-L6-v2" if name == "hub" else "all-MiniLM-L6-v2"
     assert lines[0].endswith(f"against the card of {card_name}") and "Warning" not in out  # the same model
     assert lines[2] == "Main scores: 5 match. 5 compared: all compared main scores within 0.0005."
+
+
+def test_into_with_the_cards_own_values_changes_nothing(tmp_path: Path, capsys):
+    # A card's own table into itself: duplicate entries, main_score-only metrics, entries without main_score.
+    from evalkit.card import update_card
+
+    text = (CARDS / "new-percent.md").read_text(encoding="utf-8")
+    first = text.index("  - dataset:")
+    second = text.index("  - dataset:", first + 1)
+    duplicate = text[first:second].replace("value: 12.243618860408132", "value: 11.0")  # a stale second ATEC validation
+    without_main_score = text.replace("    - type: main_score\n      value: 80.04220779220779\n", "")
+    path = tmp_path / "README.md"
+    path.write_text(without_main_score[:second] + duplicate + without_main_score[second:], encoding="utf-8")
+    before = path.read_bytes()
+    card = read_card(path)
+    assert card.warnings == ["ATEC (validation): appears twice on the card; the first entry is compared"]
+    update = update_card(path, card.scores)
+    assert not update.written and path.read_bytes() == before
+    assert update.summary.updated == 5 and update.summary.kept == 1 and update.summary.changed == ()

@@ -213,3 +213,52 @@ def test_fixture_cards_are_made_by_evalkit_from_its_mirror_run(mirror_results: P
         for a, b in zip(ours, theirs, strict=True):
             for m, n in zip(a["metrics"], b["metrics"], strict=True):
                 assert m["value"] == pytest.approx(n["value"], abs=1e-9 * (100 if abs(n["value"]) > 1 else 1)), (name, m)
+
+
+def edited(tmp_path: Path, name: str, old: str, new: str, count: int = 1) -> Path:
+    text = (CARDS / f"{name}.md").read_text(encoding="utf-8")
+    assert text.count(old) == count, old
+    path = tmp_path / "README.md"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+def test_nan_on_a_card_is_no_value_and_is_written_back(tmp_path: Path):
+    # mteb 1.12 cards print `.nan` for nAUC of empty rankings; here the new-percent card's ATEC test pearson.
+    path = edited(tmp_path, "new-percent", "value: 12.067435836495424", "value: .nan")
+    card = read_card(path)
+    atec = card.scores[(card.scores.task == "ATEC") & (card.scores.split == "test")]
+    assert "pearson" not in set(atec.metric) and len(atec) == 7 and card.warnings == []
+    assert export_card_text(card) == model_index_text(path.read_text(encoding="utf-8"))
+
+
+def test_values_that_are_not_numbers_are_kept_and_named_briefly(tmp_path: Path):
+    # mteb 1.12 cards carry `v_measures: [0.63, 0.63, ...]` lists of up to thousands of numbers.
+    path = edited(tmp_path, "new-percent", "    - type: f1\n      value: 79.37884047247287\n", "    - type: f1\n      value: [1, 2, 3]\n")
+    card = read_card(path)
+    assert card.warnings == ["Banking77Classification (test): f1 is a list of 3 values, not a number; kept as printed, not compared"]
+    # The same model-index (PyYAML writes the list in block style, the edit wrote it in flow style).
+    assert yaml.safe_load(export_card_text(card)) == yaml.safe_load(model_index_text(path.read_text(encoding="utf-8")))
+
+
+def test_long_names_folded_by_yaml_dump_still_name_their_task(tmp_path: Path):
+    # yaml.dump (width 80) folds long entry names; PyYAML reads them back with a line break kept in quotes.
+    path = edited(tmp_path, "old-percent", "name: MTEB Banking77Classification\n", 'name: "MTEB\\nBanking77Classification"\n')
+    assert "Banking77Classification" in set(read_card(path).scores.task)
+
+
+def test_pair_classification_entry_of_an_sts_name_is_mteb_2s_pair_task(tmp_path: Path):
+    # Multilingual cards' "MTEB PAWSX (de)" is PAWS-X pair classification; mteb 2's PAWSX is C-MTEB's STS task.
+    assert parse_task_name("MTEB PAWSX (de)", "de", "paws-x", "PairClassification") == ("PawsXPairClassification", "de")
+    assert parse_task_name("MTEB PAWSX", "default", "C-MTEB/PAWSX", "STS") == ("PAWSX", "default")
+
+
+def test_a_card_whose_main_metric_is_missing_says_so(tmp_path: Path):
+    # mteb 2's main score for Ocnli is max_accuracy; a card without it has nothing to compare there.
+    path = edited(tmp_path, "old-percent", "    - type: max_accuracy\n", "    - type: max_accuracy_old\n")
+    card = read_card(path)
+    assert card.warnings == [
+        "Ocnli (validation): the card has no max_accuracy, mteb's main score for Ocnli; its main score is not compared"
+    ]
+    assert card.extras == ["Ocnli:max_accuracy_old"]
+    assert int(card.scores.is_main.sum()) == 4
