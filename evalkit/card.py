@@ -687,6 +687,7 @@ def detect_style(entries: list[CardEntry], *, percent: bool) -> CardStyle:
         elif any(n == "main_score" or (n in MTEB_KEYS.get(e.task_type, ()) and n not in vocabulary) for n in names):
             new += 1
     names = [e.dataset_name for e in entries]
+    datasets = [e.dataset_type for e in entries]
     default = [e for e in entries if e.subset == "default"]
     other = [e for e in entries if e.subset != "default"]
     mains = [
@@ -708,13 +709,14 @@ def detect_style(entries: list[CardEntry], *, percent: bool) -> CardStyle:
         percent=percent,
         old_names=old > new,
         prefix="MTEB " if sum(n.startswith("MTEB ") for n in names) * 2 >= len(names) else "",
-        subset_in_name=not other or any(n.endswith(f"({e.subset})") for n, e in ((e.dataset_name, e) for e in other)),
+        subset_in_name=not other or any(e.dataset_name.endswith(f"({e.subset})") for e in other),
         default_in_name=bool(default) and sum(e.dataset_name.endswith("(default)") for e in default) * 2 > len(default),
         metrics="main" if main_only else "all",
         main_metric=not main_only or any(len(s - {"main_score"}) > 0 for s in mains),
         main_score=any("main_score" in n for n in lists),
-        metric_order="sorted" if many and all(n == sorted(n) for n in many) else ("sorted" if not many and old > new else "mteb"),
-        entry_order="name" if names == sorted(names) else ("dataset" if _sorted([e.dataset_type for e in entries]) else "card"),
+        # One metric per entry says nothing about order: then old cards sort, newer ones follow mteb.
+        metric_order="sorted" if (all(n == sorted(n) for n in many) if many else old > new) else "mteb",
+        entry_order="name" if names == sorted(names) else ("dataset" if datasets == sorted(datasets) else "card"),
         entry_keys=tuple(first),
         task_keys=tuple(task_data) or ("type",),
         dataset_keys=tuple(dataset) or STYLES["card"].dataset_keys,
@@ -723,10 +725,6 @@ def detect_style(entries: list[CardEntry], *, percent: bool) -> CardStyle:
         no_revision=None if None in missing and "None" not in missing else "None",
         source=tuple(source.items()) if isinstance(source, dict) else None,
     )
-
-
-def _sorted(values: list[str]) -> bool:
-    return values == sorted(values)
 
 
 def parse_card(text: str, where: str, *, hub_id: str | None = None) -> CardScores:
@@ -1020,8 +1018,9 @@ class UpdateSummary:
 
     def line(self, where: str) -> str:
         """One line: `README.md: 2 entries updated, 1 added, 33 kept, 0 dropped; 1 value changed ...`."""
+        entries = "entry" if self.updated == 1 else "entries"
         return (
-            f"{where}: {self.updated} entries updated, {self.added} added, {self.kept} kept, {self.dropped} dropped; "
+            f"{where}: {self.updated} {entries} updated, {self.added} added, {self.kept} kept, {self.dropped} dropped; "
             f"{len(self.changed)} value(s) changed beyond the card's printed precision"
         )
 

@@ -243,7 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("card", help="compare with or export a model card's model-index")
     csub = c.add_subparsers(dest="card_command", required=True, parser_class=_Parser)
-    cc = csub.add_parser("compare", help="compare results with a card's model-index")
+    cc = csub.add_parser(
+        "compare",
+        help="compare results with a card's model-index",
+        description="Compare a results folder with a card's model-index (any card style). The report's first line names "
+        "both models; exit 1 when a main score is off by more than --tolerance, or when no main score is on both sides.",
+    )
     cc.add_argument("results", type=Path, help="results folder of one model")
     cc.add_argument("--card", required=True, help="README.md path or Hub model id")
     cc.add_argument("--tolerance", type=float, default=0.0005, help="allowed |delta| on the 0-1 scale (default 0.0005)")
