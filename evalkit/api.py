@@ -18,6 +18,7 @@ from evalkit.settings import COMPARE_TOLERANCE
 if TYPE_CHECKING:
     import pandas as pd
 
+    from evalkit.card import CardExport
     from evalkit.compare import CompareReport
     from evalkit.data import MirrorEntry
     from evalkit.presets import Preset
@@ -287,6 +288,9 @@ def compare_card(
 ) -> CompareReport:
     """Compare a results folder with a model card's model-index; writes reports when `reports_dir`.
 
+    The report's first line names both models; `report.failed` is the verdict (a main score off by
+    more than `tolerance`, or no main score in common).
+
     Raises:
         EvalkitError: broken card or results folder.
     """
@@ -298,7 +302,14 @@ def compare_card(
     check_tolerance(tolerance)
     card_scores = read_card(card)
     ours = _read(Path(results), single_model=True)
-    report = compare(card_scores.scores, ours, tolerance=tolerance, unmapped=card_scores.unmapped)
+    report = compare(
+        card_scores.scores,
+        ours,
+        tolerance=tolerance,
+        extras=card_scores.extras,
+        card_names=card_scores.names,
+        notes=tuple(card_scores.warnings),
+    )
     if reports_dir is not None:
         report = replace(report, files=write_reports(report, Path(reports_dir)))
     return report
@@ -307,33 +318,63 @@ def compare_card(
 def export_card(
     source: str | Path,
     *,
-    style: str = "card",
+    style: str | None = None,
     model_name: str | None = None,
     into: Path | None = None,
     drop_missing: bool = False,
-) -> str:
+    dry_run: bool = False,
+    include_local: bool | tuple[str, ...] = False,
+) -> CardExport:
     """Export model-index YAML from a results folder or a card; with `into`, update that card in place.
 
+    Args:
+        source: a results folder, a README.md, or a Hub model id.
+        style: `card` or `mteb`; None keeps a card's own style (`card` for results).
+        model_name: the model-index name; with `into`, also writes into another model's card on purpose.
+        into: a README.md whose model-index is updated (created above its first line when it has no
+            front matter).
+        drop_missing: with `into`, drop card entries and metrics the source lacks.
+        dry_run: with `into`, compute the diff and write nothing.
+        include_local: in-house tasks of a results folder to export (True: all); left out otherwise.
+
     Returns:
-        The YAML text (or the updated card's text when `into` is given).
+        The YAML (or the card's new text), notes, and with `into` the summary and the diff.
 
     Raises:
-        EvalkitError: unreadable source or target card.
+        EvalkitError: unreadable source or target card; `into` another model's card.
     """
-    from evalkit.card import export, read_card, update_card
+    from evalkit.card import CardExport, export, export_card_text, read_card, select_exportable, update_card
     from evalkit.scores import read_results as _read
 
+    if (drop_missing or dry_run) and into is None:
+        raise DataError(f"--{'drop-missing' if drop_missing else 'dry-run'}: only with --into README.md")
     src = Path(source)
+    card = None
     if src.is_dir():
-        table = _read(src, single_model=True)
-        name = model_name or (str(table["model"].iloc[0]).split("/")[-1] if not table.empty else "model")
+        table, notes = select_exportable(_read(src, single_model=True), include_local)
+        source_model = str(table["model"].iloc[0]) if not table.empty else None
+        if table.empty:
+            raise DataError(f"nothing to export from {src}: {notes[0] if notes else 'no results'}")
     else:
         card = read_card(source)
-        table = card.scores
-        name = model_name or card.model_name
+        table, notes, source_model = card.scores, list(card.warnings), card.model_name
     if into is None:
-        return export(table, style=style, model_name=name)  # type: ignore[arg-type]
-    return update_card(Path(into), table, style=style, model_name=model_name, drop_missing=drop_missing)  # type: ignore[arg-type]
+        if card is not None:
+            text = export_card_text(card, style=style, model_name=model_name)  # type: ignore[arg-type]
+        else:
+            text = export(table, style=style or "card", model_name=model_name or str(source_model).split("/")[-1])  # type: ignore[arg-type]
+        return CardExport(text, tuple(notes))
+    update = update_card(
+        Path(into),
+        table,
+        style=style,  # type: ignore[arg-type]
+        model_name=model_name,
+        drop_missing=drop_missing,
+        dry_run=dry_run,
+        source_model=source_model,
+    )
+    summary = (update.summary.line(str(into)), *(f"  {line}" for line in update.summary.changed))
+    return CardExport(update.text, tuple(notes), summary, update.diff, update.written)
 
 
 def regress(

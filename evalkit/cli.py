@@ -26,6 +26,19 @@ _EPILOG_RUN = """examples:
 """
 
 
+_EPILOG_EXPORT = """examples:
+  evalkit card export results/org__model/<rev>                       C-MTEB card style, to stdout
+  evalkit card export README.md                                      the card's model-index, in its own style
+  evalkit card export README.md --style mteb                         the same entries, mteb 2.x names, 0-1
+  evalkit card export results/org__model/<rev> --into README.md --dry-run   the diff, nothing written
+  evalkit card export results/org__model/<rev> --into README.md --include-local MyFAQ
+
+--into refuses (exit 2) another model's card unless --model-name is given, keeps every card metric
+unless --drop-missing, and prints entries updated/added/kept/dropped and the values that changed
+beyond the card's printed precision.
+"""
+
+
 def _quiet_libraries(debug: bool) -> None:
     # Library chatter drowns the one-line messages users need; --debug brings it back.
     level = logging.DEBUG if debug else logging.WARNING
@@ -163,7 +176,7 @@ def _cmd_card_compare(args: argparse.Namespace) -> int:
 
     report = api.compare_card(args.results, card=args.card, tolerance=args.tolerance, reports_dir=args.reports)
     _print_report(report.markdown, report.files)
-    return 1 if report.any_main_off else 0
+    return 1 if report.failed else 0
 
 
 def _print_report(markdown: str, files: tuple[Path, ...]) -> None:
@@ -175,18 +188,35 @@ def _print_report(markdown: str, files: tuple[Path, ...]) -> None:
 def _cmd_card_export(args: argparse.Namespace) -> int:
     from evalkit import api
 
-    text = api.export_card(
+    result = api.export_card(
         args.source,
         style=args.style,
         model_name=args.model_name,
         into=args.into,
         drop_missing=args.drop_missing,
+        dry_run=args.dry_run,
+        include_local=args.include_local,
     )
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     if args.into is None:
-        sys.stdout.write(text)
+        sys.stdout.write(result.text)
+        return 0
+    if args.dry_run:
+        sys.stdout.write(result.diff)
+    for line in result.summary:
+        print(line, file=sys.stderr)
+    if args.dry_run:
+        print(f"dry run: {args.into} not written", file=sys.stderr)
+    elif not result.written:
+        print(f"{args.into} unchanged", file=sys.stderr)
     else:
         print(f"updated model-index of {args.into}", file=sys.stderr)
     return 0
+
+
+def _include_local(value: str) -> bool | tuple[str, ...]:
+    return True if value == "*" else tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 def _cmd_regress(args: argparse.Namespace) -> int:
@@ -305,7 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("card", help="compare with or export a model card's model-index")
     csub = c.add_subparsers(dest="card_command", required=True, parser_class=_Parser)
-    cc = csub.add_parser("compare", help="compare results with a card's model-index")
+    cc = csub.add_parser(
+        "compare",
+        help="compare results with a card's model-index",
+        description="Compare a results folder with a card's model-index (any card style). The report's first line names "
+        "both models; exit 1 when a main score is off by more than --tolerance, or when no main score is on both sides.",
+    )
     cc.add_argument("results", type=Path, help="results folder of one model")
     cc.add_argument("--card", required=True, help="README.md path or Hub model id")
     cc.add_argument(
@@ -313,12 +348,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cc.add_argument("--reports", type=Path, default=Path("reports"), help="where to write compare.md/.csv/.html")
     cc.set_defaults(func=_cmd_card_compare)
-    ce = csub.add_parser("export", help="write model-index YAML from results or a card")
+    ce = csub.add_parser(
+        "export",
+        help="write model-index YAML from results or a card",
+        epilog=_EPILOG_EXPORT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ce.add_argument("source", help="results folder, README.md, or Hub model id")
-    ce.add_argument("--style", choices=["card", "mteb"], default="card")
-    ce.add_argument("--model-name", help="the model-index name (default: the model's)")
-    ce.add_argument("--into", type=Path, help="replace the model-index of this README.md in place")
-    ce.add_argument("--drop-missing", action="store_true", help="with --into: drop card entries the results lack")
+    ce.add_argument(
+        "--style",
+        choices=["card", "mteb"],
+        help="card: C-MTEB cards (old names, percents, every metric); mteb: mteb 2.x names, 0-1, main score "
+        "(default: a card's own style; card for results)",
+    )
+    ce.add_argument("--model-name", help="the model-index name (default: the model's); with --into, writes into another model's card")
+    ce.add_argument(
+        "--include-local",
+        nargs="?",
+        const="*",
+        type=_include_local,
+        default=False,
+        metavar="NAMES",
+        help="export in-house tasks of the results too: all, or a comma list (they are not MTEB tasks: left out by default)",
+    )
+    g = ce.add_argument_group("--into")
+    g.add_argument("--into", type=Path, help="update the model-index of this README.md in place (keeps its style and order)")
+    g.add_argument("--drop-missing", action="store_true", help="with --into: drop card entries and metrics the source lacks")
+    g.add_argument("--dry-run", action="store_true", help="with --into: print the unified diff, write nothing")
     ce.set_defaults(func=_cmd_card_export)
 
     g = sub.add_parser("regress", help="gate a candidate against a baseline")
