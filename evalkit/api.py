@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.errors import SuiteError
+from evalkit.errors import DataError, SuiteError
 from evalkit.settings import COMPARE_TOLERANCE
 
 if TYPE_CHECKING:
