@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evalkit.card import STYLES, CardStyle, _mteb_key, export_card_text, parse_task_name, read_card
+from evalkit.card import STYLES, CardStyle, export_card_text, parse_task_name, read_card
+from evalkit.card.names import mteb_key
 from evalkit.cli import main
 
 from .data.cards.make_fixtures import STYLE_OF
@@ -189,7 +190,7 @@ def test_entry_named_after_its_dataset_is_found_by_path():
     ],
 )
 def test_metric_names_map_to_mteb_keys_or_are_extras(task_type: str, name: str, key: str | None):
-    assert _mteb_key(task_type, name, None) == key
+    assert mteb_key(task_type, name, None) == key
 
 
 def test_styles_differ_only_in_what_they_say():
