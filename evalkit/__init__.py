@@ -7,11 +7,16 @@ The operations of the `evalkit` command, as plain functions::
     table = evalkit.read_results("results")                     # the long Scores table
     report = evalkit.compare_card("results/...", card="README.md")
     report = evalkit.regress("results/base", "results/cand", suite="configs/cmteb.yaml")
+    board = evalkit.leaderboard(["results/", "README.md"], suite="cmteb")  # reports/leaderboard.*
 
 Importing evalkit is cheap: mteb, torch and friends load when a function needs them.
 """
 
-from evalkit.api import compare_card, export_card, merge, pull, read_results, regress, run
+# `merge` names both a module and an exported function. Loading the (light) module first means a
+# later `from evalkit.merge import ...` finds it in sys.modules and never rebinds `evalkit.merge` to
+# the module. The leaderboard's module is `evalkit.ranking` for the same reason.
+from evalkit import merge as _merge_module  # noqa: F401
+from evalkit.api import compare_card, export_card, leaderboard, merge, pull, read_results, regress, run, run_report
 from evalkit.errors import DataError, EncodingError, EvalkitError, ModelError, OutputError, SuiteError
 
 __version__ = "0.1.0"
@@ -25,9 +30,11 @@ __all__ = [
     "SuiteError",
     "compare_card",
     "export_card",
+    "leaderboard",
     "merge",
     "pull",
     "read_results",
     "regress",
     "run",
+    "run_report",
 ]

@@ -4,6 +4,10 @@ A task is `regressed` when its main score drops by more than its tolerance and, 
 kept per-example scores, the paired bootstrap interval of the delta lies below zero (the second
 rule can be switched off). Tasks without per-example scores (clustering, cards) are judged by the
 tolerance alone, and the report says so.
+
+A baseline task the candidate lacks is `missing`: the gate fails (`incomplete`) unless missing
+tasks are allowed, since a candidate that skipped six tasks has not passed them. A task only the
+candidate has is `new` and never fails the gate.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from evalkit import scores as S
 from evalkit.errors import DataError
 from evalkit.suite import Suite
 
-Verdict = Literal["improved", "unchanged", "regressed", "missing"]
+Verdict = Literal["improved", "unchanged", "regressed", "missing", "new"]
+Outcome = Literal["pass", "regressed", "incomplete"]
 DEFAULT_TOLERANCE = 0.005
 DEFAULT_ALPHA = 0.05
 
@@ -117,11 +122,28 @@ class RegressReport:
     json_text: str
     junit: str
     files: tuple[Path, ...] = ()
+    allow_missing: bool = False
+    alpha: float = DEFAULT_ALPHA
 
     @property
     def regressed(self) -> bool:
-        """True when any task regressed: the CI exit code is 1."""
+        """True when any task regressed."""
         return bool((self.tasks["verdict"] == "regressed").any())
+
+    @property
+    def missing(self) -> pd.DataFrame:
+        """The baseline's (task, split, subset) rows that the candidate lacks."""
+        return self.tasks[self.tasks["verdict"] == "missing"]
+
+    @property
+    def outcome(self) -> Outcome:
+        """`regressed` when a task regressed, else `incomplete` when tasks are missing and not allowed, else `pass`."""
+        return _outcome(self.tasks, self.allow_missing)
+
+    @property
+    def failed(self) -> bool:
+        """True when the gate fails (regressed, or incomplete): the CI exit code is 1."""
+        return self.outcome != "pass"
 
 
 def _judge(delta: float, tol: float, ci: tuple[float, float] | None, require_significance: bool) -> tuple[Verdict, str]:
@@ -147,6 +169,7 @@ def gate(
     tolerance: float | None = None,
     alpha: float | None = None,
     require_significance: bool | None = None,
+    allow_missing: bool = False,
 ) -> RegressReport:
     """Compare main scores task by task and decide a verdict for each.
 
@@ -157,6 +180,7 @@ def gate(
         tolerance: default allowed drop (0-1 scale); a suite's per-task tolerance still wins.
         alpha: significance level of the bootstrap interval.
         require_significance: a drop must also be significant to count (default True).
+        allow_missing: baseline tasks the candidate lacks do not fail the gate (they are still listed).
 
     Raises:
         DataError: when the two sides share no task.
@@ -188,6 +212,7 @@ def gate(
         tol = spec.tolerance if spec is not None and spec.tolerance is not None else default_tol
         row = {"task": r.task, "task_type": ttype, "split": r.split, "subset": r.subset, "baseline": r.value_b, "candidate": r.value_c}
         if pd.isna(r.value_b) or pd.isna(r.value_c):
+            lacks_candidate = pd.isna(r.value_c)
             rows.append(
                 {
                     **row,
@@ -195,8 +220,8 @@ def gate(
                     "tolerance": tol,
                     "ci_low": math.nan,
                     "ci_high": math.nan,
-                    "verdict": "missing",
-                    "rule": f"no {'baseline' if pd.isna(r.value_b) else 'candidate'} score",
+                    "verdict": "missing" if lacks_candidate else "new",
+                    "rule": "not in the candidate" if lacks_candidate else "not in the baseline",
                 }
             )
             continue
@@ -221,13 +246,24 @@ def gate(
                 "rule": rule,
             }
         )
-    tasks = pd.DataFrame(rows).sort_values(["task_type", "task", "split"], kind="stable").reset_index(drop=True)
+    tasks = pd.DataFrame(rows)
+    # Missing tasks first: they are what a reader must see before trusting a PASS.
+    tasks["_order"] = (tasks["verdict"] != "missing").astype(int)
+    tasks = tasks.sort_values(["_order", "task_type", "task", "split"], kind="stable").drop(columns="_order").reset_index(drop=True)
     averages = _averages(tasks)
-    return _render(tasks, averages, tuple(dict.fromkeys(warnings)), base.label, cand.label, alpha)
+    return _render(tasks, averages, tuple(dict.fromkeys(warnings)), base.label, cand.label, alpha, allow_missing)
+
+
+def _outcome(tasks: pd.DataFrame, allow_missing: bool) -> Outcome:
+    if (tasks["verdict"] == "regressed").any():
+        return "regressed"
+    if not allow_missing and (tasks["verdict"] == "missing").any():
+        return "incomplete"
+    return "pass"
 
 
 def _averages(tasks: pd.DataFrame) -> pd.DataFrame:
-    both = tasks[tasks.verdict != "missing"]
+    both = tasks[~tasks.verdict.isin(["missing", "new"])]
     per_task = both.groupby(["task", "task_type"], as_index=False)[["baseline", "candidate"]].mean()
     by_type = per_task.groupby("task_type", as_index=False).agg(
         tasks=("task", "count"), baseline=("baseline", "mean"), candidate=("candidate", "mean")
@@ -240,17 +276,29 @@ def _averages(tasks: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _render(tasks: pd.DataFrame, averages: pd.DataFrame, warnings: tuple[str, ...], base: str, cand: str, alpha: float) -> RegressReport:
+def _render(
+    tasks: pd.DataFrame, averages: pd.DataFrame, warnings: tuple[str, ...], base: str, cand: str, alpha: float, allow_missing: bool
+) -> RegressReport:
     counts = tasks["verdict"].value_counts().to_dict()
-    regressed = tasks[tasks.verdict == "regressed"]
-    head = "REGRESSED" if len(regressed) else "PASS"
+    outcome = _outcome(tasks, allow_missing)
+    missing = tasks[tasks.verdict == "missing"]
     level = int(round((1 - alpha) * 100))
     lines = [
-        f"# evalkit regress: {head}",
+        f"# evalkit regress: {outcome.upper()}",
         "",
         f"Baseline `{base}`, candidate `{cand}`. " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ".",
         f"Intervals: paired bootstrap {level}% of the delta (candidate - baseline).",
+    ]
+    if len(missing):
+        allowed = "allowed by --allow-missing" if allow_missing else "the gate fails; pass --allow-missing to accept"
+        lines += [
+            "",
+            f"## Missing from the candidate: {len(missing)} ({allowed})",
+            *[f"- {r.task} [{r.split}/{r.subset}]" for r in missing.itertuples()],
+        ]
+    lines += [
         "",
+        "## Tasks",
         R.markdown_table(tasks),
         "",
         "## Averages per task type",
@@ -263,44 +311,116 @@ def _render(tasks: pd.DataFrame, averages: pd.DataFrame, warnings: tuple[str, ..
         lines += ["", "## Warnings", *[f"- {w}" for w in warnings]]
     markdown = "\n".join(lines) + "\n"
     payload = {
-        "verdict": "regressed" if len(regressed) else "pass",
+        "verdict": outcome,
         "baseline": base,
         "candidate": cand,
         "alpha": alpha,
+        "allow_missing": allow_missing,
+        "missing": [{"task": r.task, "split": r.split, "subset": r.subset} for r in missing.itertuples()],
         "tasks": json.loads(tasks.to_json(orient="records")),
         "averages": json.loads(averages.to_json(orient="records")),
         "warnings": list(warnings),
     }
-    cases = [
-        (
-            f"evalkit.regress.{r.task_type}",
-            f"{r.task} [{r.split}/{r.subset}]",
-            f"{r.task} regressed: {r.baseline:.4f} -> {r.candidate:.4f} (delta {r.delta:+.4f}, tolerance {r.tolerance})"
-            if r.verdict == "regressed"
-            else None,
-            0.0,
-        )
-        for r in tasks.itertuples()
-    ]
+    cases = []
+    for r in tasks.itertuples():
+        failure = skipped = None
+        if r.verdict == "regressed":
+            failure = f"{r.task} regressed: {r.baseline:.4f} -> {r.candidate:.4f} (delta {r.delta:+.4f}, tolerance {r.tolerance})"
+        elif r.verdict == "missing":
+            message = f"{r.task} [{r.split}/{r.subset}] is missing from the candidate"
+            failure, skipped = (None, message) if allow_missing else (message, None)
+        elif r.verdict == "new":
+            skipped = f"{r.task} [{r.split}/{r.subset}] is not in the baseline"
+        cases.append(R.JUnitCase(f"evalkit.regress.{r.task_type}", f"{r.task} [{r.split}/{r.subset}]", failure, skipped))
     return RegressReport(
-        tasks, averages, warnings, base, cand, markdown, json.dumps(payload, indent=2) + "\n", R.junit_xml("evalkit regress", cases)
+        tasks,
+        averages,
+        warnings,
+        base,
+        cand,
+        markdown,
+        json.dumps(payload, indent=2) + "\n",
+        R.junit_xml("evalkit regress", cases),
+        allow_missing=allow_missing,
+        alpha=alpha,
     )
 
 
-def write_reports(report: RegressReport, folder: Path) -> tuple[Path, ...]:
-    """Write regress.md, regress.json, regress.xml (JUnit) and a self-contained regress.html."""
-    groups, intervals = [], []
-    for ttype, frame in report.tasks[report.tasks.verdict != "missing"].groupby("task_type", sort=True):
+def write_reports(report: RegressReport, folder: Path, *, about: R.About | None = None) -> tuple[Path, ...]:
+    """Write regress.md, regress.json, regress.xml (JUnit) and a self-contained regress.html.
+
+    Args:
+        report: the gate's verdicts.
+        folder: where the files go (created if needed).
+        about: the baseline and candidate models and the suite, for the page header.
+
+    Returns:
+        The paths written.
+    """
+    from evalkit import _charts as C
+
+    colours = {"regressed": C.BAD, "improved": C.GOOD, "unchanged": C.NEUTRAL}
+    tones = {"regressed": "bad", "missing": "warn", "improved": "good", "new": "muted"}
+    verdict, tone = {"pass": ("PASS", "good"), "regressed": ("REGRESSED", "bad"), "incomplete": ("INCOMPLETE", "warn")}[report.outcome]
+    tasks = report.tasks
+    counts = tasks["verdict"].value_counts()
+    order = ("regressed", "improved", "unchanged", "missing", "new")
+    summary = f"{len(tasks)} task splits: " + ", ".join(f"{int(counts[v])} {v}" for v in order if v in counts)
+    if len(report.missing):
+        summary += "; missing tasks " + ("allowed (--allow-missing)" if report.allow_missing else "fail the gate")
+
+    def label(r: object) -> str:
+        subset = "" if r.subset == "default" else f" {r.subset}"
+        return f"{r.task}{subset} ({r.split})"
+
+    def row_id(r: object) -> str:
+        return R.anchor("task", r.task, r.subset, r.split)
+
+    judged = tasks[tasks.verdict.isin(list(colours))]
+    groups = []
+    for ttype, frame in judged.groupby("task_type", sort=True):
         rows = []
         for r in frame.itertuples():
-            rows.append((f"{r.task} ({r.split}) {r.verdict}", [r.delta]))
-            intervals.append([(r.ci_low, r.ci_high)] if not math.isnan(r.ci_low) else [None])
-        groups.append((str(ttype), rows))
-    chart = R.bar_chart(
-        groups, ["delta (candidate - baseline)"], title="Main-score deltas with bootstrap intervals", signed=True, intervals=intervals
+            ci = (r.ci_low, r.ci_high) if not math.isnan(r.ci_low) else None
+            ci_text = f", {int(round((1 - report.alpha) * 100))}% interval [{r.ci_low:+.4f}, {r.ci_high:+.4f}]" if ci else ""
+            tip = (
+                f"{label(r)}: {r.baseline:.4f} -> {r.candidate:.4f}, delta {r.delta:+.4f}{ci_text}, tolerance {r.tolerance:g}: {r.verdict}"
+            )
+            rows.append(
+                C.Row(label(r), f"{r.delta:+.4f}", (C.Bar(r.delta, colours[r.verdict], tip),), tip=tip, interval=ci, href="#" + row_id(r))
+            )
+        groups.append(C.Group(str(ttype), tuple(rows)))
+    tolerances = set(judged["tolerance"])
+    band_tol = tolerances.pop() if len(tolerances) == 1 else None
+    extent = list(judged["delta"]) + list(judged["ci_low"]) + list(judged["ci_high"])
+    lo, hi = C.domain(extent, symmetric=True, min_half_span=2 * float(judged["tolerance"].max()) if len(judged) else 0.01)
+    chart = C.bar_chart(
+        groups,
+        title="Main-score deltas (candidate - baseline) with bootstrap intervals",
+        axis_label="candidate - baseline (main score, 0-1 scale)" + ("; shaded: within tolerance" if band_tol is not None else ""),
+        lo=lo,
+        hi=hi,
+        band=(-band_tol, band_tol) if band_tol is not None else None,
+        band_label=f"within tolerance ({band_tol:g})" if band_tol is not None else "",
     )
-    sections = [("Verdicts", chart + R.html_table(report.tasks)), ("Averages per task type", R.html_table(report.averages))]
-    if report.warnings:
-        sections.append(("Warnings", "<ul>" + "".join(f"<li>{w}</li>" for w in report.warnings) + "</ul>"))
-    page = R.html_page("evalkit regress", sections)
+    shown = tasks.rename(columns={"ci_low": "ci low", "ci_high": "ci high"})
+    page = R.render_page(
+        "regress.html.j2",
+        verdict=verdict,
+        tone=tone,
+        title="evalkit regress",
+        summary=summary,
+        about=about or R.About(models=(R.ModelRef("baseline", report.baseline), R.ModelRef("candidate", report.candidate))),
+        charts={"deltas": chart},
+        legend=[(v, colours[v]) for v in ("regressed", "improved", "unchanged")],
+        level=int(round((1 - report.alpha) * 100)),
+        allow_missing=report.allow_missing,
+        missing=[label(r) for r in report.missing.itertuples()],
+        tasks=R.table(
+            shown, id="tasks", signed=["delta", "ci low", "ci high"], row_class=lambda r: tones.get(r.verdict, ""), row_id=row_id
+        ),
+        averages=R.table(report.averages, id="averages", signed=["delta"]),
+        fallback=sorted(set(tasks[tasks.rule.str.startswith("tolerance only (no")].task)),
+        warnings=list(report.warnings),
+    )
     return tuple(R.write_files(folder, "regress", {"md": report.markdown, "json": report.json_text, "xml": report.junit, "html": page}))

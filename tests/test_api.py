@@ -19,11 +19,13 @@ def test_exported_members_are_exact():
         "SuiteError",
         "compare_card",
         "export_card",
+        "leaderboard",
         "merge",
         "pull",
         "read_results",
         "regress",
         "run",
+        "run_report",
     ]
     for name in evalkit.__all__:
         assert getattr(evalkit, name) is not None
