@@ -199,11 +199,24 @@ def bar_chart(
     return "\n".join(parts)
 
 
+def _value_text(row: Row, y: float, by: float, lo: float, hi: float) -> str:
+    """The row's value beside its bars, on the bar's line, so a long label on a phone never runs into it."""
+    ends = [_x(v, lo, hi) for b in row.bars for v in (b.start, b.end) if math.isfinite(v)]
+    if row.interval is not None and all(math.isfinite(v) for v in row.interval):
+        ends += [_x(v, lo, hi) for v in row.interval]
+    text = html.escape(row.value_text)
+    if ends and max(ends) < 86:
+        return f'<text class="value" x="{max(ends) + 0.8:.3f}%" y="{by + _BAR_H - 2}">{text}</text>'
+    if ends and min(ends) > 14:
+        return f'<text class="value" x="{min(ends) - 0.8:.3f}%" y="{by + _BAR_H - 2}" text-anchor="end">{text}</text>'
+    return f'<text class="value" x="100%" y="{y + 11}" text-anchor="end">{text}</text>'
+
+
 def _row(row: Row, y: float, lo: float, hi: float) -> str:
     out = [f'<g class="row{" " + row.cls if row.cls else ""}"><title>{html.escape(row.tip or f"{row.label}: {row.value_text}")}</title>']
     out.append(f'<text class="label" x="0" y="{y + 11}">{html.escape(row.label)}</text>')
-    out.append(f'<text class="value" x="100%" y="{y + 11}" text-anchor="end">{html.escape(row.value_text)}</text>')
     by = y + _LABEL_H
+    out.append(_value_text(row, y, by, lo, hi))
     for bar in row.bars:
         if not (math.isfinite(bar.start) and math.isfinite(bar.end)):
             continue

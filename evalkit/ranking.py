@@ -134,19 +134,27 @@ def _result_files(folder: Path, wanted: set[str] | None) -> list[Path]:
 
 
 def _results_entries(files: list[Path], label: str, warnings: list[str]) -> list[Entry]:
-    tables = []
+    by_folder: dict[Path, list[Path]] = {}
     for path in files:
-        try:
-            tables.append(S.read_results(path))
-        except DataError as exc:
-            warnings.append(f"skipped {exc}")
-    if not tables:
-        return []
-    table = pd.concat(tables, ignore_index=True)
-    return [
-        Entry(str(model), str(revision), "measured", label, frame.reset_index(drop=True))
-        for (model, revision), frame in table.groupby(["model", "revision"], sort=True)
-    ]
+        by_folder.setdefault(path.parent, []).append(path)
+    # One results root keeps the name the user gave; several (runs side by side in one folder) are
+    # told apart by their own paths, so that two runs of one model are never averaged together.
+    roots = {folder.parent.parent for folder in by_folder}
+    entries = []
+    for folder, paths in sorted(by_folder.items()):
+        tables = []
+        for path in paths:
+            try:
+                tables.append(S.read_results(path))
+            except DataError as exc:
+                warnings.append(f"skipped {exc}")
+        if not tables:
+            continue
+        table = pd.concat(tables, ignore_index=True)
+        source = label if len(roots) == 1 else str(folder.parent.parent)
+        for (model, revision), frame in table.groupby(["model", "revision"], sort=True):
+            entries.append(Entry(str(model), str(revision), "measured", source, frame.reset_index(drop=True)))
+    return entries
 
 
 def _card_entries(folder: Path, label: str, warnings: list[str]) -> list[Entry]:
@@ -227,6 +235,8 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
         seen.add(key)
         main = S.main_scores(_in_suite(e.scores, suite))
         if main.empty:
+            where = f" on the tasks of suite {suite.name}" if suite is not None else ""
+            notes.append(f"{e.model} ({e.kind}, {e.source}): no main scores{where}; left out")
             continue
         grouped = main.groupby("task", sort=False)
         per_task[key] = {str(t): float(f["value"].mean()) for t, f in grouped}
@@ -395,7 +405,11 @@ def _display(frame: pd.DataFrame, type_cols: tuple[str, ...]) -> pd.DataFrame:
 
 def _describe(task_set: tuple[str, ...], common: tuple[str, ...], average: Average, suite: str | None, rows: int) -> str:
     where = f"the {len(task_set)} tasks of suite {suite}" if suite else f"the {len(task_set)} tasks found"
-    on_every = f"only {len(common)} tasks are on every row" if common else "no task is on every row"
+    on_every = (
+        "no task is on every row"
+        if not common
+        else (f"only {len(common)} task" + (" is" if len(common) == 1 else "s are") + " on every row")
+    )
     if average == "common":
         how = f"every row averages the {len(common)} tasks that all rows have"
         if not common:
@@ -455,16 +469,27 @@ def write_reports(board: Leaderboard, folder: Path, *, about: R.About | None = N
         "average": board.average,
         "task_set": list(board.task_set),
         "common_tasks": list(board.common),
-        "rows": json.loads(frame.to_json(orient="records")),
-        "tasks": json.loads(board.tasks.to_json(orient="records")),
-        "claimed_vs_measured": json.loads(board.claimed_vs_measured.to_json(orient="records")),
+        "rows": json.loads(frame.to_json(orient="records", double_precision=15)),
+        "tasks": json.loads(board.tasks.to_json(orient="records", double_precision=15)),
+        "claimed_vs_measured": json.loads(board.claimed_vs_measured.to_json(orient="records", double_precision=15)),
         "warnings": list(board.warnings),
     }
     colours = {tuple(r): C.PALETTE[i % len(C.PALETTE)] for i, r in enumerate(frame[KEY].itertuples(index=False, name=None))}
 
+    # Chart labels stay short enough for a phone: the model's own name, a short revision, the kind,
+    # and the source only where one model and revision come from several sources.
+    import os
+
+    short: dict[tuple[str, ...], str] = {}
+    for _, twins in frame.groupby(["model", "revision", "kind"]):
+        if len(twins) > 1:
+            base = os.path.commonpath([os.path.abspath(x) for x in twins["source"]])
+            for r in twins.itertuples(index=False):
+                short[(r.model, r.revision, r.kind, r.source)] = ", " + os.path.relpath(os.path.abspath(r.source), base)
+
     def name(r: object) -> str:
         rev = "" if r.revision == "-" else f"@{r.revision[:8]}"
-        return f"{r.model}{rev} ({r.kind})"
+        return f"{r.model.rsplit('/', 1)[-1]}{rev} ({r.kind}{short.get((r.model, r.revision, r.kind, r.source), '')})"
 
     groups = []
     for col in (*board.task_types, "mean (task)"):
@@ -482,8 +507,7 @@ def write_reports(board: Leaderboard, folder: Path, *, about: R.About | None = N
     lo, hi = C.domain(values)
     chart = C.bar_chart(groups, title="Models by task type", axis_label="average main score (0-1 scale)", lo=lo, hi=hi)
     top = frame.iloc[0]
-    summary = f"#1 {top['model']} ({top['kind']}): mean (task) {R.fmt(top['mean (task)'])} over {top['tasks']} tasks. "
-    summary += _describe(board.task_set, board.common, board.average, board.suite, len(frame))
+    summary = f"#1 {top['model']} ({top['kind']}): mean (task) {R.fmt(top['mean (task)'])} over {top['tasks']} of {top['of']} tasks."
     versus = board.claimed_vs_measured
     if versus.empty:
         verdict, tone = "RANKED", "info"
@@ -502,6 +526,7 @@ def write_reports(board: Leaderboard, folder: Path, *, about: R.About | None = N
             models=tuple(R.ModelRef(f"#{r.rank} {r.kind}", r.model, None if r.revision == "-" else r.revision) for r in frame.itertuples()),
             suite=board.suite,
         ),
+        description=_describe(board.task_set, board.common, board.average, board.suite, len(frame)),
         charts={"types": chart},
         legend=[(name(r), colours[(r.model, r.revision, r.kind, r.source)]) for r in frame.itertuples(index=False)],
         ranking=R.table(

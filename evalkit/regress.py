@@ -317,8 +317,8 @@ def _render(
         "alpha": alpha,
         "allow_missing": allow_missing,
         "missing": [{"task": r.task, "split": r.split, "subset": r.subset} for r in missing.itertuples()],
-        "tasks": json.loads(tasks.to_json(orient="records")),
-        "averages": json.loads(averages.to_json(orient="records")),
+        "tasks": json.loads(tasks.to_json(orient="records", double_precision=15)),
+        "averages": json.loads(averages.to_json(orient="records", double_precision=15)),
         "warnings": list(warnings),
     }
     cases = []

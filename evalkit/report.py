@@ -34,7 +34,9 @@ def fmt(value: object, digits: int = 4, *, signed: bool = False) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+        text = f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+        # A difference that rounds to zero is shown as zero, never as "-0.0000".
+        return text.replace("-", "+" if signed else "", 1) if float(text) == 0 else text
     return str(value)
 
 
