@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from evalkit.encoder import CPU_BATCH_TOKENS
+from evalkit.batching import CPU_BATCH_TOKENS
 
 
 def workload() -> list[tuple[str, int, float]]:

@@ -92,19 +92,21 @@ def _one(task: Any, data: dict[str, Any], *, evalkit: bool) -> tuple[float, floa
 
     import mteb
 
-    from evalkit.encoder import Encoder, EncoderSettings, ResolvedModel
-    from evalkit.tasks import fast_text_columns
+    from evalkit._mteb_compat import task_hooks
+    from evalkit.encoder import Encoder
+    from evalkit.model_source import ResolvedModel
+    from evalkit.settings import ModelSettings
 
     task.dataset, task.data_loaded = data, True
-    encoder = Encoder(StandIn(), ResolvedModel("stand-in", Path("."), "0", "local"), EncoderSettings(batch_size=512))
+    encoder = Encoder(StandIn(), ResolvedModel("stand-in", Path("."), "0", "local"), ModelSettings(batch_size=512))
     start = time.monotonic()
-    # As `evalkit run` evaluates a task: with its dataloaders built from whole columns.
-    columns = fast_text_columns() if evalkit else contextlib.nullcontext()
+    # As `evalkit run` evaluates a task: with its hooks (whole columns instead of row-by-row reads).
+    columns = task_hooks(task, capture=False) if evalkit else contextlib.nullcontext()
     with encoder.for_task(task.metadata.name, {}), columns, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = mteb.evaluate(encoder, task, cache=None, show_progress_bar=False, encode_kwargs={"batch_size": 512})
     wall = time.monotonic() - start
-    return wall - encoder.stats["encode_seconds"], encoder.stats["encode_seconds"], float(res.task_results[0].get_score())
+    return wall - encoder.stats.encode_seconds, encoder.stats.encode_seconds, float(res.task_results[0].get_score())
 
 
 def _warm_up() -> None:

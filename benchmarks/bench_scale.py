@@ -25,7 +25,9 @@ warnings.simplefilter("ignore")
 from pathlib import Path
 import numpy as np
 import mteb, torch
-from evalkit.encoder import Encoder, EncoderSettings, ResolvedModel
+from evalkit.encoder import Encoder
+from evalkit.model_source import ResolvedModel
+from evalkit.settings import ModelSettings
 from evalkit.suite import LocalTaskSpec, TaskSpec
 from evalkit.tasks import build_task
 
@@ -46,7 +48,7 @@ class StandIn:
 spec = TaskSpec(name="ScaleRetrieval", local=LocalTaskSpec(type="Retrieval", corpus=folder / "corpus.jsonl", queries=folder / "queries.jsonl", qrels=folder / "qrels.tsv"))
 built = build_task(spec)
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-encoder = Encoder(StandIn(), ResolvedModel("stand-in", folder, "0", "local"), EncoderSettings(batch_size=512))
+encoder = Encoder(StandIn(), ResolvedModel("stand-in", folder, "0", "local"), ModelSettings(batch_size=512))
 t0 = time.monotonic()
 with encoder.for_task(spec.name, {}):
     res = mteb.evaluate(encoder, built.task, cache=None, show_progress_bar=False, encode_kwargs={"batch_size": 512})

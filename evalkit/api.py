@@ -6,12 +6,14 @@ defaults), validates before any work starts, and raises an `EvalkitError` on bad
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import DataError, SuiteError
+from evalkit.settings import COMPARE_TOLERANCE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,13 +69,19 @@ def run(
     max_seq_length: int | None = None,
     trust_remote_code: str | bool | None = None,
     allow_pickle: str | bool | None = None,
+    unchecked_weights: str | bool | None = None,
     overwrite: bool = False,
     cache_dir: Path | None = None,
+    no_cache: bool = False,
     shard: tuple[int, int] | None = None,
     show_progress: bool = False,
     on_task: Callable[[Any], None] | None = None,
+    on_start: Callable[[str, int, int], None] | None = None,
 ) -> RunSummary:
     """Run a suite (or plain mteb task names) on a model and write mteb results.
+
+    Behaves as `evalkit run`: the same merge of settings (arguments over the suite over the
+    defaults), the same embedding cache, and with `data_dir` the Hub is switched to offline.
 
     Args:
         suite: suite path, packaged suite name, `Suite`, or None with `tasks`.
@@ -89,11 +97,14 @@ def run(
         max_seq_length: truncation length.
         trust_remote_code: the model reference whose own code may run (or True from Python).
         allow_pickle: the model reference whose pickle weights may load (or True from Python).
+        unchecked_weights: the model reference whose weight check is skipped (or True from Python).
         overwrite: rerun tasks that have results.
-        cache_dir: embedding cache folder (None: in memory only).
+        cache_dir: embedding cache folder (default: `$EVALKIT_CACHE` or ~/.cache/evalkit/embeddings).
+        no_cache: keep embeddings in memory only.
         shard: (K, N) to run the K-th of N deterministic shards.
         show_progress: progress bars on stderr.
         on_task: callback after each task.
+        on_start: callback `(task, index, total)` before each task.
 
     Returns:
         The run summary.
@@ -101,57 +112,45 @@ def run(
     Raises:
         EvalkitError: on bad input, before any task runs.
     """
-    from evalkit.encoder import EncoderSettings
-    from evalkit.runner import RunConfig
     from evalkit.runner import run as run_tasks
+    from evalkit.settings import RunConfig, cli_layer
 
+    offline_if(data_dir)
     resolved_suite, only = resolve_suite(suite, tasks)
-    defaults = resolved_suite.model
-    model_ref = model or defaults.name
-    trust = _opt_in("trust-remote-code", trust_remote_code, defaults.trust_remote_code, defaults.name, model_ref)
-    pickle_ok = _opt_in("allow-pickle", allow_pickle, defaults.allow_pickle, defaults.name, model_ref)
-    settings = EncoderSettings(
-        model=model_ref,
-        revision=revision or defaults.revision,
+    flags = cli_layer(
+        model=model,
         model_name=model_name,
-        pooling=defaults.pooling,
-        normalize=defaults.normalize,
-        max_seq_length=max_seq_length if max_seq_length is not None else defaults.max_seq_length,
-        batch_size=batch_size if batch_size is not None else defaults.batch_size,
-        device=device or defaults.device,
-        dtype=dtype or defaults.dtype,  # type: ignore[arg-type]
-        trust_remote_code=trust,
-        allow_pickle=pickle_ok,
-        prompts=dict(defaults.prompts),
+        revision=revision,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+        max_seq_length=max_seq_length,
+        trust_remote_code=trust_remote_code,
+        allow_pickle=allow_pickle,
+        unchecked_weights=unchecked_weights,
     )
-    if settings.batch_size <= 0:
-        raise SuiteError(f"--batch-size {settings.batch_size}: must be positive")
-    config = RunConfig(
-        suite=resolved_suite,
-        encoder=settings,
+    config = RunConfig.from_sources(
+        resolved_suite,
+        flags,
         output_dir=Path(output_dir),
         data_dir=Path(data_dir) if data_dir else None,
         only_tasks=only,
         overwrite=overwrite,
-        cache_dir=Path(cache_dir) if cache_dir else None,
+        cache_dir=None if no_cache else (Path(cache_dir) if cache_dir else "default"),
         shard=shard,
         show_progress=show_progress,
     )
-    return run_tasks(config, on_task=on_task)
+    return run_tasks(config, on_task=on_task, on_start=on_start)
 
 
-def _opt_in(flag: str, named: str | bool | None, suite_value: bool, suite_model: str | None, model_ref: str | None) -> bool:
-    """An opt-in holds for the model it names only: a flag's value, or the suite's model section."""
-    if isinstance(named, bool):
-        return named
-    if named is not None:
-        if named != model_ref:
-            raise SuiteError(
-                f"--{flag} {named}: names another model than the one being run ({model_ref or 'the default'}); name the model you trust"
-            )
-        return True
-    # The suite's opt-in was given for its own model name; it does not transfer to --model.
-    return bool(suite_value and suite_model is not None and suite_model == model_ref)
+def offline_if(data_dir: Path | str | None) -> None:
+    """With a mirror, the Hub is never asked: switch huggingface_hub and datasets to offline.
+
+    Read by those libraries when they are imported, so this runs before evalkit imports them.
+    """
+    if data_dir is not None:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 
 def format_run_summary(summary: RunSummary) -> str:
@@ -168,13 +167,23 @@ def format_run_summary(summary: RunSummary) -> str:
                 lines.append(f"| {o.task} | {o.task_type} | {split} | {value:.4f} | {o.status} | {o.seconds:.1f} |")
         else:
             lines.append(f"| {o.task} | {o.task_type} | - | - | {o.status}: {o.reason} | {o.seconds:.1f} |")
-    noted = [o for o in summary.outcomes if o.status == "done" and ("empty texts" in o.reason or "truncated" in o.reason)]
-    if noted:
-        lines += ["", "Handled as mteb does: " + "; ".join(f"{o.task}: {o.reason.split('; ', 1)[-1]}" for o in noted)]
+    handled = [f"{o.task}: {note}" for o in summary.outcomes if o.status == "done" for note in [handled_note(o)] if note]
+    if handled:
+        lines += ["", "Handled as mteb does: " + "; ".join(handled)]
     failed = summary.failed
     if failed:
         lines += ["", f"{len(failed)} task(s) failed: " + "; ".join(f"{o.task}: {o.reason}" for o in failed)]
     return "\n".join(lines)
+
+
+def handled_note(outcome: Any) -> str:
+    """What the encoder did about empty and over-long texts in a task, or ''."""
+    parts = []
+    if outcome.stats.empty:
+        parts.append(f"{outcome.stats.empty} empty texts")
+    if outcome.stats.truncated:
+        parts.append(f"{outcome.stats.truncated} texts truncated at {outcome.max_seq_length} tokens")
+    return ", ".join(parts)
 
 
 def pull(suite: str | Path | Suite, *, data_dir: Path, tasks: tuple[str, ...] | None = None, download: Any = None) -> list[MirrorEntry]:
@@ -204,7 +213,7 @@ def read_results(folder: Path, *, single_model: bool = False) -> pd.DataFrame:
 
 
 def compare_card(
-    results: Path, *, card: str | Path, tolerance: float = 0.0005, reports_dir: Path | None = Path("reports")
+    results: Path, *, card: str | Path, tolerance: float = COMPARE_TOLERANCE, reports_dir: Path | None = Path("reports")
 ) -> CompareReport:
     """Compare a results folder with a model card's model-index; writes reports when `reports_dir`.
 
@@ -215,9 +224,9 @@ def compare_card(
     from evalkit.card import read_card
     from evalkit.compare import compare, write_reports
     from evalkit.scores import read_results as _read
+    from evalkit.settings import check_tolerance
 
-    if tolerance < 0 or tolerance >= 1:
-        raise DataError(f"--tolerance {tolerance}: is on the 0-1 scale; use e.g. 0.0005")
+    check_tolerance(tolerance)
     card_scores = read_card(card)
     ours = _read(Path(results), single_model=True)
     report = compare(card_scores.scores, ours, tolerance=tolerance, unmapped=card_scores.unmapped)
@@ -307,12 +316,8 @@ def regress(
     if candidate_model is not None:
         if resolved_suite is None:
             raise SuiteError("--candidate-model needs --suite to know which tasks to run")
-        run(resolved_suite, model=candidate_model, output_dir=Path(output_dir or candidate), data_dir=data_dir, show_progress=False)
-        from evalkit.encoder import EncoderSettings, resolve_model
-        from evalkit.runner import model_folder
-
-        resolved = resolve_model(EncoderSettings(model=candidate_model))
-        candidate = model_folder(Path(output_dir or candidate), resolved.name, resolved.revision)
+        summary = run(resolved_suite, model=candidate_model, output_dir=Path(output_dir or candidate), data_dir=data_dir)
+        candidate = summary.folder
     base = load_side(baseline, role="baseline")
     cand = load_side(candidate, role="candidate")
     report = gate(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
+from evalkit.settings import COMPARE_TOLERANCE, REGRESS_ALPHA, REGRESS_TOLERANCE
 
 _EPILOG_RUN = """examples:
   evalkit run configs/smoke.yaml                      bundled tasks of all six types, offline, the embedded model
@@ -55,37 +56,34 @@ def _quiet_libraries(debug: bool) -> None:
         os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 
-def _offline_if(data_dir: Path | None) -> None:
-    if data_dir is not None:
-        # Read by huggingface_hub and datasets at import time: set before they are imported.
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["HF_DATASETS_OFFLINE"] = "1"
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from evalkit import api
 
-    _offline_if(args.data_dir)
-    summary = api.run(
-        args.suite,
-        model=args.model,
-        model_name=args.model_name,
-        revision=args.revision,
-        tasks=_split_list(args.tasks),
-        output_dir=args.output,
-        data_dir=args.data_dir,
-        batch_size=args.batch_size,
-        device=args.device,
-        dtype=args.dtype,
-        max_seq_length=args.max_seq_length,
-        trust_remote_code=args.trust_remote_code,
-        allow_pickle=args.allow_pickle,
-        overwrite=args.overwrite,
-        cache_dir=None if args.no_cache else args.cache_dir,
-        shard=args.shard,
-        show_progress=not args.quiet and sys.stderr.isatty(),
-        on_task=None if args.quiet else _print_outcome,
-    )
+    api.offline_if(args.data_dir)
+    with _Progress(enabled=not args.quiet and sys.stderr.isatty(), lines=not args.quiet) as progress:
+        summary = api.run(
+            args.suite,
+            model=args.model,
+            model_name=args.model_name,
+            revision=args.revision,
+            tasks=_split_list(args.tasks),
+            output_dir=args.output,
+            data_dir=args.data_dir,
+            batch_size=args.batch_size,
+            device=args.device,
+            dtype=args.dtype,
+            max_seq_length=args.max_seq_length,
+            trust_remote_code=args.trust_remote_code,
+            allow_pickle=args.allow_pickle,
+            unchecked_weights=args.unchecked_weights,
+            overwrite=args.overwrite,
+            cache_dir=args.cache_dir,
+            no_cache=args.no_cache,
+            shard=args.shard,
+            show_progress=progress.enabled,
+            on_task=progress.done,
+            on_start=progress.start,
+        )
     print(api.format_run_summary(summary))
     if args.reports is not None:
         for path in api.run_report(summary.folder, reports_dir=args.reports):
@@ -93,10 +91,57 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
-def _print_outcome(outcome: Any) -> None:
-    score = f"{outcome.main_score:.4f}" if outcome.main_score is not None else "-"
+class _Progress:
+    """One tasks bar on stderr, with each finished task's line printed above it, never over it.
+
+    Lines and log records go through `tqdm.write`, which clears the bars, prints, and redraws them.
+    """
+
+    def __init__(self, *, enabled: bool, lines: bool) -> None:
+        self.enabled, self.lines = enabled, lines
+        self._bar: Any = None
+        self._redirect: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from tqdm.contrib.logging import logging_redirect_tqdm
+
+            self._redirect = logging_redirect_tqdm()
+            self._redirect.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        if self._redirect is not None:
+            self._redirect.__exit__(*exc)
+
+    def start(self, task: str, index: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, unit="task", file=sys.stderr, position=0, dynamic_ncols=True)
+        self._bar.set_description(f"task {task}")
+
+    def done(self, outcome: Any) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+        if not self.lines:
+            return
+        line = _outcome_line(outcome)
+        if self._bar is not None:
+            self._bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+
+def _outcome_line(outcome: Any) -> str:
+    """`   done  ATEC  test 0.1288  validation 0.1301  12.3s`: each split's main score."""
+    scores = "  ".join(f"{split} {value:.4f}" for split, value in outcome.splits.items()) or "-"
     extra = f"  ({outcome.reason})" if outcome.status in ("failed", "locked", "skipped") else ""
-    print(f"{outcome.status:>7}  {outcome.task}  {score}  {outcome.seconds:.1f}s{extra}", file=sys.stderr, flush=True)
+    return f"{outcome.status:>7}  {outcome.task}  {scores}  {outcome.seconds:.1f}s{extra}"
 
 
 def _cmd_data_pull(args: argparse.Namespace) -> int:
@@ -142,7 +187,7 @@ def _cmd_card_export(args: argparse.Namespace) -> int:
 def _cmd_regress(args: argparse.Namespace) -> int:
     from evalkit import api
 
-    _offline_if(args.data_dir)
+    api.offline_if(args.data_dir)
     report = api.regress(
         args.baseline,
         args.candidate,
@@ -215,12 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--output", type=Path, default=Path("results"), help="results folder (default: results/)")
     g.add_argument("--reports", type=Path, default=Path("reports"), help="where to write run.md and run.html (default: reports/)")
     g.add_argument("--data-dir", type=Path, help="offline mirror root: load every dataset from here, never the network")
-    g.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=Path(os.environ.get("EVALKIT_CACHE", Path.home() / ".cache" / "evalkit" / "embeddings")),
-        help="embedding cache folder",
-    )
+    g.add_argument("--cache-dir", type=Path, help="embedding cache folder (default: $EVALKIT_CACHE or ~/.cache/evalkit/embeddings)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     g = r.add_argument_group("encoder")
     g.add_argument("--batch-size", type=int, metavar="N", help="texts per encoder batch (default: the suite's, else 32)")
@@ -237,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--trust-remote-code", metavar="MODEL", help="let MODEL (same as --model) run its own Python code; only for models you trust"
     )
     g.add_argument("--allow-pickle", metavar="MODEL", help="let MODEL (same as --model) load pickle weights (*.bin), which can run code")
+    g.add_argument(
+        "--unchecked-weights",
+        metavar="MODEL",
+        help="skip the check that every weight of MODEL (same as --model) came from its checkpoint; only when evalkit cannot read them",
+    )
     g = r.add_argument_group("behaviour")
     g.add_argument("--overwrite", action="store_true", help="rerun tasks that already have results")
     g.add_argument("--quiet", action="store_true", help="print only the final table")
@@ -255,7 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     cc = csub.add_parser("compare", help="compare results with a card's model-index")
     cc.add_argument("results", type=Path, help="results folder of one model")
     cc.add_argument("--card", required=True, help="README.md path or Hub model id")
-    cc.add_argument("--tolerance", type=float, default=0.0005, help="allowed |delta| on the 0-1 scale (default 0.0005)")
+    cc.add_argument(
+        "--tolerance", type=float, default=COMPARE_TOLERANCE, help=f"allowed |delta| on the 0-1 scale (default {COMPARE_TOLERANCE})"
+    )
     cc.add_argument("--reports", type=Path, default=Path("reports"), help="where to write compare.md/.csv/.html")
     cc.set_defaults(func=_cmd_card_compare)
     ce = csub.add_parser("export", help="write model-index YAML from results or a card")
@@ -275,8 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("baseline", help="results folder or model card (README.md or Hub id)")
     g.add_argument("candidate", type=Path, help="results folder of the candidate")
     g.add_argument("--suite", help="suite for per-task tolerances (and for --candidate-model)")
-    g.add_argument("--tolerance", type=float, help="allowed drop on the 0-1 scale (default: suite's, else 0.005)")
-    g.add_argument("--alpha", type=float, help="significance level of the bootstrap interval (default 0.05)")
+    g.add_argument("--tolerance", type=float, help=f"allowed drop on the 0-1 scale (default: suite's, else {REGRESS_TOLERANCE})")
+    g.add_argument("--alpha", type=float, help=f"significance level of the bootstrap interval (default: suite's, else {REGRESS_ALPHA})")
     g.add_argument("--no-significance", action="store_true", help="judge by tolerance alone")
     g.add_argument(
         "--allow-missing",

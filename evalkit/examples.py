@@ -1,8 +1,8 @@
 """Per-example scores, captured from mteb's own scoring steps, for paired significance tests.
 
 mteb reports only aggregates. Its task classes compute them from per-example quantities at a few
-well-defined steps; `capture` wraps those steps on one task *instance* (never the class) and
-records what they see, per split and subset:
+well-defined steps; `evalkit._mteb_compat.task_hooks` wraps those steps on one task *instance*
+(never the class) and records what they see, per split and subset:
 
 - STS: gold score and cosine similarity per pair (statistic: Spearman correlation);
 - PairClassification: label and cosine similarity per pair (statistic: best-threshold accuracy);
@@ -10,6 +10,11 @@ records what they see, per split and subset:
 - Retrieval and Reranking: the main metric per query, from pytrec_eval (mean).
 
 Clustering has no per-example score: regress falls back to the tolerance alone there.
+
+For the regress report's "examples that moved", entries also keep what a person reads: the text
+of each example (`texts`, and `texts2` for the second sentence of a pair), the gold answer as text
+where it is not a number (`answers`: a classification label, a retrieval query's best relevant
+document), and for retrieval the rank of the first relevant document (`ranks`, 0 = not retrieved).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -25,7 +30,6 @@ from evalkit._io import write_atomic
 from evalkit.errors import DataError
 
 Kind = Literal["correlation", "threshold_accuracy", "mean"]
-_PYTREC_KEY = {"ndcg_at": "ndcg_cut_", "map_at": "map_cut_", "recall_at": "recall_", "precision_at": "P_"}
 
 
 @dataclass
@@ -39,6 +43,10 @@ class ExampleScores:
     values: list[float] = field(default_factory=list)  # mean kind
     gold: list[float] = field(default_factory=list)  # correlation / threshold kinds
     pred: list[float] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)  # for display only, never for statistics
+    texts2: list[str] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)
+    ranks: list[int] = field(default_factory=list)
 
     def statistic(self, index: np.ndarray | None = None) -> float:
         """The task's main statistic on these examples (or on the resampled `index`)."""
@@ -62,9 +70,14 @@ def statistic(kind: Kind, arrays: tuple[np.ndarray, ...], index: np.ndarray | No
         return float(arrays[0].mean())
     gold, pred = arrays
     if kind == "correlation":
-        from scipy.stats import spearmanr
+        import warnings
 
-        return float(spearmanr(gold, pred)[0])
+        from scipy.stats import ConstantInputWarning, spearmanr
+
+        with warnings.catch_warnings():
+            # A resample of identical pairs has no correlation: NaN, which the bootstrap drops.
+            warnings.simplefilter("ignore", ConstantInputWarning)
+            return float(spearmanr(gold, pred)[0])
     return best_threshold_accuracy(gold, pred)
 
 
@@ -82,104 +95,6 @@ def best_threshold_accuracy(labels: np.ndarray, scores: np.ndarray) -> float:
     valid = np.ones(n + 1, dtype=bool)
     valid[1:n] = s[:-1] != s[1:]
     return float(correct[valid].max() / n)
-
-
-class Recorder:
-    """Collects per-example data while mteb evaluates one task instance."""
-
-    def __init__(self, task: Any) -> None:
-        """Wrap `task`'s scoring steps; `detach` undoes it."""
-        self.task = task
-        self.entries: list[ExampleScores] = []
-        self._where = ("", "")
-        self._patched: list[str] = []
-        self._attach()
-
-    def _patch(self, name: str, make: Any) -> None:
-        original = getattr(self.task, name, None)
-        if original is None:
-            return
-        setattr(self.task, name, make(original))
-        self._patched.append(name)
-
-    def _attach(self) -> None:
-        ttype = self.task.metadata.type
-
-        def track_subset(original: Any) -> Any:
-            def wrapped(*args: Any, **kwargs: Any) -> Any:
-                self._where = (kwargs.get("hf_split", ""), kwargs.get("hf_subset", ""))
-                return original(*args, **kwargs)
-
-            return wrapped
-
-        self._patch("_evaluate_subset", track_subset)
-        if ttype == "STS":
-
-            def sts(original: Any) -> Any:
-                def wrapped(scores: Any, normalized_scores: Any) -> Any:
-                    self._add("correlation", gold=list(map(float, normalized_scores)), pred=list(map(float, scores["cosine_scores"])))
-                    return original(scores, normalized_scores)
-
-                return wrapped
-
-            self._patch("_calculate_scores", sts)
-        elif ttype == "PairClassification":
-
-            def pairs(original: Any) -> Any:
-                def wrapped(similarity_scores: Any, labels: Any) -> Any:
-                    self._add(
-                        "threshold_accuracy", gold=list(map(float, labels)), pred=list(map(float, similarity_scores["cosine_scores"]))
-                    )
-                    return original(similarity_scores, labels)
-
-                return wrapped
-
-            self._patch("_compute_metrics", pairs)
-        elif ttype == "Classification":
-            runs: dict[tuple[str, str], list[np.ndarray]] = {}
-
-            def classification(original: Any) -> Any:
-                def wrapped(y_test: Any, y_pred: Any) -> Any:
-                    right = (np.asarray(y_test) == np.asarray(y_pred)).astype(np.float64)
-                    runs.setdefault(self._where, []).append(right)
-                    mean = np.mean(runs[self._where], axis=0)
-                    self._replace("mean", values=mean.tolist())
-                    return original(y_test, y_pred)
-
-                return wrapped
-
-            self._patch("_calculate_scores", classification)
-        elif ttype in ("Retrieval", "Reranking"):
-            main = self.task.metadata.main_score
-            prefix, _, k = main.rpartition("_")
-            key = _PYTREC_KEY.get(prefix, "") + k if prefix in _PYTREC_KEY else None
-
-            def per_query(original: Any) -> Any:
-                def wrapped(scores: Any, qrels: Any, results: Any, hf_split: str, hf_subset: str) -> Any:
-                    if key is not None:
-                        ids = sorted(scores)
-                        self._where = (hf_split, hf_subset)
-                        self._add("mean", ids=ids, values=[float(scores[q][key]) for q in ids])
-                    return original(scores, qrels, results, hf_split, hf_subset)
-
-                return wrapped
-
-            self._patch("task_specific_scores", per_query)
-
-    def _add(self, kind: Kind, **data: Any) -> None:
-        split, subset = self._where
-        self.entries.append(ExampleScores(split=split, subset=subset, kind=kind, **data))
-
-    def _replace(self, kind: Kind, **data: Any) -> None:
-        split, subset = self._where
-        self.entries = [e for e in self.entries if (e.split, e.subset) != (split, subset)]
-        self._add(kind, **data)
-
-    def detach(self) -> None:
-        """Restore the task's own methods."""
-        for name in self._patched:
-            delattr(self.task, name)
-        self._patched = []
 
 
 def save(path: Path, task: str, task_type: str, main_score: str, entries: list[ExampleScores]) -> None:

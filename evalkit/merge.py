@@ -10,18 +10,25 @@ from __future__ import annotations
 import filecmp
 import json
 from pathlib import Path
+from typing import Any
 
-from evalkit._io import locked, write_atomic, write_json
 from evalkit.errors import DataError
+from evalkit.results_folder import MODEL_META, ResultsFolder
 
 
-def _revision_dirs(folder: Path) -> list[Path]:
+def _folders(folder: Path) -> list[ResultsFolder]:
     if not folder.is_dir():
         raise DataError(f"merge {folder}: no such folder; pass the --output folders of the shard runs")
-    dirs = sorted({p.parent for p in folder.glob("*/*/model_meta.json")} | {p.parent for p in folder.glob("*/model_meta.json")})
-    if not dirs:
-        raise DataError(f"merge {folder}: holds no evalkit results (<model>/<revision>/model_meta.json); run the shards first")
-    return dirs
+    try:
+        return ResultsFolder.find(folder)
+    except DataError:
+        raise DataError(f"merge {folder}: holds no evalkit results (<model>/<revision>/<Task>.json); run the shards first") from None
+
+
+def _files(folder: ResultsFolder) -> list[Path]:
+    """The files a merge copies: results (mteb's and in-house), model meta, records, per-example scores."""
+    meta = folder.path / MODEL_META
+    return folder.result_files() + ([meta] if meta.is_file() else []) + folder.record_files() + folder.example_files()
 
 
 def merge_folders(folders: list[Path], output: Path) -> list[Path]:
@@ -31,50 +38,45 @@ def merge_folders(folders: list[Path], output: Path) -> list[Path]:
         DataError: a folder without results, or conflicting results for one task.
     """
     written: list[Path] = []
-    plan: list[tuple[Path, Path]] = []
-    for folder in folders:
-        for rev_dir in _revision_dirs(folder):
-            target_dir = output / rev_dir.parent.name / rev_dir.name
-            for src in (
-                sorted(rev_dir.glob("*.json"))
-                + sorted(rev_dir.glob("evalkit/tasks/*.json"))
-                + sorted(rev_dir.glob("evalkit/examples/*.json"))
-            ):
-                dst = target_dir / src.relative_to(rev_dir)
-                plan.append((src, dst))
+    plan: list[tuple[Path, ResultsFolder, Path]] = []  # (source file, target folder, path inside it)
+    sources = [(src, ResultsFolder(output / src.path.parent.name / src.path.name)) for f in folders for src in _folders(Path(f))]
+    for src, target in sources:
+        for file in _files(src):
+            plan.append((file, target, file.relative_to(src.path)))
     # Check every conflict before writing anything: a refused merge writes nothing.
     seen: dict[Path, Path] = {}
-    for src, dst in plan:
-        if dst.name == "model_meta.json" or dst.parent.name == "tasks":
+    for file, target, rel in plan:
+        dst = target.path / rel
+        if rel.name == MODEL_META or rel.parent.name == "tasks":
             continue  # records and model metadata may differ in timings only
         other = seen.get(dst)
-        if other is not None and not filecmp.cmp(other, src, shallow=False):
-            raise DataError(f"merge: {dst.relative_to(output)} differs between {other} and {src}; rerun that task in one shard only")
-        if other is None and dst.exists() and not filecmp.cmp(dst, src, shallow=False):
+        if other is not None and not filecmp.cmp(other, file, shallow=False):
+            raise DataError(f"merge: {dst.relative_to(output)} differs between {other} and {file}; rerun that task in one shard only")
+        if other is None and dst.exists() and not filecmp.cmp(dst, file, shallow=False):
             raise DataError(f"merge: {dst} already exists with other results; merge into an empty folder")
-        seen[dst] = src
-    for src, dst in plan:
-        write_atomic(dst, src.read_bytes())
-        if src.parent.name != "tasks" and src.parent.name != "examples" and src.name != "model_meta.json":
+        seen[dst] = file
+    results = {p for src, _ in sources for p in src.result_files()}
+    for file, target, rel in plan:
+        dst = target.write_bytes(rel, file.read_bytes())
+        if file in results:
             written.append(dst)
-    for folder in folders:
-        for rev_dir in _revision_dirs(folder):
-            _merge_manifest(
-                rev_dir / "evalkit" / "manifest.json", output / rev_dir.parent.name / rev_dir.name / "evalkit" / "manifest.json"
-            )
+    for src, target in sources:
+        _merge_manifest(src, target)
     return written
 
 
-def _merge_manifest(src: Path, dst: Path) -> None:
-    if not src.is_file():
+def _merge_manifest(src: ResultsFolder, dst: ResultsFolder) -> None:
+    if not src.manifest_path.is_file():
         return
-    with locked(dst.with_name("manifest.lock")):
-        incoming = json.loads(src.read_text(encoding="utf-8"))
-        if dst.is_file():
-            current = json.loads(dst.read_text(encoding="utf-8"))
-            current["tasks"] = {**current.get("tasks", {}), **incoming.get("tasks", {})}
-            current.setdefault("merged_from", []).append(str(src.parent.parent))
-            write_json(dst, current)
-        else:
-            incoming["merged_from"] = [str(src.parent.parent)]
-            write_json(dst, incoming)
+    incoming = json.loads(src.manifest_path.read_text(encoding="utf-8"))
+
+    def update(current: dict[str, Any]) -> dict[str, Any]:
+        if not current:
+            return {**incoming, "merged_from": [str(src.path)]}
+        return {
+            **current,
+            "tasks": {**current.get("tasks", {}), **incoming.get("tasks", {})},
+            "merged_from": [*current.get("merged_from", []), str(src.path)],
+        }
+
+    dst.update_manifest(update)

@@ -121,22 +121,25 @@ def collect(sources: Sequence[str | Path], *, suite: Suite | None = None) -> tup
 
 
 def _result_files(folder: Path, wanted: set[str] | None) -> list[Path]:
+    """Every TaskResult file under `folder`, at any depth, in the layout `ResultsFolder` describes."""
+    from evalkit.results_folder import ResultsFolder
+
+    owners = {p.parent for p in folder.rglob("*.json") if "evalkit" not in p.relative_to(folder).parts[:-1]}
+    owners |= {p.parents[2] for p in folder.rglob("evalkit/local/*.json")}
     files = []
-    for path in sorted(folder.rglob("*.json")):
-        rel = path.relative_to(folder).parts
-        # evalkit's own records and mteb's model_meta.json sit beside the results; they are not results.
-        if path.name == "model_meta.json" or "evalkit" in rel[:-1] or any(p.startswith(".") for p in rel):
+    for owner in sorted(owners):
+        if any(part.startswith(".") for part in owner.relative_to(folder).parts):
             continue
-        if wanted is not None and path.stem not in wanted:
-            continue
-        files.append(path)
+        files += [p for p in ResultsFolder(owner).result_files() if wanted is None or p.stem in wanted]
     return files
 
 
 def _results_entries(files: list[Path], label: str, warnings: list[str]) -> list[Entry]:
     by_folder: dict[Path, list[Path]] = {}
     for path in files:
-        by_folder.setdefault(path.parent, []).append(path)
+        # In-house results sit in <revision>/evalkit/local/: they belong to that revision folder.
+        owner = path.parents[2] if path.parent.name == "local" and path.parent.parent.name == "evalkit" else path.parent
+        by_folder.setdefault(owner, []).append(path)
     # One results root keeps the name the user gave; several (runs side by side in one folder) are
     # told apart by their own paths, so that two runs of one model are never averaged together.
     roots = {folder.parent.parent for folder in by_folder}

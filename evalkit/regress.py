@@ -25,12 +25,11 @@ from evalkit import examples as E
 from evalkit import report as R
 from evalkit import scores as S
 from evalkit.errors import DataError
+from evalkit.settings import BOOTSTRAP_SAMPLES, REGRESS_ALPHA, REGRESS_TOLERANCE, check_alpha, check_tolerance
 from evalkit.suite import Suite
 
 Verdict = Literal["improved", "unchanged", "regressed", "missing", "new"]
 Outcome = Literal["pass", "regressed", "incomplete"]
-DEFAULT_TOLERANCE = 0.005
-DEFAULT_ALPHA = 0.05
 
 
 @dataclass
@@ -48,14 +47,17 @@ def load_side(ref: str | Path, *, role: str) -> Side:
     Raises:
         DataError: a missing folder, a broken results or per-example file, or a broken card.
     """
+    from evalkit.results_folder import ResultsFolder
+
     path = Path(ref)
     if path.is_dir():
         table = S.read_results(path, single_model=True)
         examples: dict[tuple[str, str, str], E.ExampleScores] = {}
-        for file in sorted(path.rglob("evalkit/examples/*.json")):
-            task, entries = E.load(file)
-            for entry in entries:
-                examples[(task, entry.subset, entry.split)] = entry
+        for folder in ResultsFolder.find(path):
+            for file in folder.example_files():
+                task, entries = E.load(file)
+                for entry in entries:
+                    examples[(task, entry.subset, entry.split)] = entry
         label = f"{table['model'].iloc[0]}@{str(table['revision'].iloc[0])[:12]}"
         return Side(label, table, examples)
     if path.suffix == ".md" or str(ref).count("/") == 1:
@@ -123,7 +125,7 @@ class RegressReport:
     junit: str
     files: tuple[Path, ...] = ()
     allow_missing: bool = False
-    alpha: float = DEFAULT_ALPHA
+    alpha: float = REGRESS_ALPHA
 
     @property
     def regressed(self) -> bool:
@@ -186,14 +188,10 @@ def gate(
         DataError: when the two sides share no task.
     """
     settings = suite.regress if suite is not None else None
-    default_tol = tolerance if tolerance is not None else (settings.tolerance if settings else DEFAULT_TOLERANCE)
-    alpha = alpha if alpha is not None else (settings.alpha if settings else DEFAULT_ALPHA)
-    if not 0 < alpha < 1:
-        raise DataError(f"--alpha {alpha}: must be between 0 and 1")
-    if default_tol < 0 or default_tol >= 1:
-        raise DataError(f"--tolerance {default_tol}: is on the 0-1 scale; use e.g. 0.005")
+    default_tol = check_tolerance(tolerance if tolerance is not None else (settings.tolerance if settings else REGRESS_TOLERANCE))
+    alpha = check_alpha(alpha if alpha is not None else (settings.alpha if settings else REGRESS_ALPHA))
     need_sig = require_significance if require_significance is not None else (settings.require_significance if settings else True)
-    samples = settings.bootstrap_samples if settings else 1000
+    samples = settings.bootstrap_samples if settings else BOOTSTRAP_SAMPLES
     keys = ["task", "subset", "split"]
     b = S.main_scores(base.scores)[keys + ["task_type", "value", "mteb_version", "dataset_revision"]]
     c = S.main_scores(cand.scores)[keys + ["task_type", "value", "mteb_version", "dataset_revision"]]

@@ -309,16 +309,19 @@ def render_page(
 
 def _revision_folder(folder: Path) -> Path:
     """The one model's revision folder inside `folder` (which may be that folder itself)."""
-    if (folder / "evalkit" / "manifest.json").is_file() or list(folder.glob("*.json")):
-        return folder
-    found = sorted({p.parents[1] for p in folder.glob("*/*/evalkit/manifest.json")} | {p.parent for p in folder.glob("*/*/*.json")})
-    if len(found) == 1:
-        return found[0]
     from evalkit.errors import DataError
+    from evalkit.results_folder import ResultsFolder
 
-    if not found:
-        raise DataError(f"results folder {folder}: holds no results and no run manifest; run `evalkit run` first or check the path")
-    raise DataError(f"results folder {folder}: holds several models; pass one model's folder (<output>/<org__name>/<revision>/)")
+    try:
+        found = [f.path for f in ResultsFolder.find(folder)]
+    except DataError:
+        # Every task failed: no results, but the manifest says what happened.
+        found = sorted({p.parents[1] for p in [*folder.glob("evalkit/manifest.json"), *folder.glob("*/*/evalkit/manifest.json")]})
+        if not found:
+            raise
+    if len(found) > 1:
+        raise DataError(f"results folder {folder}: holds several models; pass one model's folder (<output>/<org__name>/<revision>/)")
+    return found[0]
 
 
 def _record(folder: Path, task: str) -> dict[str, Any]:

@@ -1,15 +1,14 @@
 """Running a suite: one task at a time through `mteb.evaluate`, with skip/resume and a manifest.
 
-Output layout (mteb's own, so `mteb.ResultCache` and `TaskResult.from_disk` read it)::
+A task goes through three steps, each its own function so that another executor (a Ray worker,
+say) can run the middle one elsewhere and hand the result back:
 
-    <output>/<org__name>/<revision>/<Task>.json          mteb TaskResult, full precision
-    <output>/<org__name>/<revision>/model_meta.json      mteb ModelMeta
-    <output>/<org__name>/<revision>/evalkit/manifest.json             the run manifest
-    <output>/<org__name>/<revision>/evalkit/tasks/<Task>.json         settings, timing, status
-    <output>/<org__name>/<revision>/evalkit/examples/<Task>.json      per-example scores
+1. `plan_task`: the task's settings record and hash, and whether a stored result can be reused;
+2. `evaluate_task`: mteb's evaluation in this process, with evalkit's hooks; writes nothing;
+3. `persist_task`: per-example scores, the task record, then the result file, each atomically.
 
-Every file is written atomically. A task whose results exist with the same settings is skipped;
-with other settings it is rerun. A failing task is recorded and the run goes on.
+The layout on disk belongs to `evalkit.results_folder`. A failing task is recorded and the run
+goes on; a killed run loses no finished task.
 """
 
 from __future__ import annotations
@@ -21,70 +20,47 @@ import os
 import platform
 import sys
 import time
-import warnings
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from evalkit import examples as examples_mod
-from evalkit._io import check_writable, locked, move_aside, remove_stale_temps, safe_part, try_lock, write_json
-from evalkit.encoder import Encoder, EncoderSettings, ResolvedModel, load_resolved, own_prompts, prepare_model
+from evalkit._io import check_writable
+from evalkit._types import EncodeStats
+from evalkit.encoder import default_prompts
 from evalkit.errors import EvalkitError, SuiteError
-from evalkit.suite import Suite, TaskSpec
-from evalkit.tasks import BuiltTask, build_task, fast_text_columns
+from evalkit.model_source import ResolvedModel, prepare_model
+from evalkit.prompts import PromptTable
+from evalkit.results_folder import ResultsFolder, TaskRecord
+from evalkit.settings import ModelSettings, RunConfig
+from evalkit.tasks import BuiltTask, build_task
+
+if TYPE_CHECKING:
+    from evalkit.encoder import Encoder, ProtocolEncoder
 
 logger = logging.getLogger(__name__)
 
 Status = Literal["done", "skipped", "failed", "locked"]
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """The resolved settings of one run: suite, model settings, folders, selection."""
-
-    suite: Suite
-    encoder: EncoderSettings
-    output_dir: Path = Path("results")
-    data_dir: Path | None = None
-    only_tasks: tuple[str, ...] | None = None
-    overwrite: bool = False
-    cache_dir: Path | None = None
-    shard: tuple[int, int] | None = None
-    show_progress: bool = True
-
-    def selected(self) -> tuple[TaskSpec, ...]:
-        """The suite's tasks narrowed by `only_tasks` and `shard`.
-
-        Raises:
-            SuiteError: when `only_tasks` names a task the suite lacks.
-        """
-        tasks = self.suite.tasks
-        if self.only_tasks:
-            names = {t.name for t in tasks}
-            missing = [n for n in self.only_tasks if n not in names]
-            if missing:
-                raise SuiteError(f"--tasks {missing[0]}: not in suite {self.suite.name}; its tasks are {', '.join(sorted(names))}")
-            tasks = tuple(t for t in tasks if t.name in self.only_tasks)
-        if self.shard is not None:
-            k, n = self.shard
-            # Deterministic: sorted by name, every n-th task from k (1-based).
-            ordered = sorted(tasks, key=lambda t: t.name)
-            keep = {t.name for i, t in enumerate(ordered) if i % n == k - 1}
-            tasks = tuple(t for t in tasks if t.name in keep)
-        return tasks
-
-
 @dataclass
 class TaskOutcome:
-    """What happened to one task in a run."""
+    """What happened to one task in a run: status, time, main score per split, encoder counts."""
 
     task: str
     task_type: str
     status: Status
     seconds: float = 0.0
-    main_score: float | None = None
     splits: dict[str, float] = field(default_factory=dict)
     reason: str = ""
+    stats: EncodeStats = field(default_factory=EncodeStats)
+    max_seq_length: int | None = None
+
+    @property
+    def main_score(self) -> float | None:
+        """The mean of the per-split main scores (as mteb's `get_score`), or None."""
+        return sum(self.splits.values()) / len(self.splits) if self.splits else None
 
 
 @dataclass
@@ -103,53 +79,47 @@ class RunSummary:
         return [o for o in self.outcomes if o.status == "failed"]
 
 
+@dataclass(frozen=True)
+class TaskPlan:
+    """What a run will do with one task: its settings record and hash, and why it runs or not."""
+
+    built: BuiltTask
+    settings: dict[str, Any]
+    settings_hash: str
+    reuse: bool
+    reason: str
+
+    @property
+    def local(self) -> bool:
+        """True for an in-house task read from local files."""
+        return self.built.spec.local is not None
+
+
+@dataclass
+class Evaluated:
+    """The result of evaluating one task, before anything is written."""
+
+    task_result: Any | None  # mteb TaskResult, None when the task failed
+    error: str
+    seconds: float
+    stats: EncodeStats
+    examples: list[examples_mod.ExampleScores]
+    max_seq_length: int | None = None
+
+
 def model_folder(output_dir: Path, name: str, revision: str) -> Path:
     """Where a model's results go: `<output>/<org__name>/<revision>/`, never outside `output_dir`."""
-    return output_dir / safe_part(name) / safe_part(revision)
+    return ResultsFolder.for_model(output_dir, name, revision).path
 
 
-class _LazyEncoder:
-    """Loads the model only when a task actually has to run: a fully cached rerun never loads it."""
-
-    def __init__(self, resolved: ResolvedModel, settings: EncoderSettings, cache_dir: Path | None, folder: Path) -> None:
-        self.resolved, self.settings, self.cache_dir, self.folder = resolved, settings, cache_dir, folder
-        self.model_prompts = dict(settings.prompts) or own_prompts(resolved)
-        self._encoder: Encoder | None = None
-
-    def get(self) -> Encoder:
-        if self._encoder is None:
-            self._encoder = load_resolved(self.resolved, self.settings, cache_dir=self.cache_dir)
-            write_json(self.folder / "model_meta.json", self._encoder.mteb_model_meta.to_dict())
-        return self._encoder
-
-    def close(self) -> None:
-        if self._encoder is not None:
-            self._encoder.close()
-
-    @property
-    def stats(self) -> dict[str, float]:
-        return _rounded(self._encoder.stats) if self._encoder else {}
-
-    @property
-    def task_stats(self) -> dict[str, float]:
-        return _rounded(self._encoder.task_stats) if self._encoder else {}
-
-    @property
-    def device(self) -> str:
-        return str(self._encoder.model.device) if self._encoder else "not loaded"
-
-
-def _rounded(stats: dict[str, float]) -> dict[str, float]:
-    return {k: round(v, 3) if isinstance(v, float) else v for k, v in stats.items()}
-
-
-def _settings_record(spec: TaskSpec, built: BuiltTask, encoder: _LazyEncoder) -> dict[str, Any]:
+def settings_record(built: BuiltTask, resolved: ResolvedModel, settings: ModelSettings, model_prompts: dict[str, str]) -> dict[str, Any]:
+    """Everything that decides a task's scores: a stored result with the same record is reused."""
     return {
-        "model": encoder.resolved.name,
-        "revision": encoder.resolved.revision,
-        "vectors": encoder.settings.vector_key(),
-        "model_prompts": dict(encoder.model_prompts),
-        "task_prompts": dict(spec.prompts),
+        "model": resolved.name,
+        "revision": resolved.revision,
+        "vectors": settings.vector_key(),
+        "model_prompts": dict(model_prompts),
+        "task_prompts": dict(built.spec.prompts),
         "splits": list(built.task.eval_splits),
         "subsets": list(built.task.hf_subsets),
         "dataset_revision": built.dataset_revision,
@@ -158,6 +128,171 @@ def _settings_record(spec: TaskSpec, built: BuiltTask, encoder: _LazyEncoder) ->
 
 def _hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def plan_task(
+    built: BuiltTask,
+    folder: ResultsFolder,
+    resolved: ResolvedModel,
+    settings: ModelSettings,
+    model_prompts: dict[str, str],
+    *,
+    overwrite: bool,
+) -> TaskPlan:
+    """Decide whether a task runs: its settings hash against the stored record."""
+    record = settings_record(built, resolved, settings, model_prompts)
+    digest = _hash(record)
+    local = built.spec.local is not None
+    if overwrite:
+        return TaskPlan(built, record, digest, False, "--overwrite")
+    reuse, reason = folder.reusable(built.name, local=local, settings_hash=digest)
+    return TaskPlan(built, record, digest, reuse, reason)
+
+
+def evaluate_task(built: BuiltTask, encoder: Encoder | ProtocolEncoder, *, show_progress: bool = False) -> Evaluated:
+    """Evaluate one task with mteb in this process, with evalkit's hooks; nothing is written.
+
+    A failure of the task itself (bad data, a model error) is returned, not raised, so the run goes
+    on; interrupts are not caught.
+    """
+    import mteb
+
+    from evalkit._mteb_compat import task_hooks
+
+    spec = built.spec
+    start = time.monotonic()
+    task_result, error, entries = None, "", []
+    with task_hooks(built.task) as capture, encoder.for_task(spec.name, spec.prompts):
+        try:
+            res = mteb.evaluate(
+                encoder,
+                built.task,
+                cache=None,
+                overwrite_strategy="always",
+                encode_kwargs={"batch_size": encoder.settings.batch_size, "show_progress_bar": show_progress},
+                show_progress_bar=False,
+                raise_error=True,
+            )
+            task_result = res.task_results[0]
+            entries = list(capture.entries)
+        except EvalkitError as exc:
+            error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - isolate per task; recorded and reported, never swallowed
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            error = f"{type(exc).__name__}: {first}"
+            logger.debug("task %s failed", spec.name, exc_info=True)
+    return Evaluated(
+        task_result=task_result,
+        error=error,
+        seconds=time.monotonic() - start,
+        stats=encoder.task_stats,
+        examples=entries,
+        max_seq_length=getattr(encoder.model, "max_seq_length", None),
+    )
+
+
+def main_scores_of(task_result: Any) -> dict[str, float]:
+    """Each split's main score (the mean over its subsets), as mteb reports it."""
+    out = {}
+    for split, rows in task_result.scores.items():
+        values = [r["main_score"] for r in rows if "main_score" in r]
+        if values:
+            out[split] = float(sum(values) / len(values))
+    return out
+
+
+def persist_task(folder: ResultsFolder, plan: TaskPlan, evaluated: Evaluated, *, run_info: dict[str, Any] | None = None) -> TaskOutcome:
+    """Write a task's per-example scores, its record, then its result file; return its outcome.
+
+    The results file goes last: once it exists, its record and per-example scores do too, so a
+    kill at any moment leaves either a reusable task or one that is simply rerun.
+    """
+    built = plan.built
+    status: Status = "done" if evaluated.task_result is not None else "failed"
+    outcome = TaskOutcome(
+        task=built.name,
+        task_type=built.task_type,
+        status=status,
+        seconds=evaluated.seconds,
+        reason=plan.reason if status == "done" else evaluated.error,
+        stats=evaluated.stats,
+        max_seq_length=evaluated.max_seq_length,
+    )
+    if status == "done":
+        outcome.splits = main_scores_of(evaluated.task_result)
+        if evaluated.examples:
+            examples_mod.save(
+                folder.examples_path(built.name), built.name, built.task_type, built.task.metadata.main_score, evaluated.examples
+            )
+    folder.write_record(
+        TaskRecord(
+            task=built.name,
+            task_type=built.task_type,
+            main_metric=built.task.metadata.main_score,
+            status=status,
+            reason=outcome.reason,
+            settings=plan.settings,
+            settings_hash=plan.settings_hash,
+            seconds=evaluated.seconds,
+            data_source=built.data_source,
+            local=plan.local,
+            stats=evaluated.stats,
+            max_seq_length=evaluated.max_seq_length,
+            run=run_info or {},
+        )
+    )
+    if status == "done":
+        folder.write_result(evaluated.task_result, local=plan.local)
+    return outcome
+
+
+def skipped_outcome(folder: ResultsFolder, plan: TaskPlan) -> TaskOutcome:
+    """The outcome of a task whose stored result is reused."""
+    result = folder.read_result(plan.built.name, local=plan.local)
+    record = folder.read_record(plan.built.name)
+    return TaskOutcome(
+        task=plan.built.name,
+        task_type=plan.built.task_type,
+        status="skipped",
+        reason=plan.reason,
+        splits=main_scores_of(result),
+        max_seq_length=record.max_seq_length if record else None,
+    )
+
+
+class LazyEncoder:
+    """Loads the model only when a task actually has to run: a fully cached rerun never loads it."""
+
+    def __init__(
+        self, resolved: ResolvedModel, settings: ModelSettings, cache_dir: Path | None, folder: ResultsFolder, prompts: PromptTable
+    ) -> None:
+        self.resolved, self.settings, self.cache_dir, self.folder, self.prompts = resolved, settings, cache_dir, folder, prompts
+        self.model_prompts = dict(prompts.prompts)
+        self._encoder: Encoder | ProtocolEncoder | None = None
+
+    def get(self) -> Encoder | ProtocolEncoder:
+        """The loaded encoder (loaded on first use; writes model_meta.json then)."""
+        if self._encoder is None:
+            from evalkit.encoder import load_resolved
+
+            self._encoder = load_resolved(self.resolved, self.settings, cache_dir=self.cache_dir, prompts=self.prompts)
+            self.folder.write_model_meta(self._encoder.mteb_model_meta.to_dict())
+        return self._encoder
+
+    def close(self) -> None:
+        """Stop the encoder's worker pool, if it started one."""
+        if self._encoder is not None:
+            self._encoder.close()
+
+    @property
+    def stats(self) -> EncodeStats:
+        """The whole run's encoder counts (zeros when the model never loaded)."""
+        return self._encoder.stats if self._encoder else EncodeStats()
+
+    @property
+    def device(self) -> str:
+        """The device the model runs on, or "not loaded"."""
+        return str(getattr(self._encoder.model, "device", "n/a")) if self._encoder else "not loaded"
 
 
 def _versions() -> dict[str, str]:
@@ -185,151 +320,107 @@ def _hardware(device: str) -> dict[str, Any]:
     return info
 
 
-def _existing_ok(result_path: Path, record_path: Path, settings_hash: str) -> tuple[bool, str, list[str]]:
-    """Can the stored result be reused? Returns (reuse, reason, notes). Broken files are moved aside."""
-    notes: list[str] = []
-    if not result_path.exists():
-        return False, "new", notes
-    from mteb.results import TaskResult
-
-    try:
-        TaskResult.from_disk(result_path)
-    except Exception:  # noqa: BLE001 - any parse failure means the file is unusable
-        moved = move_aside(result_path)
-        notes.append(f"{result_path}: unreadable results file moved to {moved.name}; recomputing")
-        return False, "corrupt result moved aside", notes
-    if not record_path.exists():
-        return False, "no evalkit record of its settings", notes
-    try:
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-    except ValueError:
-        moved = move_aside(record_path)
-        notes.append(f"{record_path}: unreadable task record moved to {moved.name}; recomputing")
-        return False, "corrupt task record moved aside", notes
-    if record.get("settings_hash") != settings_hash or record.get("status") != "done":
-        return False, "settings changed", notes
-    return True, "same settings", notes
+def _manifest_entry(outcome: TaskOutcome, plan: TaskPlan) -> dict[str, Any]:
+    return {
+        "status": outcome.status,
+        "seconds": round(outcome.seconds, 3),
+        "reason": outcome.reason,
+        "main_score": outcome.main_score,
+        "splits": outcome.splits,
+        "settings_hash": plan.settings_hash,
+        "data_source": plan.built.data_source,
+        "encoder_stats": outcome.stats.record(),
+    }
 
 
-def _write_result(result: Any, path: Path) -> None:
-    # mteb's TaskResult.to_disk rounds to 6 decimals; keep full precision, same structure.
-    obj = result.model_dump()
-    obj["date"] = result.date.timestamp() if result.date else None
-    write_json(path, obj)
+@dataclass
+class _Run:
+    """The state one run shares between its tasks."""
+
+    config: RunConfig
+    resolved: ResolvedModel
+    folder: ResultsFolder
+    encoder: LazyEncoder
+    started: str
+    notes: list[str]
+
+    def update_manifest(self, tasks: dict[str, Any]) -> None:
+        config, encoder = self.config, self.encoder
+
+        def update(previous: dict[str, Any]) -> dict[str, Any]:
+            return {
+                "evalkit_manifest": 2,
+                "model": {
+                    "name": self.resolved.name,
+                    "revision": self.resolved.revision,
+                    "source": self.resolved.source,
+                    "path": str(self.resolved.path),
+                },
+                "settings": config.model.record(),
+                "config": config.record(),
+                "suite": {
+                    "name": config.suite.name,
+                    "path": str(config.suite.path) if config.suite.path else None,
+                    "tasks": [t.name for t in config.suite.tasks],
+                },
+                "data_dir": str(config.data_dir) if config.data_dir else None,
+                "versions": _versions(),
+                "hardware": _hardware(encoder.device),
+                "started": previous.get("started", self.started),
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "warnings": sorted(set(previous.get("warnings", [])) | set(self.notes)),
+                "encoder_stats": encoder.stats.record() if encoder.stats.texts else previous.get("encoder_stats", {}),
+                "tasks": {**previous.get("tasks", {}), **tasks},
+            }
+
+        self.folder.update_manifest(update)
 
 
-def _main_scores(result: Any) -> dict[str, float]:
-    out = {}
-    for split, rows in result.scores.items():
-        values = [r["main_score"] for r in rows if "main_score" in r]
-        if values:
-            out[split] = float(sum(values) / len(values))
-    return out
+def model_prompts(resolved: ResolvedModel, config: RunConfig) -> PromptTable:
+    """The model-level prompt table of a run, with the source it came from."""
+    if resolved.kind != "sentence-transformers":
+        return PromptTable()  # a protocol object applies its own prompts
+    return default_prompts(resolved, config.model, config.sources.get("prompts", "suite"))  # type: ignore[arg-type]
 
 
-def _run_one(built: BuiltTask, lazy: _LazyEncoder, config: RunConfig, folder: Path, manifest_tasks: dict[str, Any]) -> TaskOutcome:
-    import mteb
+def prepare_run(config: RunConfig) -> tuple[_Run, list[BuiltTask]]:
+    """Everything checked before any task runs: tasks built, model resolved, folder writable.
 
-    spec = built.spec
-    result_path = folder / f"{spec.name}.json"
-    record_path = folder / "evalkit" / "tasks" / f"{spec.name}.json"
-    examples_path = folder / "evalkit" / "examples" / f"{spec.name}.json"
-    settings = _settings_record(spec, built, lazy)
-    settings_hash = _hash(settings)
-    outcome = TaskOutcome(task=spec.name, task_type=built.task_type, status="done")
-    with try_lock(folder / "evalkit" / "locks" / f"{spec.name}.lock") as got:
-        if not got:
-            outcome.status, outcome.reason = "locked", "another evalkit run is working on it; rerun later to pick up its result"
-            return outcome
-        reuse, reason, notes = (False, "--overwrite", []) if config.overwrite else _existing_ok(result_path, record_path, settings_hash)
-        for note in notes:
-            logger.warning(note)
-        if reuse:
-            from mteb.results import TaskResult
+    Raises:
+        EvalkitError: unknown task, missing mirror data, unwritable output, missing or untrusted model.
+    """
+    from evalkit._mteb_compat import self_check_notes
 
-            outcome.status, outcome.reason = "skipped", reason
-            outcome.splits = _main_scores(TaskResult.from_disk(result_path))
-            outcome.main_score = _mean(outcome.splits)
-            return outcome
-        outcome.reason = reason
-        start = time.monotonic()
-        encoder = lazy.get()
-        recorder = examples_mod.Recorder(built.task)
-        try:
-            with encoder.for_task(spec.name, spec.prompts), fast_text_columns(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                res = mteb.evaluate(
-                    encoder,
-                    built.task,
-                    cache=None,
-                    overwrite_strategy="always",
-                    encode_kwargs={"batch_size": encoder.settings.batch_size, "show_progress_bar": config.show_progress},
-                    show_progress_bar=False,
-                    raise_error=True,
-                )
-            task_result = res.task_results[0]
-        except EvalkitError as exc:
-            outcome.status, outcome.reason = "failed", str(exc)
-        except Exception as exc:  # noqa: BLE001 - isolate per task; recorded and reported, never swallowed
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-            outcome.status, outcome.reason = "failed", f"{type(exc).__name__}: {first}"
-            logger.debug("task %s failed", spec.name, exc_info=True)
-        finally:
-            recorder.detach()
-            outcome.seconds = time.monotonic() - start
-        if outcome.status == "done":
-            stats = lazy.task_stats
-            notes = [
-                f"{stats[k]} {label}"
-                for k, label in (("empty", "empty texts"), ("truncated", f"texts truncated at {encoder.model.max_seq_length} tokens"))
-                if stats.get(k)
-            ]
-            outcome.reason = "; ".join([outcome.reason, *notes]) if notes else outcome.reason
-            if recorder.entries:
-                examples_mod.save(examples_path, spec.name, built.task_type, built.task.metadata.main_score, recorder.entries)
-            outcome.splits = _main_scores(task_result)
-            outcome.main_score = _mean(outcome.splits)
-        write_json(
-            record_path,
-            {
-                "task": spec.name,
-                "task_type": built.task_type,
-                "main_metric": built.task.metadata.main_score,
-                "status": outcome.status,
-                "reason": outcome.reason,
-                "settings": settings,
-                "settings_hash": settings_hash,
-                "seconds": outcome.seconds,
-                "data_source": built.data_source,
-                "encoder_stats": lazy.task_stats,
-            },
-        )
-        if outcome.status == "done":
-            # The results file goes last: once it exists, its record and per-example scores do too,
-            # so a kill at any moment leaves either a reusable task or one that is simply rerun.
-            _write_result(task_result, result_path)
-        manifest_tasks[spec.name] = {
-            "status": outcome.status,
-            "seconds": round(outcome.seconds, 3),
-            "reason": outcome.reason,
-            "main_score": outcome.main_score,
-            "settings_hash": settings_hash,
-            "data_source": built.data_source,
-            "encoder_stats": lazy.task_stats,
-        }
-        return outcome
+    specs = config.selected()
+    if not specs:
+        raise SuiteError(f"suite {config.suite.name}: no task selected; check --tasks and --shard")
+    built = [build_task(s, data_dir=config.data_dir) for s in specs]
+    check_writable(config.output_dir)
+    resolved = prepare_model(config.model)
+    folder = ResultsFolder.for_model(config.output_dir, resolved.name, resolved.revision)
+    check_writable(folder.path)
+    if stale := folder.remove_stale_temps():
+        logger.info("removed %d temporary files left by killed runs in %s", stale, folder.path)
+    notes = [w for b in built for w in b.warnings] + self_check_notes()
+    for note in notes:
+        logger.warning(note)
+    encoder = LazyEncoder(resolved, config.model, config.cache_dir, folder, model_prompts(resolved, config))
+    state = _Run(config, resolved, folder, encoder, time.strftime("%Y-%m-%dT%H:%M:%S%z"), notes)
+    return state, built
 
 
-def _mean(values: dict[str, float]) -> float | None:
-    return sum(values.values()) / len(values) if values else None
-
-
-def run(config: RunConfig, *, on_task: Any = None) -> RunSummary:
-    """Run the suite's selected tasks and write results, records and the manifest.
+def run(
+    config: RunConfig,
+    *,
+    on_task: Callable[[TaskOutcome], None] | None = None,
+    on_start: Callable[[str, int, int], None] | None = None,
+) -> RunSummary:
+    """Run the suite's selected tasks in this process and write results, records and the manifest.
 
     Args:
         config: the resolved run configuration.
-        on_task: optional callback `(TaskOutcome) -> None` after each task (the CLI prints progress).
+        on_task: optional callback after each task (the CLI prints its line).
+        on_start: optional callback `(task, index, total)` before each task (the CLI's progress bar).
 
     Returns:
         The summary; `summary.failed` lists failed tasks.
@@ -338,73 +429,32 @@ def run(config: RunConfig, *, on_task: Any = None) -> RunSummary:
         EvalkitError: bad input found before any task runs (unknown task, missing mirror data,
             unwritable output, missing or untrusted model).
     """
-    specs = config.selected()
-    if not specs:
-        raise SuiteError(f"suite {config.suite.name}: no task selected; check --tasks and --shard")
-    built = [build_task(s, data_dir=config.data_dir) for s in specs]
-    check_writable(config.output_dir)
-    resolved = prepare_model(config.encoder)
-    folder = model_folder(config.output_dir, resolved.name, resolved.revision)
-    check_writable(folder)
-    if folder.is_dir() and (stale := remove_stale_temps(folder)):
-        logger.info("removed %d temporary files left by killed runs in %s", stale, folder)
-    encoder = _LazyEncoder(resolved, config.encoder, config.cache_dir, folder)
-    notes = [w for b in built for w in b.warnings]
-    for note in notes:
-        logger.warning(note)
-    manifest_path = folder / "evalkit" / "manifest.json"
-    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    state, built = prepare_run(config)
+    folder, encoder = state.folder, state.encoder
     outcomes: list[TaskOutcome] = []
-    iterator: Any = built
-    if config.show_progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(built, desc="tasks", unit="task", file=sys.stderr)
-    for b in iterator:
-        if config.show_progress:
-            iterator.set_description(f"task {b.name}")
-        tasks_state: dict[str, Any] = {}
-        outcome = _run_one(b, encoder, config, folder, tasks_state)
-        outcomes.append(outcome)
-        _update_manifest(manifest_path, config, encoder, started, tasks_state, notes)
-        if on_task is not None:
-            on_task(outcome)
-    encoder.close()
-    return RunSummary(resolved.name, resolved.revision, folder, outcomes, notes)
-
-
-def _update_manifest(path: Path, config: RunConfig, encoder: _LazyEncoder, started: str, tasks: dict[str, Any], notes: list[str]) -> None:
-    # Several runs may share a folder: merge under a lock so none loses the other's entries.
-    with locked(path.with_name("manifest.lock")):
-        previous: dict[str, Any] = {}
-        if path.exists():
-            try:
-                previous = json.loads(path.read_text(encoding="utf-8"))
-            except ValueError:
-                moved = move_aside(path)
-                logger.warning("%s: unreadable manifest moved to %s; starting a new one", path, moved.name)
-        merged_tasks = {**previous.get("tasks", {}), **tasks}
-        manifest = {
-            "evalkit_manifest": 1,
-            "model": {
-                "name": encoder.resolved.name,
-                "revision": encoder.resolved.revision,
-                "source": encoder.resolved.source,
-                "path": str(encoder.resolved.path),
-            },
-            "settings": {k: (dict(v) if k == "prompts" else v) for k, v in asdict(config.encoder).items()},
-            "suite": {
-                "name": config.suite.name,
-                "path": str(config.suite.path) if config.suite.path else None,
-                "tasks": [t.name for t in config.suite.tasks],
-            },
-            "data_dir": str(config.data_dir) if config.data_dir else None,
-            "versions": _versions(),
-            "hardware": _hardware(encoder.device),
-            "started": previous.get("started", started),
-            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "warnings": sorted(set(previous.get("warnings", [])) | set(notes)),
-            "encoder_stats": encoder.stats or previous.get("encoder_stats", {}),
-            "tasks": merged_tasks,
-        }
-        write_json(path, manifest)
+    try:
+        for index, b in enumerate(built):
+            if on_start is not None:
+                on_start(b.name, index, len(built))
+            with folder.task_lock(b.name) as got:
+                if not got:
+                    outcome = TaskOutcome(
+                        b.name, b.task_type, "locked", reason="another evalkit run is working on it; rerun later to pick up its result"
+                    )
+                    outcomes.append(outcome)
+                    if on_task is not None:
+                        on_task(outcome)
+                    continue
+                plan = plan_task(b, folder, state.resolved, config.model, encoder.model_prompts, overwrite=config.overwrite)
+                if plan.reuse:
+                    outcome = skipped_outcome(folder, plan)
+                else:
+                    evaluated = evaluate_task(b, encoder.get(), show_progress=config.show_progress)
+                    outcome = persist_task(folder, plan, evaluated, run_info={"executor": "local", "device": encoder.device})
+            outcomes.append(outcome)
+            state.update_manifest({b.name: _manifest_entry(outcome, plan)})
+            if on_task is not None:
+                on_task(outcome)
+    finally:
+        encoder.close()
+    return RunSummary(state.resolved.name, state.resolved.revision, folder.path, outcomes, state.notes)

@@ -74,38 +74,11 @@ def task_type_of(task: str) -> str:
     return meta.type if meta is not None else ""
 
 
-def _result_files(folder: Path) -> list[Path]:
-    """TaskResult files under a results root, a model folder or a revision folder."""
-    if not folder.exists():
-        raise DataError(f"results folder {folder}: does not exist; pass the --output folder of `evalkit run`")
-    if folder.is_file():
-        return [folder]
-    for depth in ("*.json", "*/*.json", "*/*/*.json", "results/*/*/*.json"):
-        found = sorted(p for p in folder.glob(depth) if p.name != "model_meta.json" and not p.name.startswith("."))
-        if found:
-            return found
-    raise DataError(
-        f"results folder {folder}: holds no results (<model>/<revision>/<Task>.json); run `evalkit run` first or check the path"
-    )
-
-
-def _model_of(path: Path) -> tuple[str, str]:
-    revision_dir = path.parent
-    meta_path = revision_dir / "model_meta.json"
-    if meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            return str(meta.get("name") or revision_dir.parent.name.replace("__", "/")), str(meta.get("revision") or revision_dir.name)
-        except ValueError:
-            pass
-    return revision_dir.parent.name.replace("__", "/"), revision_dir.name
-
-
 def read_results(folder: Path, *, single_model: bool = False, source: str = "run") -> pd.DataFrame:
     """Read every mteb TaskResult JSON under `folder` into a Scores table.
 
     Args:
-        folder: a results root (`results/`), a model folder, a revision folder or one file.
+        folder: a results root (`results/`), a model folder, a revision folder, or one result file.
         single_model: refuse folders that mix several models or revisions.
         source: the `source` column value.
 
@@ -115,46 +88,39 @@ def read_results(folder: Path, *, single_model: bool = False, source: str = "run
     Raises:
         DataError: missing or empty folder, unreadable JSON (naming the file), mixed models.
     """
-    from mteb.results import TaskResult
+    from evalkit.results_folder import ResultsFolder, read_task_result
 
+    folder = Path(folder)
+    if folder.is_file():
+        owner = ResultsFolder(folder.parent.parent.parent if folder.parent.name == "local" else folder.parent)
+        files = [(owner, folder)]
+    else:
+        files = [(f, path) for f in ResultsFolder.find(folder) for path in f.result_files()]
     rows: list[dict[str, Any]] = []
     models: set[tuple[str, str]] = set()
-    for path in _result_files(folder):
-        try:
-            result = TaskResult.from_disk(path)
-        except Exception as exc:  # noqa: BLE001 - any failure to parse names the file
-            kind = "truncated or invalid JSON" if isinstance(exc, ValueError) else type(exc).__name__
-            raise DataError(f"results file {path}: cannot be read ({kind}); rerun that task or remove the file") from None
-        model, revision = _model_of(path)
+    for owner, path in files:
+        result = read_task_result(path)
+        model, revision = owner.identity()
         models.add((model, revision))
-        rows.extend(_rows_of(result, model, revision, source, path))
+        rows.extend(_rows_of(result, model, revision, source, owner))
     if single_model and len(models) > 1:
         listed = ", ".join(f"{m}@{r[:12]}" for m, r in sorted(models))
         raise DataError(f"results folder {folder}: mixes several models ({listed}); pass one model's folder")
     return make(rows)
 
 
-def _local_task_info(path: Path, task: str) -> tuple[str | None, str]:
-    """Main metric and type of an in-house task, from the record `evalkit run` keeps beside it."""
-    record = path.parent / "evalkit" / "tasks" / f"{task}.json"
-    try:
-        data = json.loads(record.read_text(encoding="utf-8"))
-        return data.get("main_metric"), data.get("task_type", "")
-    except (OSError, ValueError):
-        return None, ""
+def _rows_of(result: Any, model: str, revision: str, source: str, owner: Any) -> list[dict[str, Any]]:
+    from evalkit._mteb_compat import task_metadata
 
-
-def _rows_of(result: Any, model: str, revision: str, source: str, path: Path) -> list[dict[str, Any]]:
     task = result.task_name
-    if _has_task(task):
-        meta = result.task.metadata
+    meta = task_metadata(task)
+    if meta is not None:
         main, ttype, dataset = meta.main_score, meta.type, meta.dataset["path"]
     else:
-        (main, ttype), dataset = _local_task_info(path, task), None
+        (main, ttype), dataset = owner.task_info(task), None
     rows = []
     for split, entries in result.scores.items():
         for entry in entries:
-            main_key = main
             for metric, value in entry.items():
                 if metric in _NOT_METRICS or isinstance(value, bool) or not isinstance(value, int | float):
                     continue
@@ -170,7 +136,7 @@ def _rows_of(result: Any, model: str, revision: str, source: str, path: Path) ->
                         "split": split,
                         "metric": metric,
                         "value": float(value),
-                        "is_main": metric == main_key,
+                        "is_main": metric == main,
                         "source": source,
                         "mteb_version": result.mteb_version,
                         "dataset_revision": result.dataset_revision,
@@ -178,12 +144,6 @@ def _rows_of(result: Any, model: str, revision: str, source: str, path: Path) ->
                     }
                 )
     return rows
-
-
-def _has_task(task: str) -> bool:
-    from evalkit._mteb_compat import has_task
-
-    return has_task(task)
 
 
 def read_published(path: Path) -> pd.DataFrame:

@@ -29,8 +29,9 @@ from typing import Any
 
 import yaml
 
-from evalkit._types import TASK_TYPES, DType, Pooling, TaskType
+from evalkit._types import TASK_TYPES, TaskType
 from evalkit.errors import SuiteError
+from evalkit.settings import Invalid, RegressSettings, SettingsLayer, check_alpha, check_tolerance, check_value
 
 _SUITE_KEYS = {"name", "description", "include", "task_types", "model", "tasks", "regress"}
 _MODEL_KEYS = {
@@ -44,6 +45,7 @@ _MODEL_KEYS = {
     "device",
     "trust_remote_code",
     "allow_pickle",
+    "unchecked_weights",
     "prompts",
 }
 _TASK_KEYS = {"name", "splits", "subsets", "prompts", "tolerance", "local"}
@@ -60,25 +62,6 @@ _LOCAL_KEYS = {
     "languages",
 }
 _REGRESS_KEYS = {"tolerance", "alpha", "require_significance", "bootstrap_samples"}
-_POOLINGS = ("auto", "mean", "cls", "lasttoken")
-_DTYPES = ("fp32", "fp16", "bf16")
-
-
-@dataclass(frozen=True)
-class ModelDefaults:
-    """Model settings a suite gives; the CLI's flags override them."""
-
-    name: str | None = None
-    revision: str | None = None
-    pooling: Pooling = "auto"
-    normalize: bool | None = None
-    max_seq_length: int | None = None
-    batch_size: int = 32
-    dtype: DType = "fp32"
-    device: str = "auto"
-    trust_remote_code: bool = False
-    allow_pickle: bool = False
-    prompts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -115,22 +98,12 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
-class RegressSettings:
-    """How `evalkit regress` judges a drop: tolerance, significance level, bootstrap size."""
-
-    tolerance: float = 0.005
-    alpha: float = 0.05
-    require_significance: bool = True
-    bootstrap_samples: int = 1000
-
-
-@dataclass(frozen=True)
 class Suite:
-    """A validated suite: tasks in order, model defaults and regression settings."""
+    """A validated suite: tasks in order, its model settings (a layer under the CLI's) and regression settings."""
 
     name: str
     tasks: tuple[TaskSpec, ...]
-    model: ModelDefaults = field(default_factory=ModelDefaults)
+    model: SettingsLayer = field(default_factory=lambda: SettingsLayer("suite", {}))
     regress: RegressSettings = field(default_factory=RegressSettings)
     description: str = ""
     path: Path | None = None
@@ -336,32 +309,20 @@ def _task_type(spec: TaskSpec) -> str:
     return meta.type if meta is not None else ""
 
 
-def _build_model(raw: Any, where: str) -> ModelDefaults:
+def _build_model(raw: Any, where: str) -> SettingsLayer:
     _expect(raw, dict, where, "model")
     _check_keys(raw, _MODEL_KEYS, where)
-    kw: dict[str, Any] = {}
-    for key in ("name", "revision", "device"):
-        if key in raw:
-            kw[key] = str(_expect(raw[key], str, where, key))
-    if "pooling" in raw:
-        kw["pooling"] = _choice(raw["pooling"], _POOLINGS, where, "pooling")
-    if "dtype" in raw:
-        kw["dtype"] = _choice(raw["dtype"], _DTYPES, where, "dtype")
-    for key in ("normalize", "trust_remote_code", "allow_pickle"):
-        if key in raw:
-            kw[key] = _expect(raw[key], bool, where, key)
-    for key in ("max_seq_length", "batch_size"):
-        if key in raw:
-            value = _expect(raw[key], int, where, key)
-            if value <= 0:
-                raise SuiteError(f"{where}: `{key}` must be positive, not {value}")
-            kw[key] = value
-    if "prompts" in raw:
-        kw["prompts"] = _prompts(raw["prompts"], where)
-    for key in ("trust_remote_code", "allow_pickle"):
-        if kw.get(key) and not kw.get("name"):
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            # The suite spells the model reference `name`; the settings record calls it `model`.
+            values["model" if key == "name" else key] = check_value("model" if key == "name" else key, value)
+        except Invalid as exc:
+            raise SuiteError(f"{where}: `{key}` {exc}") from None
+    for key in ("trust_remote_code", "allow_pickle", "unchecked_weights"):
+        if values.get(key) and not values.get("model"):
             raise SuiteError(f"{where}: `{key}: true` must name the model it trusts; add `name: <model>` in the same section")
-    return ModelDefaults(**kw)
+    return SettingsLayer("suite", values)
 
 
 def _build_regress(raw: Any, where: str) -> RegressSettings:
@@ -371,10 +332,7 @@ def _build_regress(raw: Any, where: str) -> RegressSettings:
     if "tolerance" in raw:
         kw["tolerance"] = _tolerance(raw["tolerance"], where)
     if "alpha" in raw:
-        alpha = float(_expect(raw["alpha"], (int, float), where, "alpha"))
-        if not 0 < alpha < 1:
-            raise SuiteError(f"{where}: `alpha` must be between 0 and 1, not {alpha}")
-        kw["alpha"] = alpha
+        kw["alpha"] = check_alpha(raw["alpha"], f"{where}: `alpha`")
     if "require_significance" in raw:
         kw["require_significance"] = _expect(raw["require_significance"], bool, where, "require_significance")
     if "bootstrap_samples" in raw:
@@ -386,10 +344,7 @@ def _build_regress(raw: Any, where: str) -> RegressSettings:
 
 
 def _tolerance(value: Any, where: str) -> float:
-    tol = float(_expect(value, (int, float), where, "tolerance"))
-    if not 0 <= tol < 1:
-        raise SuiteError(f"{where}: `tolerance` is on the 0-1 scale of scores; {tol} is outside [0, 1)")
-    return tol
+    return check_tolerance(value, f"{where}: `tolerance`")
 
 
 def _build_task(raw: Any, where: str) -> TaskSpec:

@@ -7,10 +7,8 @@ files and are small subclasses of mteb's task types, one level deep.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,9 +74,7 @@ def build_task(spec: TaskSpec, *, data_dir: Path | None = None) -> BuiltTask:
     import mteb
 
     check_task_name(spec.name)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        task = mteb.get_task(spec.name)
+    task = mteb.get_task(spec.name)
     meta = task.metadata
     if spec.splits:
         bad = [s for s in spec.splits if s not in meta.eval_splits]
@@ -91,7 +87,6 @@ def build_task(spec: TaskSpec, *, data_dir: Path | None = None) -> BuiltTask:
             shown = ", ".join(meta.hf_subsets[:12]) + (" ..." if len(meta.hf_subsets) > 12 else "")
             raise SuiteError(f"task {spec.name}: subset {bad[0]!r} does not exist; use one of: {shown}")
         task = task.filter_languages(None, hf_subsets=list(spec.subsets))
-    _whole_columns(task, meta.type)
     notes: list[str] = []
     source = "hub"
     if data_dir is not None:
@@ -107,98 +102,6 @@ def build_task(spec: TaskSpec, *, data_dir: Path | None = None) -> BuiltTask:
         task.metadata = meta.model_copy(update={"dataset": dataset})
         source = f"mirror:{data_dir}"
     return BuiltTask(spec=spec, task=task, data_source=source, warnings=tuple(notes))
-
-
-class _ListColumns:
-    """A Dataset view whose column access returns a list.
-
-    With datasets >= 4, `dataset[column]` is a lazy Column: every `[i]`, and every `np.asarray`
-    of it, formats the rows one by one. mteb's classification reads label columns that way in
-    `_undersample_data` (row by row) and in `_run_experiment` (sklearn converts the labels once
-    per metric), which cost ~2.6 s and ~3.4 s per classifier run on Banking77, ten runs a task.
-    Everything else is delegated, so mteb's own logic sees the same values in the same order.
-    """
-
-    def __init__(self, dataset: Any) -> None:
-        self._dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self._dataset)
-
-    def __getitem__(self, key: Any) -> Any:
-        value = self._dataset[key]
-        return _as_list(value) if isinstance(key, str) else value
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._dataset, name)
-
-
-def _whole_columns(task: Any, task_type: str) -> None:
-    """Let mteb's scoring steps of this task read whole columns where it would read row by row."""
-    if task_type == "Classification":
-        _fast_columns(task)
-    elif task_type == "Clustering":
-        _fast_label_metrics(task)
-
-
-def _fast_columns(task: Any) -> None:
-    """Hand mteb's classification steps list columns (same rows, same order; see `_ListColumns`)."""
-    undersample = getattr(task, "_undersample_data", None)
-    run_experiment = getattr(task, "_run_experiment", None)
-    if undersample is not None:
-
-        def undersample_lists(dataset: Any, *args: Any, **kwargs: Any) -> Any:
-            return undersample(_ListColumns(dataset), *args, **kwargs)
-
-        task._undersample_data = undersample_lists
-    if run_experiment is not None:
-
-        def run_experiment_lists(train_split: Any, eval_split: Any, *args: Any, **kwargs: Any) -> Any:
-            return run_experiment(_ListColumns(train_split), _ListColumns(eval_split), *args, **kwargs)
-
-        task._run_experiment = run_experiment_lists
-
-
-def _fast_label_metrics(task: Any) -> None:
-    """Clustering scores labels handed over as a Column; give sklearn a list (same values)."""
-    compute = getattr(task, "_compute_metrics", None)
-    if compute is None:
-        return
-
-    def compute_on_list(labels: Any, *args: Any, **kwargs: Any) -> Any:
-        return compute(_as_list(labels), *args, **kwargs)
-
-    task._compute_metrics = compute_on_list
-
-
-def _as_list(values: Any) -> Any:
-    from datasets.arrow_dataset import Column
-
-    return values[:] if isinstance(values, Column) else values
-
-
-@contextlib.contextmanager
-def fast_text_columns() -> Iterator[None]:
-    """Within the block, mteb builds its text dataloaders from a column read in one go.
-
-    For classification and clustering, mteb passes `dataset[column]` (a datasets Column) to
-    `Dataset.from_dict`, which reads it row by row: ~80 us a text, 1.5 s for each 10k-text
-    clustering set (STS and retrieval build their loaders another way and are not affected).
-    Reading the column as a list first gives the same texts in the same order. The patch is on
-    mteb's module for the duration of one evaluation and is always undone.
-    """
-    from mteb import _create_dataloaders as loaders
-
-    original = loaders._create_dataloader_from_texts
-
-    def from_texts(text: Any, *args: Any, **kwargs: Any) -> Any:
-        return original(_as_list(text), *args, **kwargs)
-
-    loaders._create_dataloader_from_texts = from_texts
-    try:
-        yield
-    finally:
-        loaders._create_dataloader_from_texts = original
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,7 +209,6 @@ def _build_local(spec: TaskSpec) -> BuiltTask:
     if local.type == "STS":
         attrs.update(min_score=local.min_score, max_score=local.max_score)
     task = type(f"Local{local.type}_{spec.name}", (base,), attrs)()
-    _whole_columns(task, local.type)
     # Read and check the files now: bad data is bad input, reported before any model loads.
     task.load_data()
     return BuiltTask(spec=spec, task=task, data_source="local:" + ",".join(str(p) for p in paths))

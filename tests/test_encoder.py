@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.encoder import EncoderSettings, load_encoder
+from evalkit.encoder import load_encoder
 from evalkit.scores import main_scores, read_results
+from evalkit.settings import ModelSettings
+
+# Real model weights (the embedded all-MiniLM-L6-v2): minutes on 2 cores; the fast layer is tests/test_exact.py.
+pytestmark = pytest.mark.slow
 
 
 def plain_checkpoint(tmp_path: Path) -> Path:
@@ -44,8 +48,8 @@ def test_cls_pooling_changes_the_vectors(tmp_path: Path):
     from torch.utils.data import DataLoader
 
     ckpt = plain_checkpoint(tmp_path)
-    mean = load_encoder(EncoderSettings(model=str(ckpt), pooling="mean"))
-    cls = load_encoder(EncoderSettings(model=str(ckpt), pooling="cls"))
+    mean = load_encoder(ModelSettings(model=str(ckpt), pooling="mean"))
+    cls = load_encoder(ModelSettings(model=str(ckpt), pooling="cls"))
     meta = _meta("STS", "SmokeSTS")
     loader = DataLoader([{"text": "the weather is nice"}], batch_size=1, collate_fn=lambda rows: {"text": [r["text"] for r in rows]})
     a = mean.encode(loader, task_metadata=meta, hf_split="test", hf_subset="default")
@@ -68,7 +72,7 @@ def _meta(ttype: str, name: str):
 def test_prompts_resolve_by_task_type_and_side_as_mteb_does():
     from mteb.types import PromptType
 
-    enc = load_encoder(EncoderSettings(prompts={"Retrieval-query": "为这个句子生成表示以用于检索相关文章：", "STS": "sts: "}))
+    enc = load_encoder(ModelSettings(prompts={"Retrieval-query": "为这个句子生成表示以用于检索相关文章：", "STS": "sts: "}))
     retrieval, sts, pairs = (
         _meta("Retrieval", "SmokeRetrieval"),
         _meta("STS", "SmokeSTS"),
@@ -83,7 +87,7 @@ def test_prompts_resolve_by_task_type_and_side_as_mteb_does():
 
 
 def test_embedded_default_has_a_real_identity():
-    enc = load_encoder(EncoderSettings())
+    enc = load_encoder(ModelSettings())
     assert enc.mteb_model_meta.name == "sentence-transformers/all-MiniLM-L6-v2"
     assert enc.mteb_model_meta.revision == enc.resolved.revision and len(enc.resolved.revision) == 16
     assert enc.mteb_model_meta.embed_dim == 384
@@ -93,7 +97,7 @@ def test_hub_id_offline_and_uncached_is_a_one_line_model_error():
     from evalkit.errors import ModelError
 
     with pytest.raises(ModelError, match="cannot be fetched from the Hub"):
-        load_encoder(EncoderSettings(model="org-that-does-not-exist/model"))
+        load_encoder(ModelSettings(model="org-that-does-not-exist/model"))
 
 
 def test_hub_model_is_snapshotted_and_filed_under_its_commit(monkeypatch, tmp_path: Path):
@@ -109,7 +113,7 @@ def test_hub_model_is_snapshotted_and_filed_under_its_commit(monkeypatch, tmp_pa
         return str(snapshot)
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
-    enc = load_encoder(EncoderSettings(model="org/m", revision="main"))
+    enc = load_encoder(ModelSettings(model="org/m", revision="main"))
     assert calls == [("org/m", "main")]
     assert enc.mteb_model_meta.name == "org/m"
     assert enc.mteb_model_meta.revision == "8b3219a92973c328a8e22fadcfa821b5dc75636a"
@@ -121,10 +125,10 @@ def test_cpu_worker_threads_give_the_vectors_of_one_thread(monkeypatch):
     import numpy as np
     import torch
 
-    import evalkit.encoder as encoder_mod
+    import evalkit.batching as batching
 
     texts = [f"句子 {i} " + "长" * (i % 37) for i in range(300)] + ["A short English sentence.", ""]
-    enc = load_encoder(EncoderSettings(device="cpu"))
+    enc = load_encoder(ModelSettings(device="cpu"))
     threads_seen: set[int] = set()
     forward = enc.model.forward
 
@@ -134,10 +138,10 @@ def test_cpu_worker_threads_give_the_vectors_of_one_thread(monkeypatch):
 
     monkeypatch.setattr(enc.model, "forward", spy)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # two workers even on a one-core runner
-    monkeypatch.setattr(encoder_mod, "CPU_BATCH_TOKENS", 256)  # many batches for the two threads
+    monkeypatch.setattr(batching, "CPU_BATCH_TOKENS", 256)  # many batches for the two threads
     threaded = enc._encode_texts(texts, "query: ", "T", {})
     assert len(threads_seen) == 2 and threading.get_ident() not in threads_seen
-    monkeypatch.setattr(encoder_mod, "CPU_MAX_WORKERS", 1)
+    monkeypatch.setattr(batching, "CPU_MAX_WORKERS", 1)
     single = enc._encode_texts(texts, "query: ", "T", {})
     reference = enc.model.encode(texts, prompt="query: ", batch_size=32, convert_to_numpy=True)
     assert np.abs(threaded - single).max() <= 1e-6
@@ -146,7 +150,7 @@ def test_cpu_worker_threads_give_the_vectors_of_one_thread(monkeypatch):
 
 
 def test_cpu_workers_split_cores_and_leave_gpus_alone():
-    from evalkit.encoder import cpu_workers
+    from evalkit.batching import cpu_workers
 
     assert cpu_workers("cpu", threads=2, batches=50) == (2, 1)
     assert cpu_workers("cpu", threads=32, batches=50) == (8, 4)

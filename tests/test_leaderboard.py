@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.cli import main
+from evalkit.results_folder import ResultsFolder
 
 from .conftest import CARD, MIRROR, PUBLISHED, needs_shared
 from .test_report import check_page
@@ -67,7 +68,7 @@ def test_results_and_cards_side_by_side(smoke_results: Path, short_results: Path
     # No task is on every row: each row keeps its own averages (the card's are its own numbers)
     # and lists what it lacks; rows of one model from two folders stay apart, told by their source.
     assert jina["mean (task)"] == pytest.approx(0.6340902, abs=1e-6) and jina["tasks"] == 35 and jina["of"] == 41
-    assert sorted(jina["lacks"]) == sorted(p.stem for p in smoke_results.glob("Smoke*.json"))
+    assert sorted(jina["lacks"]) == sorted(p.stem for p in ResultsFolder(smoke_results).result_files())
     assert full["tasks"] == short["tasks"] == 6 and len(full["lacks"]) == 35
     assert full["STS"] == pytest.approx(0.6441176, abs=1e-6)
     # Ranked by mean (task): nobody has every task, so the order is by average alone, and said so.

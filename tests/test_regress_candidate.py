@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from evalkit.cli import main
 
 from .test_regress import noisy_checkpoint
+
+# Real model weights (the embedded all-MiniLM-L6-v2): minutes on 2 cores; the fast layer is tests/test_exact.py.
+pytestmark = pytest.mark.slow
 
 
 def test_candidate_model_is_run_first_then_gated(smoke_results: Path, tmp_path: Path, capsys):
@@ -27,8 +32,8 @@ def test_candidate_model_is_run_first_then_gated(smoke_results: Path, tmp_path: 
         ]
     )
     report = json.loads((tmp_path / "rep" / "regress.json").read_text())
-    assert len(list((tmp_path / "cand").glob("noisy/*/SmokeSTS.json"))) == 1
-    assert {t["task"] for t in report["tasks"]} == {p.stem for p in smoke_results.glob("Smoke*.json")}
+    assert len(list((tmp_path / "cand").glob("noisy/*/evalkit/local/SmokeSTS.json"))) == 1
+    assert {t["task"] for t in report["tasks"]} == {p.stem for p in (smoke_results / "evalkit" / "local").glob("Smoke*.json")}
     by_task = {t["task"]: t for t in report["tasks"]}
     assert code == 1 and report["verdict"] == "regressed"
     # A large drop over 10 queries is significant; over 16 STS pairs the interval still spans zero,

@@ -115,15 +115,20 @@ def noisy_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def copy_without(folder: Path, dest: Path, tasks: tuple[str, ...]) -> Path:
     """A copy of a results folder that lacks some tasks, as a candidate that did not run them."""
+    from evalkit.results_folder import ResultsFolder
+
     shutil.copytree(folder, dest)
+    copy = ResultsFolder(dest)
     for task in tasks:
-        for path in (dest / f"{task}.json", dest / "evalkit" / "examples" / f"{task}.json", dest / "evalkit" / "tasks" / f"{task}.json"):
+        for path in (copy.result_path(task), copy.result_path(task, local=True), copy.examples_path(task), copy.record_path(task)):
             path.unlink(missing_ok=True)
     return dest
 
 
 def test_run_writes_a_run_page_with_cmteb_averages(smoke_results: Path, tmp_path: Path, capsys):
     from mteb.results import TaskResult
+
+    from evalkit.results_folder import ResultsFolder
 
     out = tmp_path / "results"
     shutil.copytree(smoke_results.parent, out / smoke_results.parent.name)
@@ -133,7 +138,7 @@ def test_run_writes_a_run_page_with_cmteb_averages(smoke_results: Path, tmp_path
     page = check_page(tmp_path / "rep" / "run.html", "PASS", [BASE_MODEL, "smoke"])
     assert {"scores", "averages", "timing"} <= set(page.tables)
     # mean (task) is the mean of mteb's own per-task scores (TaskResult.get_score: mean over splits).
-    per_task = {p.stem: TaskResult.from_disk(p).get_score() for p in smoke_results.glob("Smoke*.json")}
+    per_task = {p.stem: TaskResult.from_disk(p).get_score() for p in ResultsFolder(smoke_results).result_files()}
     averages = {row[0]: float(row[2]) for row in page.tables["averages"]["rows"]}
     assert averages["mean (task)"] == pytest.approx(sum(per_task.values()) / 6, abs=1e-12)
     assert averages["STS"] == pytest.approx(0.6441176, abs=1e-6)  # one STS task: SmokeSTS
@@ -141,7 +146,7 @@ def test_run_writes_a_run_page_with_cmteb_averages(smoke_results: Path, tmp_path
     record = json.loads((smoke_results / "evalkit" / "tasks" / "SmokeSTS.json").read_text())
     timing = {row[0]: row for row in page.tables["timing"]["rows"]}
     assert float(timing["SmokeSTS"][2]) == pytest.approx(record["seconds"])
-    assert timing["SmokeSTS"][1] == "done"  # the manifest keeps the status of the run that computed it
+    assert timing["SmokeSTS"][1] == "reused"  # this run reused it; the time is that of the run that computed it
     md = (tmp_path / "rep" / "run.md").read_text()
     assert md.startswith("# evalkit run: PASS") and "| mean (task) | 6 |" in md
 

@@ -16,6 +16,9 @@ from evalkit.scores import main_scores, read_results
 
 RUN = [sys.executable, "-m", "evalkit.cli", "run", "smoke", "--quiet"]
 
+# Real model weights (the embedded all-MiniLM-L6-v2): minutes on 2 cores; the fast layer is tests/test_exact.py.
+pytestmark = pytest.mark.slow
+
 
 def _env(tmp: Path) -> dict[str, str]:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp / "hf")}
@@ -27,7 +30,7 @@ def _scores(folder: Path) -> dict[str, float]:
 
 
 def _results(out: Path) -> list[Path]:
-    return [p for p in out.glob("*/*/Smoke*.json")]
+    return [p for p in out.glob("*/*/evalkit/local/Smoke*.json")]
 
 
 @pytest.mark.parametrize("kill_after_results", [0, 2, 4])
@@ -78,11 +81,11 @@ def test_corrupt_results_and_manifest_are_moved_aside_and_recomputed(smoke_resul
     out = tmp_path / "out"
     shutil.copytree(smoke_results.parent, out / smoke_results.parent.name)
     folder = out / smoke_results.parent.name / smoke_results.name
-    (folder / "SmokeSTS.json").write_text('{"task_name": "SmokeSTS", "sco')
+    (folder / "evalkit" / "local" / "SmokeSTS.json").write_text('{"task_name": "SmokeSTS", "sco')
     (folder / "evalkit" / "manifest.json").write_text("{ not json")
     assert main(["run", "smoke", "--output", str(out), "--no-cache", "--quiet"]) == 0
     assert "| SmokeSTS | STS | test | 0.6441 | done |" in capsys.readouterr().out
-    moved = sorted(p.name for p in folder.iterdir() if ".corrupt-" in p.name)
+    moved = sorted(p.name for p in (folder / "evalkit" / "local").iterdir() if ".corrupt-" in p.name)
     assert len(moved) == 1 and moved[0].startswith("SmokeSTS.json.corrupt-")
     assert len(list((folder / "evalkit").glob("manifest.json.corrupt-*"))) == 1
     assert json.loads((folder / "evalkit" / "manifest.json").read_text())["tasks"]
@@ -113,9 +116,9 @@ def test_model_name_cannot_escape_the_output_folder(tmp_path: Path, capsys):
         main(["run", "smoke", "--tasks", "SmokeSTS", "--model-name", "../../../etc/passwd", "--output", str(out), "--no-cache", "--quiet"])
         == 0
     )
-    written = [p for p in tmp_path.rglob("SmokeSTS.json") if p.parent.name not in ("tasks", "examples")]
+    written = [p for p in tmp_path.rglob("SmokeSTS.json") if p.parent.name == "local"]
     assert len(written) == 1 and out in written[0].parents
-    assert written[0].parent.parent.name == "__..__..__etc__passwd"  # one path component, inside out/
+    assert written[0].parents[3].name == "__..__..__etc__passwd"  # one path component, inside out/
 
 
 def test_temporary_files_of_killed_writers_are_removed_and_live_ones_kept(tmp_path: Path):

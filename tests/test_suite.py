@@ -35,12 +35,13 @@ def test_cmteb_suite_maps_all_35_card_results():
 
 
 def test_every_cmteb_task_builds_with_the_splits_and_subsets_the_card_used(tmp_path):
-    from evalkit.encoder import EncoderSettings, prepare_model
-    from evalkit.runner import _LazyEncoder, _settings_record
+    from evalkit.model_source import prepare_model
+    from evalkit.runner import settings_record
+    from evalkit.settings import ModelSettings
     from evalkit.tasks import build_task
 
-    settings = EncoderSettings()
-    lazy = _LazyEncoder(prepare_model(settings), settings, None, tmp_path)
+    settings = ModelSettings()
+    resolved = prepare_model(settings)
     for spec in load_suite("cmteb").tasks:
         built = build_task(spec)  # mteb task objects only: no data is loaded without --data-dir
         if spec.splits:
@@ -48,10 +49,10 @@ def test_every_cmteb_task_builds_with_the_splits_and_subsets_the_card_used(tmp_p
         if spec.subsets:
             assert list(built.task.hf_subsets) == list(spec.subsets), spec.name
         # What a rerun compares: the splits and subsets actually evaluated, not mteb's defaults.
-        record = _settings_record(spec, built, lazy)
+        record = settings_record(built, resolved, settings, {})
         assert record["splits"] == list(built.task.eval_splits) and record["subsets"] == list(built.task.hf_subsets)
     amazon = build_task(next(s for s in load_suite("cmteb").tasks if s.name == "AmazonReviewsClassification"))
-    assert _settings_record(amazon.spec, amazon, lazy)["splits"] == ["test"]
+    assert settings_record(amazon, resolved, settings, {})["splits"] == ["test"]
 
 
 @pytest.mark.parametrize(
@@ -76,7 +77,7 @@ def test_include_local_keys_win_and_tasks_merge_by_name(tmp_path):
         tmp_path, "top.yaml", "include: base.yaml\nmodel: {batch_size: 64}\ntasks:\n  - {name: ATEC, tolerance: 0.02}\n  - {name: LCQMC}\n"
     )
     suite = load_suite(top)
-    assert suite.model.batch_size == 64 and suite.model.dtype == "bf16"
+    assert suite.model.values == {"batch_size": 64, "dtype": "bf16"}
     assert suite.regress.tolerance == 0.01
     assert [t.name for t in suite.tasks] == ["ATEC", "BQ", "LCQMC"]
     atec = suite.task("ATEC")
@@ -124,3 +125,32 @@ def test_include_cycle_is_refused(tmp_path):
 def test_missing_suite_file_lists_packaged_suites(tmp_path):
     with pytest.raises(SuiteError, match="no such file; .* cmteb"):
         load_suite(tmp_path / "nope.yaml")
+
+
+def test_settings_merge_cli_over_suite_over_defaults_and_record_the_source(tmp_path: Path):
+    from evalkit.settings import RunConfig, cli_layer
+
+    suite = load_suite(
+        write(tmp_path, "s.yaml", "model: {name: org/m, batch_size: 8, dtype: bf16, trust_remote_code: true}\ntasks: [ATEC]\n")
+    )
+    config = RunConfig.from_sources(suite, cli_layer(batch_size=4, max_seq_length=128), cache_dir=None)
+    m = config.model
+    assert (m.model, m.batch_size, m.dtype, m.max_seq_length, m.device, m.trust_remote_code) == ("org/m", 4, "bf16", 128, "auto", True)
+    assert config.sources["batch_size"] == "cli" and config.sources["dtype"] == "suite" and config.sources["device"] == "default"
+    assert config.sources["trust_remote_code"] == "suite"
+    # The suite trusted its own model; another model from the command line is not trusted by it.
+    other = RunConfig.from_sources(suite, cli_layer(model="org/other"), cache_dir=None)
+    assert other.model.model == "org/other" and other.model.trust_remote_code is False
+    assert config.record()["model"]["batch_size"] == 4 and config.record()["sources"]["dtype"] == "suite"
+
+
+def test_an_opt_in_on_the_command_line_must_name_the_model_being_run(tmp_path: Path):
+    from evalkit.settings import RunConfig, cli_layer
+
+    suite = load_suite(write(tmp_path, "s.yaml", "model: {name: org/m}\ntasks: [ATEC]\n"))
+    # Naming the suite's model is enough; naming another is refused in one line.
+    assert RunConfig.from_sources(suite, cli_layer(trust_remote_code="org/m"), cache_dir=None).model.trust_remote_code
+    with pytest.raises(SuiteError, match=r"--trust-remote-code org/x: names another model than the one being run \(org/m\)"):
+        RunConfig.from_sources(suite, cli_layer(trust_remote_code="org/x"), cache_dir=None)
+    with pytest.raises(SuiteError, match=r"--batch-size 0: must be positive, not 0"):
+        cli_layer(batch_size=0)

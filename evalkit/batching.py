@@ -1,0 +1,109 @@
+"""How texts are grouped into batches, and how many threads encode them.
+
+Batches are filled to a token budget, longest texts first, so padding stays small. On a GPU the
+budget is `batch_size x max_seq_length` tokens (short texts share a batch, up to 8x the batch
+size); on a CPU it is about 1k tokens, which measured fastest on 2 cores. On a CPU, independent
+batches run on single-threaded worker threads, one per core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+CPU_BATCH_TOKENS = 1024
+CPU_MAX_WORKERS = 8  # past this, the GIL held between ops outweighs another worker thread
+
+
+def token_budget_batches(
+    lengths: list[int], *, batch_size: int, max_tokens: int, budget: int | None = None, max_count: int | None = None
+) -> list[list[int]]:
+    """Group text indices longest first so each batch holds about `budget` tokens.
+
+    The default budget, `batch_size x max_tokens`, lets short texts share a batch (up to
+    `max_count`, default 8x `batch_size`) while long ones get batches no larger than `batch_size`:
+    padding stays small and no batch needs more memory than a fixed batch of `batch_size` texts at
+    the model's maximum length. Lengths are in characters, an upper bound on tokens for the
+    tokenizers in use (about one token per Chinese character, fewer for English).
+
+    Example::
+
+        >>> token_budget_batches([5, 300, 5, 5], batch_size=2, max_tokens=10)
+        [[1, 0], [2, 3]]
+    """
+    budget = budget or batch_size * max_tokens
+    max_count = max_count or 8 * batch_size
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches, start = [], 0
+    while start < len(order):
+        longest = min(max_tokens, lengths[order[start]] + 2)
+        count = max(1, min(max_count, budget // longest))
+        batches.append(order[start : start + count])
+        start += count
+    return batches
+
+
+def cpu_workers(device: str, threads: int, batches: int) -> tuple[int, int]:
+    """How many encoding threads to run on `device`, and how many torch threads each gets.
+
+    On a CPU, one batch at a time over all cores synchronises the cores on every op; independent
+    batches on single-threaded workers keep each core busy (measured on 2 cores: 1.08x the
+    throughput with evalkit's ~1k-token batches, 1.17x with batches of 32). GPUs get one worker.
+
+    Example::
+
+        >>> cpu_workers("cpu", threads=16, batches=100)
+        (8, 2)
+        >>> cpu_workers("cuda:0", threads=16, batches=100)
+        (1, 16)
+    """
+    if not device.startswith("cpu") or threads < 2 or batches < 2:
+        return 1, threads
+    workers = min(threads, CPU_MAX_WORKERS, batches)
+    return workers, max(1, threads // workers)
+
+
+@contextlib.contextmanager
+def worker_threads(model: Any, workers: int, threads: int) -> Iterator[Any]:
+    """A thread pool whose threads run torch ops on `threads` threads each.
+
+    The tokenizer is shared and not safe to call from two threads at once (a fast tokenizer raises
+    "Already borrowed"), so the model's `preprocess` step runs under a lock for the duration: it is
+    a few percent of the time, and the forward passes, the bulk, run in parallel.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    lock = threading.Lock()
+    preprocess = model.preprocess
+
+    def locked_preprocess(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return preprocess(*args, **kwargs)
+
+    # Set on the instance, removed afterwards: the model stays picklable for a process pool.
+    model.preprocess = locked_preprocess
+    try:
+        with ThreadPoolExecutor(max_workers=workers, initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+            yield pool
+    finally:
+        del model.preprocess
+
+
+def plan_batches(lengths: list[int], *, device: str, batch_size: int, max_tokens: int) -> list[list[int]]:
+    """The batches for texts of these lengths (characters, prompt included) on `device`.
+
+    Example::
+
+        >>> plan_batches([5, 300, 5, 5], device="cuda", batch_size=2, max_tokens=10)
+        [[1, 0], [2, 3]]
+    """
+    if device.startswith("cpu"):
+        # Measured on a 2-core CPU: ~1k tokens per batch is fastest (bigger batches fall out of cache).
+        return token_budget_batches(
+            lengths, batch_size=batch_size, max_tokens=max_tokens, budget=CPU_BATCH_TOKENS, max_count=2 * batch_size
+        )
+    return token_budget_batches(lengths, batch_size=batch_size, max_tokens=max_tokens)

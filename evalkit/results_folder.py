@@ -1,0 +1,297 @@
+"""One model's results on disk: the layout under `<output>/<org__name>/<revision>/`, in one place.
+
+::
+
+    <output>/<org__name>/<revision>/<Task>.json                  mteb TaskResult, full precision
+    <output>/<org__name>/<revision>/model_meta.json              mteb ModelMeta
+    <output>/<org__name>/<revision>/evalkit/manifest.json        the run manifest
+    <output>/<org__name>/<revision>/evalkit/tasks/<Task>.json    task record: settings, timing, status, stats
+    <output>/<org__name>/<revision>/evalkit/examples/<Task>.json per-example scores
+    <output>/<org__name>/<revision>/evalkit/local/<Task>.json    TaskResult of an in-house task
+
+mteb's own `ResultCache` reads `<model>/<revision>/*.json` and validates each task name against its
+registry, so in-house tasks (read from local files, unknown to mteb) keep their results under
+`evalkit/local/`; evalkit's readers see both. The layout matches mteb's, so a checkout of the
+public mteb results repository reads the same way. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalkit._io import locked, move_aside, remove_stale_temps, safe_part, try_lock, write_atomic, write_json
+from evalkit._types import EncodeStats
+from evalkit.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+MODEL_META = "model_meta.json"
+
+
+@dataclass
+class TaskRecord:
+    """evalkit's record of one task beside its results: what ran, how, and what happened."""
+
+    task: str
+    task_type: str
+    main_metric: str
+    status: str
+    reason: str
+    settings: dict[str, Any]
+    settings_hash: str
+    seconds: float
+    data_source: str
+    local: bool = False
+    stats: EncodeStats = field(default_factory=EncodeStats)
+    max_seq_length: int | None = None
+    run: dict[str, Any] = field(default_factory=dict)  # where it ran (executor, node, device, waits)
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as written to `evalkit/tasks/<Task>.json`."""
+        out = asdict(self)
+        out["encoder_stats"] = self.stats.record()
+        del out["stats"]
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TaskRecord:
+        """Read a record (also those written before `local`, `max_seq_length` and `run` existed).
+
+        Raises:
+            KeyError, TypeError: when required fields are missing.
+        """
+        return cls(
+            task=data["task"],
+            task_type=data.get("task_type", ""),
+            main_metric=data.get("main_metric", ""),
+            status=data["status"],
+            reason=data.get("reason", ""),
+            settings=data.get("settings", {}),
+            settings_hash=data.get("settings_hash", ""),
+            seconds=float(data.get("seconds", 0.0)),
+            data_source=data.get("data_source", ""),
+            local=bool(data.get("local", False)),
+            stats=EncodeStats.from_dict(data.get("encoder_stats")),
+            max_seq_length=data.get("max_seq_length"),
+            run=data.get("run", {}),
+        )
+
+
+@dataclass(frozen=True)
+class ResultsFolder:
+    """The results of one model at one revision, at `path` (`<output>/<org__name>/<revision>`)."""
+
+    path: Path
+
+    @classmethod
+    def for_model(cls, output_dir: Path, name: str, revision: str) -> ResultsFolder:
+        """Where a model's results go: never outside `output_dir`, whatever the name holds."""
+        return cls(Path(output_dir) / safe_part(name) / safe_part(revision))
+
+    @classmethod
+    def find(cls, path: Path) -> list[ResultsFolder]:
+        """The results folders under a results root, a model folder, or a revision folder.
+
+        Raises:
+            DataError: when `path` does not exist or holds no results.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise DataError(f"results folder {path}: does not exist; pass the --output folder of `evalkit run`")
+        for pattern in ("", "*", "*/*", "results/*/*"):
+            found = [cls(d) for d in sorted(path.glob(pattern) if pattern else [path]) if d.is_dir() and cls(d).has_results()]
+            if found:
+                return found
+        raise DataError(
+            f"results folder {path}: holds no results (<model>/<revision>/<Task>.json); run `evalkit run` first or check the path"
+        )
+
+    def has_results(self) -> bool:
+        """True when this folder holds at least one task result (mteb's or an in-house one)."""
+        return bool(self.result_files())
+
+    # -- paths ------------------------------------------------------------------------------------
+
+    @property
+    def evalkit_dir(self) -> Path:
+        """Evalkit's own files beside mteb's."""
+        return self.path / "evalkit"
+
+    @property
+    def manifest_path(self) -> Path:
+        """The run manifest."""
+        return self.evalkit_dir / "manifest.json"
+
+    def result_path(self, task: str, *, local: bool = False) -> Path:
+        """Where a task's TaskResult lives (in-house tasks under `evalkit/local/`)."""
+        return (self.evalkit_dir / "local" if local else self.path) / f"{task}.json"
+
+    def record_path(self, task: str) -> Path:
+        """Where a task's evalkit record lives."""
+        return self.evalkit_dir / "tasks" / f"{task}.json"
+
+    def examples_path(self, task: str) -> Path:
+        """Where a task's per-example scores live."""
+        return self.evalkit_dir / "examples" / f"{task}.json"
+
+    def lock_path(self, task: str) -> Path:
+        """The lock a run holds while it works on a task."""
+        return self.evalkit_dir / "locks" / f"{task}.lock"
+
+    def result_files(self) -> list[Path]:
+        """Every TaskResult file: mteb tasks first, then in-house ones, each sorted by name."""
+        if not self.path.is_dir():
+            return []
+        top = sorted(p for p in self.path.glob("*.json") if p.name != MODEL_META and not p.name.startswith("."))
+        local = sorted(p for p in (self.evalkit_dir / "local").glob("*.json") if not p.name.startswith("."))
+        return top + local
+
+    def record_files(self) -> list[Path]:
+        """Every task record, sorted by task."""
+        return sorted(p for p in (self.evalkit_dir / "tasks").glob("*.json") if not p.name.startswith("."))
+
+    def example_files(self) -> list[Path]:
+        """Every per-example file, sorted by task."""
+        return sorted(p for p in (self.evalkit_dir / "examples").glob("*.json") if not p.name.startswith("."))
+
+    # -- identity ---------------------------------------------------------------------------------
+
+    def identity(self) -> tuple[str, str]:
+        """(model name, revision) from model_meta.json, else from the folder names."""
+        meta_path = self.path / MODEL_META
+        if meta_path.is_file():
+            try:
+                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+                return str(meta.get("name") or self.path.parent.name.replace("__", "/")), str(meta.get("revision") or self.path.name)
+            except ValueError:
+                pass
+        return self.path.parent.name.replace("__", "/"), self.path.name
+
+    def write_model_meta(self, meta: dict[str, Any]) -> None:
+        """Write mteb's ModelMeta (as a dict) for this folder."""
+        write_json(self.path / MODEL_META, meta)
+
+    # -- task files -------------------------------------------------------------------------------
+
+    def read_result(self, task: str, *, local: bool = False) -> Any:
+        """The task's mteb TaskResult.
+
+        Raises:
+            DataError: missing or unreadable file, naming it.
+        """
+        return read_task_result(self.result_path(task, local=local))
+
+    def write_result(self, task_result: Any, *, local: bool = False) -> Path:
+        """Write a TaskResult at full precision (mteb's `to_disk` rounds to 6 decimals), same structure."""
+        obj = task_result.model_dump()
+        obj["date"] = task_result.date.timestamp() if task_result.date else None
+        path = self.result_path(task_result.task_name, local=local)
+        write_json(path, obj)
+        return path
+
+    def read_record(self, task: str) -> TaskRecord | None:
+        """The task's record, or None when there is none; an unreadable one is moved aside."""
+        path = self.record_path(task)
+        if not path.exists():
+            return None
+        try:
+            return TaskRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError):
+            moved = move_aside(path)
+            logger.warning("%s: unreadable task record moved to %s; recomputing", path, moved.name)
+            return None
+
+    def write_record(self, record: TaskRecord) -> None:
+        """Write a task's record, atomically."""
+        write_json(self.record_path(record.task), record.to_json())
+
+    def task_info(self, task: str) -> tuple[str | None, str]:
+        """(main metric, task type) of a task from its record; (None, '') when unknown."""
+        path = self.record_path(task)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return data.get("main_metric"), data.get("task_type", "")
+        except (OSError, ValueError):
+            return None, ""
+
+    def reusable(self, task: str, *, local: bool, settings_hash: str) -> tuple[bool, str]:
+        """Can the stored result of `task` be reused for a run with these settings? (reuse, reason).
+
+        Broken files are moved aside (never deleted) and the task is recomputed.
+        """
+        result_path = self.result_path(task, local=local)
+        if not result_path.exists():
+            return False, "new"
+        try:
+            read_task_result(result_path)
+        except DataError:
+            moved = move_aside(result_path)
+            logger.warning("%s: unreadable results file moved to %s; recomputing", result_path, moved.name)
+            return False, "corrupt result moved aside"
+        if not self.record_path(task).exists():
+            return False, "no evalkit record of its settings"
+        record = self.read_record(task)
+        if record is None:
+            return False, "corrupt task record moved aside"
+        if record.settings_hash != settings_hash or record.status != "done":
+            return False, "settings changed"
+        return True, "same settings"
+
+    @contextlib.contextmanager
+    def task_lock(self, task: str) -> Iterator[bool]:
+        """Hold the task's lock for the block; yields False when another run holds it."""
+        with try_lock(self.lock_path(task)) as got:
+            yield got
+
+    # -- the manifest -----------------------------------------------------------------------------
+
+    def read_manifest(self) -> dict[str, Any]:
+        """The manifest ({} when there is none)."""
+        try:
+            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def update_manifest(self, update: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """Read, update and write the manifest under its lock: several runs may share a folder."""
+        path = self.manifest_path
+        with locked(path.with_name("manifest.lock")):
+            previous: dict[str, Any] = {}
+            if path.exists():
+                try:
+                    previous = json.loads(path.read_text(encoding="utf-8"))
+                except ValueError:
+                    moved = move_aside(path)
+                    logger.warning("%s: unreadable manifest moved to %s; starting a new one", path, moved.name)
+            write_json(path, update(previous))
+
+    def remove_stale_temps(self) -> int:
+        """Remove temporary files that killed writers on this host left; returns how many."""
+        return remove_stale_temps(self.path) if self.path.is_dir() else 0
+
+    def write_bytes(self, relative: Path, data: bytes) -> Path:
+        """Write a file at `relative` inside the folder, atomically (used by merge)."""
+        target = self.path / relative
+        write_atomic(target, data)
+        return target
+
+
+def read_task_result(path: Path) -> Any:
+    """Read one mteb TaskResult file.
+
+    Raises:
+        DataError: missing, truncated or invalid, naming the file and the fix.
+    """
+    from mteb.results import TaskResult
+
+    try:
+        return TaskResult.from_disk(path)
+    except Exception as exc:  # noqa: BLE001 - any failure to parse names the file
+        kind = "truncated or invalid JSON" if isinstance(exc, ValueError) else type(exc).__name__
+        raise DataError(f"results file {path}: cannot be read ({kind}); rerun that task or remove the file") from None
