@@ -12,10 +12,9 @@ The operations of the `evalkit` command, as plain functions::
 Importing evalkit is cheap: mteb, torch and friends load when a function needs them.
 """
 
-# `merge` names both a module and an exported function. Loading the (light) module first means a
-# later `from evalkit.merge import ...` finds it in sys.modules and never rebinds `evalkit.merge` to
-# the module. The leaderboard's module is `evalkit.ranking` for the same reason.
-from evalkit import merge as _merge_module  # noqa: F401
+import sys
+import types
+
 from evalkit.api import compare_card, export_card, leaderboard, merge, pull, read_results, regress, run, run_report
 from evalkit.errors import DataError, EncodingError, EvalkitError, ModelError, OutputError, SuiteError
 
@@ -38,3 +37,22 @@ __all__ = [
     "run",
     "run_report",
 ]
+
+
+class _Package(types.ModuleType):
+    """Keeps the exported functions `merge` and `regress` bound when their modules are imported.
+
+    Importing a submodule sets it as an attribute of its package, so the first
+    `from evalkit.regress import gate` would turn `evalkit.regress` from the function into the
+    module, and a second `evalkit.regress(...)` would fail. The modules stay in `sys.modules`.
+    (The leaderboard's module is `evalkit.ranking`, so that `evalkit.leaderboard` never clashes.)
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_SHADOWED = frozenset({"merge", "regress"})
+sys.modules[__name__].__class__ = _Package

@@ -281,6 +281,7 @@ def regress(
     alpha: float | None = None,
     require_significance: bool | None = None,
     allow_missing: bool = False,
+    examples_shown: int = 10,
     candidate_model: str | None = None,
     data_dir: Path | None = None,
     output_dir: Path | None = None,
@@ -298,6 +299,7 @@ def regress(
         alpha: significance level of the bootstrap interval.
         require_significance: a drop must also be significant to count (default True).
         allow_missing: baseline tasks the candidate lacks do not fail the gate.
+        examples_shown: per regressed task split, how many of the examples that got worse to list.
         candidate_model: checkpoint to run first on what the candidate folder lacks.
         data_dir: offline mirror for `candidate_model` runs.
         output_dir: results root for `candidate_model` runs (default: `candidate`).
@@ -328,6 +330,7 @@ def regress(
         alpha=alpha,
         require_significance=require_significance,
         allow_missing=allow_missing,
+        moved_cap=examples_shown,
     )
     if reports_dir is not None:
         suite_name = resolved_suite.name if resolved_suite is not None else None

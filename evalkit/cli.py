@@ -199,6 +199,7 @@ def _cmd_regress(args: argparse.Namespace) -> int:
         reports_dir=args.reports,
         require_significance=False if args.no_significance else None,
         allow_missing=args.allow_missing,
+        examples_shown=args.examples,
     )
     _print_report(report.markdown, report.files)
     return 1 if report.failed else 0
@@ -224,6 +225,16 @@ def _split_list(value: str | None) -> tuple[str, ...] | None:
     if not value:
         return None
     return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _non_negative(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value}: must be 0 or more")
+    return number
 
 
 def _shard(value: str) -> tuple[int, int]:
@@ -329,6 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-missing",
         action="store_true",
         help="pass even when the candidate lacks some of the baseline's tasks (they are still listed first); default: exit 1",
+    )
+    g.add_argument(
+        "--examples",
+        type=_non_negative,
+        default=10,
+        metavar="N",
+        help="per regressed task, list the N examples that got worse the most (default 10; 0: none)",
     )
     g.add_argument("--candidate-model", help="checkpoint to run first on what the candidate folder lacks")
     g.add_argument("--data-dir", type=Path, help="offline mirror for --candidate-model runs")

@@ -198,6 +198,7 @@ def table(
     digits: int = 4,
     signed: Iterable[str] = (),
     percent: Iterable[str] = (),
+    wrap: Iterable[str] = ("text", "text2", "gold", "note", "reason"),
     row_class: Callable[[Any], str] | None = None,
     row_id: Callable[[Any], str] | None = None,
     links: dict[str, Callable[[Any], str]] | None = None,
@@ -211,6 +212,7 @@ def table(
         digits: decimals shown for floats.
         signed: columns shown with an explicit sign (deltas).
         percent: columns of fractions shown as percentages.
+        wrap: columns whose long texts wrap instead of widening the table.
         row_class: CSS class of a row (a verdict colour), from the row tuple.
         row_id: HTML id of a row (a link target), from the row tuple.
         links: per column, the link target of its cells, from the row tuple ('' for none).
@@ -221,7 +223,7 @@ def table(
     """
     cols = [str(c) for c in frame.columns]
     numeric = tuple(bool(pd.api.types.is_numeric_dtype(frame[c]) and frame[c].dtype != bool) for c in frame.columns)
-    signed, percent = set(signed), set(percent)
+    signed, percent, wrap = set(signed), set(percent), set(wrap)
     links = links or {}
     rows, ids, classes = [], [], []
     for row in frame.itertuples(index=False, name="Row"):
@@ -229,7 +231,7 @@ def table(
         for col, value in zip(cols, row, strict=True):
             href = links[col](row) if col in links else ""
             text = fmt(value * 100, 1) + "%" if col in percent and _sort_key(value) else fmt(value, digits, signed=col in signed)
-            cells.append(Cell(text, _sort_key(value), href=href))
+            cells.append(Cell(text, _sort_key(value), cls="wrap" if col in wrap else "", href=href))
         rows.append(tuple(cells))
         ids.append(row_id(row) if row_id else "")
         classes.append(row_class(row) if row_class else "")

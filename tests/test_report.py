@@ -267,3 +267,59 @@ def test_pages_in_chromium_sort_and_fit_a_phone(smoke_results: Path, noisy_resul
             assert names == sorted(names)
         finally:
             browser.close()
+
+
+def test_regressed_tasks_list_the_examples_that_moved(smoke_results: Path, noisy_results: Path, tmp_path: Path, capsys):
+    import numpy as np
+
+    from evalkit import examples
+    from evalkit.regress import _best_threshold
+    from evalkit.results_folder import ResultsFolder
+
+    def entry(folder: Path, task: str):
+        return examples.load(ResultsFolder(folder).examples_path(task))[1][0]
+
+    # Tolerance alone, so that every task type with per-example scores regresses and is listed.
+    args = ["regress", str(smoke_results), str(noisy_results), "--suite", "smoke", "--no-significance", "--examples", "3"]
+    assert main([*args, "--reports", str(tmp_path / "rep")]) == 1
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "rep" / "regress.json").read_text())
+    by_task: dict[str, list[dict]] = {}
+    for m in report["moved"]:
+        by_task.setdefault(m["task"], []).append(m)
+    regressed = {t["task"] for t in report["tasks"] if t["verdict"] == "regressed"}
+    assert set(by_task) == regressed - {"SmokeClustering"}  # clustering keeps no per-example scores
+    assert all(len(rows) <= 3 for rows in by_task.values())
+
+    # Retrieval: each query's own ndcg@10, text, best relevant document and ranks, from the per-example files.
+    eb, ec = entry(smoke_results, "SmokeRetrieval"), entry(noisy_results, "SmokeRetrieval")
+    drops = sorted((eb.values[i] - ec.values[ec.ids.index(q)] for i, q in enumerate(eb.ids)), reverse=True)
+    worse = sum(d > 0 for d in drops)
+    assert [m["worse by"] for m in by_task["SmokeRetrieval"]] == drops[:3]  # the three largest drops, worst first
+    for m in by_task["SmokeRetrieval"]:
+        i, j = eb.ids.index(m["example"]), ec.ids.index(m["example"])
+        assert (m["before"], m["after"]) == (eb.values[i], ec.values[j])
+        assert m["text"] == eb.texts[i] and m["gold"] == eb.answers[i] and m["text"]
+        assert m["note"] == f"first relevant: rank {eb.ranks[i]} -> " + (f"rank {ec.ranks[j]}" if ec.ranks[j] else "not retrieved")
+    assert f"{worse} examples got worse; the 3 worst are shown" in out
+
+    # Pair classification: judged at each side's best threshold, which reproduces each side's accuracy.
+    for side in (entry(smoke_results, "SmokePairClassification"), entry(noisy_results, "SmokePairClassification")):
+        gold, pred = np.asarray(side.gold), np.asarray(side.pred)
+        assert ((pred >= _best_threshold(gold, pred)) == (gold > 0)).mean() == examples.best_threshold_accuracy(gold, pred)
+    for m in by_task["SmokePairClassification"]:
+        assert m["note"].startswith("right -> wrong") and m["text2"]
+
+    # STS: the pairs whose similarity rank moved away from their gold rank.
+    assert all(m["after"] > m["before"] and m["text"] and m["text2"] for m in by_task["SmokeSTS"])
+
+    # The page links each regressed task row to its list, and the list back to the row.
+    html = (tmp_path / "rep" / "regress.html").read_text()
+    page = check_page(tmp_path / "rep" / "regress.html", "REGRESSED", [BASE_MODEL, "noisy"])
+    assert '<a href="#moved-SmokeRetrieval-default-test">' in html and "moved-SmokeRetrieval-default-test" in page.ids
+    assert '<a href="#task-SmokeRetrieval-default-test">Back to the task</a>' in html
+    assert eb.texts[eb.ids.index(by_task["SmokeRetrieval"][0]["example"])] in html
+
+    # --examples 0 lists none.
+    assert main([*args[:-1], "0", "--reports", str(tmp_path / "none")]) == 1
+    assert json.loads((tmp_path / "none" / "regress.json").read_text())["moved"] == []
