@@ -45,3 +45,14 @@ def test_leaderboard_without_sources_is_a_usage_error(capsys):
     assert main(["leaderboard"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "SOURCE" in err
+
+
+def test_exported_functions_survive_importing_their_modules():
+    # `from evalkit.regress import gate` sets the module as an attribute of the package; a second
+    # `evalkit.regress(...)` in a notebook must still call the function.
+    code = (
+        "import evalkit, types; from evalkit.regress import gate; from evalkit.merge import merge_folders; import evalkit.ranking; "
+        "print(all(isinstance(getattr(evalkit, n), types.FunctionType) for n in ('regress', 'merge', 'leaderboard')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "True"
