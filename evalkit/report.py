@@ -314,13 +314,12 @@ def _revision_folder(folder: Path) -> Path:
     from evalkit.errors import DataError
     from evalkit.results_folder import ResultsFolder
 
-    try:
+    if (folder / "evalkit" / "manifest.json").is_file() or ResultsFolder(folder).has_results():
+        return folder
+    # Every task failed: no results, but a manifest says what happened.
+    found = sorted({p.parents[1] for p in folder.glob("*/*/evalkit/manifest.json")})
+    if not found:
         found = [f.path for f in ResultsFolder.find(folder)]
-    except DataError:
-        # Every task failed: no results, but the manifest says what happened.
-        found = sorted({p.parents[1] for p in [*folder.glob("evalkit/manifest.json"), *folder.glob("*/*/evalkit/manifest.json")]})
-        if not found:
-            raise
     if len(found) > 1:
         raise DataError(f"results folder {folder}: holds several models; pass one model's folder (<output>/<org__name>/<revision>/)")
     return found[0]
@@ -347,16 +346,12 @@ def run_tables(folder: Path) -> dict[str, Any]:
         DataError: a folder with neither results nor a manifest, or one that mixes models.
     """
     from evalkit import scores as S
-    from evalkit.errors import DataError
+    from evalkit.results_folder import ResultsFolder
 
     folder = _revision_folder(Path(folder))
     manifest = manifest_of(folder)
-    try:
-        table = S.read_results(folder, single_model=True)
-    except DataError:
-        if not manifest:
-            raise
-        table = S.empty()  # every task failed: the manifest still says what happened
+    # Every task failed: no results, and the manifest still says what happened.
+    table = S.read_results(folder, single_model=True) if ResultsFolder(folder).has_results() else S.empty()
     states = manifest.get("tasks", {})
     main = S.main_scores(table)
     names = list(dict.fromkeys([*states, *main["task"]]))
@@ -369,7 +364,16 @@ def run_tables(folder: Path) -> dict[str, Any]:
         ttype = rows["task_type"].iloc[0] if len(rows) else record.get("task_type", "")
         for r in rows.itertuples():
             score_rows.append(
-                {"task": task, "type": ttype, "subset": r.subset, "split": r.split, "metric": r.metric, "score": r.value, "status": shown}
+                {
+                    "task": task,
+                    "type": ttype,
+                    "subset": r.subset,
+                    "split": r.split,
+                    "metric": r.metric,
+                    "score": r.value,
+                    "status": shown,
+                    "reason": "",
+                }
             )
         if rows.empty:
             reason = state.get("reason") or record.get("reason") or ""
@@ -381,7 +385,8 @@ def run_tables(folder: Path) -> dict[str, Any]:
                     "split": "-",
                     "metric": record.get("main_metric") or "-",
                     "score": math.nan,
-                    "status": f"{shown}: {reason}",
+                    "status": shown,
+                    "reason": reason,
                 }
             )
         # The record keeps the run that computed the task; a later run that reused it took no time.
@@ -402,7 +407,9 @@ def run_tables(folder: Path) -> dict[str, Any]:
                 "truncated": stats.get("truncated"),
             }
         )
-    scores = pd.DataFrame(score_rows, columns=["task", "type", "subset", "split", "metric", "score", "status"])
+    scores = pd.DataFrame(score_rows, columns=["task", "type", "subset", "split", "metric", "score", "status", "reason"])
+    if not scores["reason"].astype(bool).any():
+        scores = scores.drop(columns="reason")
     timing = pd.DataFrame(
         time_rows, columns=["task", "status", "seconds", "encode s", "encode share", "texts", "encoded", "cache hits", "empty", "truncated"]
     )
@@ -466,7 +473,7 @@ def run_report(folder: Path, reports_dir: Path) -> tuple[Path, ...]:
     locked = per_task[per_task["status"] == "locked"]
     verdict, tone = ("FAILED", "bad") if len(failed) else (("INCOMPLETE", "warn") if len(locked) else ("PASS", "good"))
     counts = per_task["status"].value_counts()
-    summary = f"{len(per_task)} tasks: " + ", ".join(f"{int(n)} {s}" for s, n in counts.items())
+    summary = f"{len(per_task)} task{'' if len(per_task) == 1 else 's'}: " + ", ".join(f"{int(n)} {s}" for s, n in counts.items())
     overall = averages[averages["average"] == "mean (task)"]
     if len(overall):
         summary += f"; mean (task) {overall['score'].iloc[0]:.4f}"
@@ -490,9 +497,9 @@ def run_report(folder: Path, reports_dir: Path) -> tuple[Path, ...]:
                 rows.append(
                     C.Row(
                         f"{r.task}",
-                        r.status.split(":")[0],
+                        r.status,
                         (),
-                        tip=f"{r.task}: {r.status}",
+                        tip=f"{r.task}: {r.status} {getattr(r, 'reason', '')}".strip(),
                         cls="failed",
                         href="#" + anchor("score", r.task),
                     )
@@ -575,7 +582,7 @@ def table_of_scores(scores: pd.DataFrame) -> Table:
         first.add(r.task)
         return anchor("score", r.task)
 
-    return table(scores, id="scores", row_class=lambda r: "bad" if str(r.status).startswith("failed") else "", row_id=row_id)
+    return table(scores, id="scores", row_class=lambda r: "bad" if r.status == "failed" else "", row_id=row_id)
 
 
 def _run_markdown(

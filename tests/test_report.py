@@ -323,3 +323,13 @@ def test_regressed_tasks_list_the_examples_that_moved(smoke_results: Path, noisy
     # --examples 0 lists none.
     assert main([*args[:-1], "0", "--reports", str(tmp_path / "none")]) == 1
     assert json.loads((tmp_path / "none" / "regress.json").read_text())["moved"] == []
+
+
+def test_a_run_whose_every_task_failed_still_gets_its_page(tmp_path: Path, capsys):
+    # LCQMC's data is not here and the Hub is offline: the task fails, and the page says why.
+    code = main(["run", "--tasks", "LCQMC", "--output", str(tmp_path / "r"), "--reports", str(tmp_path / "rep"), "--no-cache", "--quiet"])
+    assert code == 1
+    page = check_page(tmp_path / "rep" / "run.html", "FAILED", [BASE_MODEL])
+    (row,) = page.tables["scores"]["rows"]
+    assert row[0] == "LCQMC" and row[5] == "" and row[6] == "failed"  # no score: sorts last, shown as '-'
+    assert "LCQMC" in (tmp_path / "rep" / "run.md").read_text() and "# evalkit run: FAILED" in (tmp_path / "rep" / "run.md").read_text()
