@@ -589,11 +589,12 @@ def write_reports(report: RegressReport, folder: Path, *, about: R.About | None 
     counts = {(t, sub, sp): worse for t, sub, sp, _, worse in report.moved_notes}
     shown = tasks.rename(columns={"ci_low": "ci low", "ci_high": "ci high"})
     # Beside the verdict, so the link is in view without scrolling the table sideways.
-    shown.insert(
-        list(shown.columns).index("verdict") + 1,
-        "examples",
-        [f"{counts[k]} worse" if k in moved_ids else "" for k in zip(tasks["task"], tasks["subset"], tasks["split"], strict=True)],
-    )
+    if moved_ids:
+        shown.insert(
+            list(shown.columns).index("verdict") + 1,
+            "examples",
+            [f"{counts[k]} worse" if k in moved_ids else "" for k in zip(tasks["task"], tasks["subset"], tasks["split"], strict=True)],
+        )
     moved_sections = []
     for task, subset, split, what, worse in report.moved_notes:
         frame = report.moved[(report.moved.task == task) & (report.moved.subset == subset) & (report.moved.split == split)]
