@@ -15,7 +15,19 @@ Importing evalkit is cheap: mteb, torch and friends load when a function needs t
 import sys
 import types
 
-from evalkit.api import compare_card, export_card, leaderboard, merge, pull, read_results, regress, run, run_report
+from evalkit.api import (
+    compare_card,
+    export_card,
+    leaderboard,
+    list_models,
+    merge,
+    plan,
+    pull,
+    read_results,
+    regress,
+    run,
+    run_report,
+)
 from evalkit.errors import DataError, EncodingError, EvalkitError, ModelError, OutputError, SuiteError
 
 __version__ = "0.1.0"
@@ -30,7 +42,9 @@ __all__ = [
     "compare_card",
     "export_card",
     "leaderboard",
+    "list_models",
     "merge",
+    "plan",
     "pull",
     "read_results",
     "regress",

@@ -18,11 +18,15 @@ from evalkit.settings import COMPARE_TOLERANCE
 if TYPE_CHECKING:
     import pandas as pd
 
+    from evalkit.card import CardExport
     from evalkit.compare import CompareReport
     from evalkit.data import MirrorEntry
+    from evalkit.presets import Preset
     from evalkit.ranking import Leaderboard
     from evalkit.regress import RegressReport
+    from evalkit.run_plan import Plan
     from evalkit.runner import RunSummary
+    from evalkit.settings import RunConfig
     from evalkit.suite import Suite
 
 
@@ -67,6 +71,7 @@ def run(
     device: str | None = None,
     dtype: str | None = None,
     max_seq_length: int | None = None,
+    loader: str | None = None,
     trust_remote_code: str | bool | None = None,
     allow_pickle: str | bool | None = None,
     unchecked_weights: str | bool | None = None,
@@ -95,6 +100,7 @@ def run(
         device: auto, cpu, cuda, mps.
         dtype: fp32, fp16, bf16.
         max_seq_length: truncation length.
+        loader: "mteb" to load a registry model through mteb's own wrapper.
         trust_remote_code: the model reference whose own code may run (or True from Python).
         allow_pickle: the model reference whose pickle weights may load (or True from Python).
         unchecked_weights: the model reference whose weight check is skipped (or True from Python).
@@ -113,22 +119,58 @@ def run(
         EvalkitError: on bad input, before any task runs.
     """
     from evalkit.runner import run as run_tasks
-    from evalkit.settings import RunConfig, cli_layer
 
-    offline_if(data_dir)
-    resolved_suite, only = resolve_suite(suite, tasks)
-    flags = cli_layer(
+    config = run_config(
+        suite,
+        tasks=tasks,
         model=model,
         model_name=model_name,
         revision=revision,
+        output_dir=output_dir,
+        data_dir=data_dir,
         batch_size=batch_size,
         device=device,
         dtype=dtype,
         max_seq_length=max_seq_length,
+        loader=loader,
         trust_remote_code=trust_remote_code,
         allow_pickle=allow_pickle,
         unchecked_weights=unchecked_weights,
+        overwrite=overwrite,
+        cache_dir=cache_dir,
+        no_cache=no_cache,
+        shard=shard,
+        show_progress=show_progress,
     )
+    return run_tasks(config, on_task=on_task, on_start=on_start)
+
+
+def run_config(
+    suite: str | Path | Suite | None = None,
+    *,
+    tasks: tuple[str, ...] | None = None,
+    output_dir: Path = Path("results"),
+    data_dir: Path | None = None,
+    overwrite: bool = False,
+    cache_dir: Path | None = None,
+    no_cache: bool = False,
+    shard: tuple[int, int] | None = None,
+    show_progress: bool = False,
+    **model_flags: Any,
+) -> RunConfig:
+    """The checked configuration of a run (what `run` and `--dry-run` use), before any work.
+
+    `model_flags` are `run`'s model arguments (model, revision, batch_size, trust_remote_code, ...).
+
+    Raises:
+        EvalkitError: bad input: suite, flags, or a registry model evalkit cannot run as asked.
+    """
+    from evalkit.presets import check_runnable, find_preset, registry_layer
+    from evalkit.settings import RunConfig, cli_layer
+
+    offline_if(data_dir)
+    resolved_suite, only = resolve_suite(suite, tasks)
+    flags = cli_layer(**model_flags)
     config = RunConfig.from_sources(
         resolved_suite,
         flags,
@@ -139,8 +181,38 @@ def run(
         cache_dir=None if no_cache else (Path(cache_dir) if cache_dir else "default"),
         shard=shard,
         show_progress=show_progress,
+        preset=registry_layer,
     )
-    return run_tasks(config, on_task=on_task, on_start=on_start)
+    if config.model.model is not None:
+        check_runnable(find_preset(config.model.model), config.model.loader, config.model.model)
+    return config
+
+
+def plan(suite: str | Path | Suite | None = None, **run_args: Any) -> Plan:
+    """What `run` would do with the same arguments, without loading or downloading weights.
+
+    Returns:
+        The plan: resolved settings and their sources, every (task, side) prompt and its source,
+        and which tasks are done already.
+
+    Raises:
+        EvalkitError: the bad input `run` would refuse.
+    """
+    from evalkit.run_plan import make_plan
+
+    return make_plan(run_config(suite, **run_args))
+
+
+def list_models(*, language: str | None = None, kind: str | None = None) -> list[Preset]:
+    """Mteb's registry text models with their presets (see `evalkit.presets`).
+
+    Args:
+        language: an ISO 639-3 code such as `zho`.
+        kind: sentence-transformers, instruct, mteb or refused.
+    """
+    from evalkit.presets import list_presets
+
+    return list_presets(language=language, kind=kind)
 
 
 def offline_if(data_dir: Path | str | None) -> None:
@@ -217,6 +289,9 @@ def compare_card(
 ) -> CompareReport:
     """Compare a results folder with a model card's model-index; writes reports when `reports_dir`.
 
+    The report's first line names both models; `report.failed` is the verdict (a main score off by
+    more than `tolerance`, or no main score in common).
+
     Raises:
         EvalkitError: broken card or results folder.
     """
@@ -229,7 +304,14 @@ def compare_card(
     check_tolerance(tolerance)
     card_scores = read_card(card)
     ours = _read(Path(results), single_model=True)
-    report = compare(card_scores.scores, ours, tolerance=tolerance, unmapped=card_scores.unmapped)
+    report = compare(
+        card_scores.scores,
+        ours,
+        tolerance=tolerance,
+        extras=card_scores.extras,
+        card_names=card_scores.names,
+        notes=tuple(card_scores.warnings),
+    )
     if reports_dir is not None:
         about = R.About(
             models=(R.ModelRef("card (claimed)", f"{card_scores.model_name} ({card})"), *R.models_of(ours, "results (measured)")),
@@ -243,33 +325,63 @@ def compare_card(
 def export_card(
     source: str | Path,
     *,
-    style: str = "card",
+    style: str | None = None,
     model_name: str | None = None,
     into: Path | None = None,
     drop_missing: bool = False,
-) -> str:
+    dry_run: bool = False,
+    include_local: bool | tuple[str, ...] = False,
+) -> CardExport:
     """Export model-index YAML from a results folder or a card; with `into`, update that card in place.
 
+    Args:
+        source: a results folder, a README.md, or a Hub model id.
+        style: `card` or `mteb`; None keeps a card's own style (`card` for results).
+        model_name: the model-index name; with `into`, also writes into another model's card on purpose.
+        into: a README.md whose model-index is updated (created above its first line when it has no
+            front matter).
+        drop_missing: with `into`, drop card entries and metrics the source lacks.
+        dry_run: with `into`, compute the diff and write nothing.
+        include_local: in-house tasks of a results folder to export (True: all); left out otherwise.
+
     Returns:
-        The YAML text (or the updated card's text when `into` is given).
+        The YAML (or the card's new text), notes, and with `into` the summary and the diff.
 
     Raises:
-        EvalkitError: unreadable source or target card.
+        EvalkitError: unreadable source or target card; `into` another model's card.
     """
-    from evalkit.card import export, read_card, update_card
+    from evalkit.card import CardExport, export, export_card_text, read_card, select_exportable, update_card
     from evalkit.scores import read_results as _read
 
+    if (drop_missing or dry_run) and into is None:
+        raise DataError(f"--{'drop-missing' if drop_missing else 'dry-run'}: only with --into README.md")
     src = Path(source)
+    card = None
     if src.is_dir():
-        table = _read(src, single_model=True)
-        name = model_name or (str(table["model"].iloc[0]).split("/")[-1] if not table.empty else "model")
+        table, notes = select_exportable(_read(src, single_model=True), include_local)
+        source_model = str(table["model"].iloc[0]) if not table.empty else None
+        if table.empty:
+            raise DataError(f"nothing to export from {src}: {notes[0] if notes else 'no results'}")
     else:
         card = read_card(source)
-        table = card.scores
-        name = model_name or card.model_name
+        table, notes, source_model = card.scores, list(card.warnings), card.model_name
     if into is None:
-        return export(table, style=style, model_name=name)  # type: ignore[arg-type]
-    return update_card(Path(into), table, style=style, model_name=model_name, drop_missing=drop_missing)  # type: ignore[arg-type]
+        if card is not None:
+            text = export_card_text(card, style=style, model_name=model_name)  # type: ignore[arg-type]
+        else:
+            text = export(table, style=style or "card", model_name=model_name or str(source_model).split("/")[-1])  # type: ignore[arg-type]
+        return CardExport(text, tuple(notes))
+    update = update_card(
+        Path(into),
+        table,
+        style=style,  # type: ignore[arg-type]
+        model_name=model_name,
+        drop_missing=drop_missing,
+        dry_run=dry_run,
+        source_model=source_model,
+    )
+    summary = (update.summary.line(str(into)), *(f"  {line}" for line in update.summary.changed))
+    return CardExport(update.text, tuple(notes), summary, update.diff, update.written)
 
 
 def regress(

@@ -7,6 +7,7 @@ regression); 2 bad input (one line on stderr, no traceback unless --debug); 130 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -44,6 +45,19 @@ _EPILOG_LEADERBOARD = """examples:
 """
 
 
+_EPILOG_EXPORT = """examples:
+  evalkit card export results/org__model/<rev>                       C-MTEB card style, to stdout
+  evalkit card export README.md                                      the card's model-index, in its own style
+  evalkit card export README.md --style mteb                         the same entries, mteb 2.x names, 0-1
+  evalkit card export results/org__model/<rev> --into README.md --dry-run   the diff, nothing written
+  evalkit card export results/org__model/<rev> --into README.md --include-local MyFAQ
+
+--into refuses (exit 2) another model's card unless --model-name is given, keeps every card metric
+unless --drop-missing, and prints entries updated/added/kept/dropped and the values that changed
+beyond the card's printed precision.
+"""
+
+
 def _quiet_libraries(debug: bool) -> None:
     # Library chatter drowns the one-line messages users need; --debug brings it back.
     level = logging.DEBUG if debug else logging.WARNING
@@ -56,30 +70,43 @@ def _quiet_libraries(debug: bool) -> None:
         os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 
+def _model_args(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "model": args.model,
+        "model_name": args.model_name,
+        "revision": args.revision,
+        "tasks": _split_list(args.tasks),
+        "output_dir": args.output,
+        "data_dir": args.data_dir,
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "dtype": args.dtype,
+        "max_seq_length": args.max_seq_length,
+        "loader": args.loader,
+        "trust_remote_code": args.trust_remote_code,
+        "allow_pickle": args.allow_pickle,
+        "unchecked_weights": args.unchecked_weights,
+        "overwrite": args.overwrite,
+        "cache_dir": args.cache_dir,
+        "no_cache": args.no_cache,
+        "shard": args.shard,
+    }
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from evalkit import api
 
     api.offline_if(args.data_dir)
+    if args.dry_run:
+        plan = api.plan(args.suite, **_model_args(args))
+        print(json.dumps(plan.to_json(), indent=2, ensure_ascii=False) if args.json else plan.markdown())
+        return 0
+    if args.json:
+        raise EvalkitError("--json: goes with --dry-run (a run's results are JSON files already); add --dry-run or drop --json")
     with _Progress(enabled=not args.quiet and sys.stderr.isatty(), lines=not args.quiet) as progress:
         summary = api.run(
             args.suite,
-            model=args.model,
-            model_name=args.model_name,
-            revision=args.revision,
-            tasks=_split_list(args.tasks),
-            output_dir=args.output,
-            data_dir=args.data_dir,
-            batch_size=args.batch_size,
-            device=args.device,
-            dtype=args.dtype,
-            max_seq_length=args.max_seq_length,
-            trust_remote_code=args.trust_remote_code,
-            allow_pickle=args.allow_pickle,
-            unchecked_weights=args.unchecked_weights,
-            overwrite=args.overwrite,
-            cache_dir=args.cache_dir,
-            no_cache=args.no_cache,
-            shard=args.shard,
+            **_model_args(args),
             show_progress=progress.enabled,
             on_task=progress.done,
             on_start=progress.start,
@@ -144,6 +171,19 @@ def _outcome_line(outcome: Any) -> str:
     return f"{outcome.status:>7}  {outcome.task}  {scores}  {outcome.seconds:.1f}s{extra}"
 
 
+def _cmd_models(args: argparse.Namespace) -> int:
+    from evalkit import api
+
+    presets = api.list_models(language=args.language, kind={"plain": "sentence-transformers"}.get(args.type, args.type))
+    print("| model | kind | revision | preset prompts |")
+    print("|---|---|---|---|")
+    for p in presets:
+        detail = p.reason if p.kind == "refused" else p.summary()
+        print(f"| {p.name} | {p.kind} | {(p.revision or '-')[:12]} | {detail.replace('|', '/')} |")
+    print(f"\n{len(presets)} models", file=sys.stderr)
+    return 0
+
+
 def _cmd_data_pull(args: argparse.Namespace) -> int:
     from evalkit import api
 
@@ -158,7 +198,7 @@ def _cmd_card_compare(args: argparse.Namespace) -> int:
 
     report = api.compare_card(args.results, card=args.card, tolerance=args.tolerance, reports_dir=args.reports)
     _print_report(report.markdown, report.files)
-    return 1 if report.any_main_off else 0
+    return 1 if report.failed else 0
 
 
 def _print_report(markdown: str, files: tuple[Path, ...]) -> None:
@@ -170,18 +210,35 @@ def _print_report(markdown: str, files: tuple[Path, ...]) -> None:
 def _cmd_card_export(args: argparse.Namespace) -> int:
     from evalkit import api
 
-    text = api.export_card(
+    result = api.export_card(
         args.source,
         style=args.style,
         model_name=args.model_name,
         into=args.into,
         drop_missing=args.drop_missing,
+        dry_run=args.dry_run,
+        include_local=args.include_local,
     )
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     if args.into is None:
-        sys.stdout.write(text)
+        sys.stdout.write(result.text)
+        return 0
+    if args.dry_run:
+        sys.stdout.write(result.diff)
+    for line in result.summary:
+        print(line, file=sys.stderr)
+    if args.dry_run:
+        print(f"dry run: {args.into} not written", file=sys.stderr)
+    elif not result.written:
+        print(f"{args.into} unchanged", file=sys.stderr)
     else:
         print(f"updated model-index of {args.into}", file=sys.stderr)
     return 0
+
+
+def _include_local(value: str) -> bool | tuple[str, ...]:
+    return True if value == "*" else tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 def _cmd_regress(args: argparse.Namespace) -> int:
@@ -285,6 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-seq-length", type=int, metavar="TOKENS", help="truncate texts to this many tokens (default: the suite's, else the model's)"
     )
     g.add_argument(
+        "--loader",
+        choices=["auto", "mteb"],
+        help="auto (default): evalkit loads the model; mteb: mteb's own wrapper (registry models such as jina-embeddings-v3)",
+    )
+    g.add_argument(
         "--trust-remote-code", metavar="MODEL", help="let MODEL (same as --model) run its own Python code; only for models you trust"
     )
     g.add_argument("--allow-pickle", metavar="MODEL", help="let MODEL (same as --model) load pickle weights (*.bin), which can run code")
@@ -295,8 +357,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g = r.add_argument_group("behaviour")
     g.add_argument("--overwrite", action="store_true", help="rerun tasks that already have results")
+    g.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan: settings and their sources, every prompt, which tasks would run; loads no weights",
+    )
+    g.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
     g.add_argument("--quiet", action="store_true", help="print only the final table")
     r.set_defaults(func=_cmd_run)
+
+    mo = sub.add_parser("models", help="list mteb's registry models and the presets evalkit takes from it")
+    mo.add_argument("--language", help="ISO 639-3 language code, e.g. zho")
+    mo.add_argument(
+        "--type",
+        choices=["sentence-transformers", "plain", "instruct", "mteb", "refused"],
+        help="only models of this kind (plain = sentence-transformers)",
+    )
+    mo.set_defaults(func=_cmd_models)
 
     d = sub.add_parser("data", help="offline mirror of task datasets")
     dsub = d.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
@@ -308,7 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("card", help="compare with or export a model card's model-index")
     csub = c.add_subparsers(dest="card_command", required=True, parser_class=_Parser)
-    cc = csub.add_parser("compare", help="compare results with a card's model-index")
+    cc = csub.add_parser(
+        "compare",
+        help="compare results with a card's model-index",
+        description="Compare a results folder with a card's model-index (any card style). The report's first line names "
+        "both models; exit 1 when a main score is off by more than --tolerance, or when no main score is on both sides.",
+    )
     cc.add_argument("results", type=Path, help="results folder of one model")
     cc.add_argument("--card", required=True, help="README.md path or Hub model id")
     cc.add_argument(
@@ -316,17 +398,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cc.add_argument("--reports", type=Path, default=Path("reports"), help="where to write compare.md/.csv/.html")
     cc.set_defaults(func=_cmd_card_compare)
-    ce = csub.add_parser("export", help="write model-index YAML from results or a card")
+    ce = csub.add_parser(
+        "export",
+        help="write model-index YAML from results or a card",
+        epilog=_EPILOG_EXPORT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ce.add_argument("source", help="results folder, README.md, or Hub model id")
     ce.add_argument(
         "--style",
         choices=["card", "mteb"],
-        default="card",
-        help="card: every metric, percents, old C-MTEB names (default); mteb: main scores only, 0-1, mteb 2.x names",
+        help="card: C-MTEB cards (old names, percents, every metric); mteb: mteb 2.x names, 0-1, main score "
+        "(default: a card's own style; card for results)",
     )
-    ce.add_argument("--model-name", help="the model-index name (default: the model's)")
-    ce.add_argument("--into", type=Path, help="replace the model-index of this README.md in place")
-    ce.add_argument("--drop-missing", action="store_true", help="with --into: drop card entries the results lack")
+    ce.add_argument("--model-name", help="the model-index name (default: the model's); with --into, writes into another model's card")
+    ce.add_argument(
+        "--include-local",
+        nargs="?",
+        const="*",
+        type=_include_local,
+        default=False,
+        metavar="NAMES",
+        help="export in-house tasks of the results too: all, or a comma list (they are not MTEB tasks: left out by default)",
+    )
+    g = ce.add_argument_group("--into")
+    g.add_argument("--into", type=Path, help="update the model-index of this README.md in place (keeps its style and order)")
+    g.add_argument("--drop-missing", action="store_true", help="with --into: drop card entries and metrics the source lacks")
+    g.add_argument("--dry-run", action="store_true", help="with --into: print the unified diff, write nothing")
     ce.set_defaults(func=_cmd_card_export)
 
     g = sub.add_parser("regress", help="gate a candidate against a baseline")

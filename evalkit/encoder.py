@@ -24,7 +24,7 @@ import numpy as np
 from evalkit._types import EncodeStats
 from evalkit.batching import cpu_workers, plan_batches, worker_threads
 from evalkit.errors import EncodingError, ModelError
-from evalkit.model_source import ResolvedModel, load_python, load_sentence_transformer, own_prompts, pick_device, prepare_model
+from evalkit.model_source import ResolvedModel, load_mteb, load_python, load_sentence_transformer, own_prompts, pick_device, prepare_model
 from evalkit.prompts import PromptSource, PromptTable, with_task_prompts
 from evalkit.settings import ModelSettings
 
@@ -235,7 +235,10 @@ class Encoder(_CachingEncoder):
         if not long:
             return 0
         try:
-            lengths = [len(ids) for ids in tokenizer(long, add_special_tokens=True, truncation=False)["input_ids"]]
+            # Cut at limit + 1: enough to tell "longer than the limit", and the tokenizer does not warn
+            # "will result in indexing errors" about the truncation evalkit reports itself.
+            encoded = tokenizer(long, add_special_tokens=True, truncation=True, max_length=limit + 1)
+            lengths = [len(ids) for ids in encoded["input_ids"]]
         except Exception:  # noqa: BLE001 - a count for the report, never a reason to fail
             return 0
         return sum(1 for n in lengths if n > limit)
@@ -340,10 +343,12 @@ class ProtocolEncoder(_CachingEncoder):
         return f"\x1f{task_metadata.name}\x1f{hf_subset}\x1f{side}", None
 
     def _encode_unique(self, texts: list[str], prompt: str | None, context: dict[str, Any]) -> np.ndarray:
+        from datasets import Dataset
         from torch.utils.data import DataLoader
 
         batch_size = int(context["kwargs"].get("batch_size") or self.settings.batch_size)
-        loader = DataLoader([{"text": t} for t in texts], batch_size=batch_size, collate_fn=_collate_texts)
+        # A datasets-backed loader, as mteb builds them: some of mteb's wrappers read `inputs.dataset`.
+        loader = DataLoader(Dataset.from_dict({"text": texts}), batch_size=batch_size)
         out = self.model.encode(
             loader,
             task_metadata=context["task_metadata"],
@@ -363,10 +368,6 @@ class ProtocolEncoder(_CachingEncoder):
         """The model's own pairwise similarity when it has one, else mteb's."""
         own = getattr(self.model, "similarity_pairwise", None)
         return own(embeddings1, embeddings2) if own is not None else super().similarity_pairwise(embeddings1, embeddings2)
-
-
-def _collate_texts(rows: list[dict[str, str]]) -> dict[str, list[str]]:
-    return {"text": [r["text"] for r in rows]}
 
 
 def default_prompts(resolved: ResolvedModel, settings: ModelSettings, source: PromptSource = "suite") -> PromptTable:
@@ -410,6 +411,8 @@ def load_resolved(
         return ProtocolEncoder(load_python(resolved), resolved, settings, cache=cache)
     # "cuda:0,cuda:1" (or "cpu,cpu"): load on the first device, encode data-parallel on all.
     device = pick_device(settings.device.split(",")[0].strip())
+    if resolved.kind == "mteb":
+        return ProtocolEncoder(load_mteb(resolved, settings, device), resolved, settings, cache=cache)
     if settings.dtype == "fp16" and device == "cpu":
         logger.warning("fp16 on CPU is slow and lossy; bf16 or fp32 is the better choice there")
     model = load_sentence_transformer(resolved, settings, device)

@@ -8,11 +8,13 @@ its traceback.
     ├── SuiteError (exit 2)        a suite file that is missing, malformed or names unknown things
     ├── DataError (exit 2)         a dataset, mirror, results folder or card that is missing or broken
     ├── ModelError (exit 2)        a model that cannot be found, loaded or trusted
-    ├── EncodingError (exit 2)     a model that produced unusable embeddings (NaN, inf)
+    ├── EncodingError (exit 1)     a model that produced unusable embeddings (NaN, inf)
     └── OutputError (exit 2)       an output location that cannot be written
 
 Exit codes of the commands themselves: 0 success; 1 a verdict against the user's numbers (a task
-failed, a score is off, a regression); 2 bad input (any `EvalkitError`).
+failed, a score is off, a regression); 2 bad input (any other `EvalkitError`). `EncodingError` is
+raised inside a task: that task is recorded as failed with the message, the others go on, and the
+run exits 1 like any failed task.
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ class ModelError(EvalkitError):
 
 
 class EncodingError(EvalkitError):
-    """A model produced embeddings that cannot be scored (NaN or infinite values)."""
+    """A model produced embeddings that cannot be scored (NaN or infinite values): a failed task."""
+
+    exit_code = 1
 
 
 class OutputError(EvalkitError):

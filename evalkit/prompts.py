@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-PromptSource = Literal["cli", "suite", "registry", "checkpoint", "task", "none"]
+PromptSource = Literal["cli", "suite", "registry", "checkpoint", "none"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,19 @@ def with_task_prompts(table: PromptTable, task_prompts: Mapping[str, str], task_
     if task_prompts:
         side = side_of(prompt_type)
         if side and side in task_prompts:
-            return ResolvedPrompt(task_prompts[side] or None, "task", side)
+            return ResolvedPrompt(task_prompts[side] or None, "suite", f"task {side}")
         if "" in task_prompts:
-            return ResolvedPrompt(task_prompts[""] or None, "task", "")
+            return ResolvedPrompt(task_prompts[""] or None, "suite", "task")
     return table.resolve(task_metadata, prompt_type)
+
+
+def task_sides(task: Any) -> list[str | None]:
+    """The sides mteb encodes a task's texts with.
+
+    Query and document for retrieval and reranking, the pair's prompt types for STS and pair
+    classification (none for C-MTEB tasks), else none.
+    """
+    if task.metadata.type in ("Retrieval", "Reranking"):
+        return ["query", "document"]
+    sides = [side_of(getattr(task, "input1_prompt_type", None)), side_of(getattr(task, "input2_prompt_type", None))]
+    return list(dict.fromkeys(sides))

@@ -21,17 +21,17 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from evalkit import examples as examples_mod
 from evalkit._io import check_writable
 from evalkit._types import EncodeStats
-from evalkit.encoder import default_prompts
 from evalkit.errors import EvalkitError, SuiteError
 from evalkit.model_source import ResolvedModel, prepare_model
-from evalkit.prompts import PromptTable
+from evalkit.presets import prompt_table_for
+from evalkit.prompts import PromptTable, task_sides
 from evalkit.results_folder import ResultsFolder, TaskRecord
 from evalkit.settings import ModelSettings, RunConfig
 from evalkit.tasks import BuiltTask, build_task
@@ -112,18 +112,27 @@ def model_folder(output_dir: Path, name: str, revision: str) -> Path:
     return ResultsFolder.for_model(output_dir, name, revision).path
 
 
-def settings_record(built: BuiltTask, resolved: ResolvedModel, settings: ModelSettings, model_prompts: dict[str, str]) -> dict[str, Any]:
+def settings_record(
+    built: BuiltTask, resolved: ResolvedModel, settings: ModelSettings, prompts: PromptTable | dict[str, str]
+) -> dict[str, Any]:
     """Everything that decides a task's scores: a stored result with the same record is reused."""
-    return {
+    table = prompts if isinstance(prompts, PromptTable) else PromptTable(dict(prompts), "suite")
+    record = {
         "model": resolved.name,
         "revision": resolved.revision,
         "vectors": settings.vector_key(),
-        "model_prompts": dict(model_prompts),
+        "model_prompts": dict(table.prompts),
         "task_prompts": dict(built.spec.prompts),
         "splits": list(built.task.eval_splits),
         "subsets": list(built.task.hf_subsets),
         "dataset_revision": built.dataset_revision,
     }
+    if table.instruction is not None:
+        # Instruct models: the instruction of each side of this task, as the model will get it.
+        record["instructions"] = {str(side): table.resolve(built.task.metadata, side).text for side in task_sides(built.task)}
+    if settings.similarity:
+        record["similarity"] = settings.similarity
+    return record
 
 
 def _hash(record: dict[str, Any]) -> str:
@@ -135,12 +144,12 @@ def plan_task(
     folder: ResultsFolder,
     resolved: ResolvedModel,
     settings: ModelSettings,
-    model_prompts: dict[str, str],
+    prompts: PromptTable,
     *,
     overwrite: bool,
 ) -> TaskPlan:
     """Decide whether a task runs: its settings hash against the stored record."""
-    record = settings_record(built, resolved, settings, model_prompts)
+    record = settings_record(built, resolved, settings, prompts)
     digest = _hash(record)
     local = built.spec.local is not None
     if overwrite:
@@ -343,6 +352,7 @@ class _Run:
     encoder: LazyEncoder
     started: str
     notes: list[str]
+    prompts: list[dict[str, Any]]  # per task and side: the prompt and where it came from
 
     def update_manifest(self, tasks: dict[str, Any]) -> None:
         config, encoder = self.config, self.encoder
@@ -369,6 +379,7 @@ class _Run:
                 "started": previous.get("started", self.started),
                 "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "warnings": sorted(set(previous.get("warnings", [])) | set(self.notes)),
+                "prompts": _merge_prompts(previous.get("prompts", []), self.prompts),
                 "encoder_stats": encoder.stats.record() if encoder.stats.texts else previous.get("encoder_stats", {}),
                 "tasks": {**previous.get("tasks", {}), **tasks},
             }
@@ -376,11 +387,9 @@ class _Run:
         self.folder.update_manifest(update)
 
 
-def model_prompts(resolved: ResolvedModel, config: RunConfig) -> PromptTable:
-    """The model-level prompt table of a run, with the source it came from."""
-    if resolved.kind != "sentence-transformers":
-        return PromptTable()  # a protocol object applies its own prompts
-    return default_prompts(resolved, config.model, config.sources.get("prompts", "suite"))  # type: ignore[arg-type]
+def _merge_prompts(previous: list[dict[str, Any]], current: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    tasks = {row["task"] for row in current}
+    return [row for row in previous if row.get("task") not in tasks] + current
 
 
 def prepare_run(config: RunConfig) -> tuple[_Run, list[BuiltTask]]:
@@ -390,6 +399,7 @@ def prepare_run(config: RunConfig) -> tuple[_Run, list[BuiltTask]]:
         EvalkitError: unknown task, missing mirror data, unwritable output, missing or untrusted model.
     """
     from evalkit._mteb_compat import self_check_notes
+    from evalkit.run_plan import prompt_rows
 
     specs = config.selected()
     if not specs:
@@ -401,11 +411,13 @@ def prepare_run(config: RunConfig) -> tuple[_Run, list[BuiltTask]]:
     check_writable(folder.path)
     if stale := folder.remove_stale_temps():
         logger.info("removed %d temporary files left by killed runs in %s", stale, folder.path)
-    notes = [w for b in built for w in b.warnings] + self_check_notes()
+    notes = list(config.notes) + [w for b in built for w in b.warnings] + self_check_notes()
     for note in notes:
         logger.warning(note)
-    encoder = LazyEncoder(resolved, config.model, config.cache_dir, folder, model_prompts(resolved, config))
-    state = _Run(config, resolved, folder, encoder, time.strftime("%Y-%m-%dT%H:%M:%S%z"), notes)
+    table = prompt_table_for(resolved, config.model, config.sources)
+    encoder = LazyEncoder(resolved, config.model, config.cache_dir, folder, table)
+    prompts = [asdict(r) for r in prompt_rows(built, table, own_prompts=resolved.kind == "python")]
+    state = _Run(config, resolved, folder, encoder, time.strftime("%Y-%m-%dT%H:%M:%S%z"), notes, prompts)
     return state, built
 
 
@@ -445,7 +457,7 @@ def run(
                     if on_task is not None:
                         on_task(outcome)
                     continue
-                plan = plan_task(b, folder, state.resolved, config.model, encoder.model_prompts, overwrite=config.overwrite)
+                plan = plan_task(b, folder, state.resolved, config.model, encoder.prompts, overwrite=config.overwrite)
                 if plan.reuse:
                     outcome = skipped_outcome(folder, plan)
                 else:

@@ -19,7 +19,7 @@ Example::
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -42,6 +42,10 @@ REGRESS_ALPHA = 0.05
 BOOTSTRAP_SAMPLES = 1000
 POOLINGS: tuple[Pooling, ...] = ("auto", "mean", "cls", "lasttoken")
 DTYPES: tuple[DType, ...] = ("fp32", "fp16", "bf16")
+Loader = Literal["auto", "mteb"]
+Similarity = Literal["cosine", "dot"]
+LOADERS: tuple[Loader, ...] = ("auto", "mteb")
+SIMILARITIES: tuple[Similarity, ...] = ("cosine", "dot")
 
 
 def default_cache_dir() -> Path:
@@ -71,15 +75,34 @@ class ModelSettings:
     allow_pickle: bool = False
     unchecked_weights: bool = False
     prompts: Mapping[str, str] = field(default_factory=dict)
+    loader: Loader = "auto"  # "mteb": load through mteb.get_model (models that need mteb's own wrapper)
+    similarity: Similarity | None = None  # None: the model's own (sentence-transformers' config)
+    tokenizer_kwargs: Mapping[str, Any] = field(default_factory=dict)  # e.g. add_eos_token, padding_side
+    include_prompt: bool | None = None  # False: pooling leaves the prompt's tokens out
+    truncate_dim: int | None = None
 
     def vector_key(self) -> dict[str, Any]:
-        """The settings that change the embeddings (not batch size or device)."""
-        return {"pooling": self.pooling, "normalize": self.normalize, "max_seq_length": self.max_seq_length, "dtype": self.dtype}
+        """The settings that change the embeddings (not batch size or device).
+
+        The newer fields join the key only when set, so caches and records of earlier runs stay valid.
+        """
+        key: dict[str, Any] = {
+            "pooling": self.pooling,
+            "normalize": self.normalize,
+            "max_seq_length": self.max_seq_length,
+            "dtype": self.dtype,
+        }
+        for name in ("tokenizer_kwargs", "include_prompt", "truncate_dim"):
+            value = getattr(self, name)
+            if value not in (None, {}):
+                key[name] = dict(value) if isinstance(value, Mapping) else value
+        return key
 
     def record(self) -> dict[str, Any]:
         """The settings as plain JSON-ready values, for the manifest."""
         out = asdict(self)
         out["prompts"] = dict(self.prompts)
+        out["tokenizer_kwargs"] = dict(self.tokenizer_kwargs)
         return out
 
 
@@ -105,11 +128,19 @@ def check_value(key: str, value: Any) -> Any:
         return _one_of(value, POOLINGS)
     if key == "dtype":
         return _one_of(value, DTYPES)
-    if key in ("normalize", *_OPT_INS):
+    if key == "loader":
+        return _one_of(value, LOADERS)
+    if key == "similarity":
+        return _one_of(value, SIMILARITIES)
+    if key in ("normalize", "include_prompt", *_OPT_INS):
         if not isinstance(value, bool):
             raise Invalid(f"must be true or false, not {value!r}")
         return value
-    if key in ("max_seq_length", "batch_size"):
+    if key == "tokenizer_kwargs":
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise Invalid("must map tokenizer options (e.g. padding_side: left) to values")
+        return dict(value)
+    if key in ("max_seq_length", "batch_size", "truncate_dim"):
         if isinstance(value, bool) or not isinstance(value, int):
             raise Invalid(f"must be a whole number, not {value!r}")
         if value <= 0:
@@ -246,6 +277,7 @@ class RunConfig:
     cache_dir: Path | None = None  # None: embeddings stay in memory, nothing is cached on disk
     shard: tuple[int, int] | None = None
     show_progress: bool = False
+    notes: tuple[str, ...] = ()  # warnings found while resolving (the manifest keeps them)
 
     @classmethod
     def from_sources(
@@ -260,8 +292,9 @@ class RunConfig:
         cache_dir: Path | None | Literal["default"] = "default",
         shard: tuple[int, int] | None = None,
         show_progress: bool = False,
+        preset: Callable[[str | None], SettingsLayer | None] | None = None,
     ) -> RunConfig:
-        """Merge the command line over the suite (over the defaults) into one checked config.
+        """Merge the command line over the suite over a registry preset (over the defaults).
 
         Args:
             suite: the loaded suite.
@@ -273,11 +306,23 @@ class RunConfig:
             cache_dir: embedding cache folder; "default" for `default_cache_dir()`, None for none.
             shard: (K, N) to run the K-th of N deterministic shards.
             show_progress: progress bars on stderr.
+            preset: looks up the registry's layer for the model the command line and suite name.
 
         Raises:
-            SuiteError: an unknown task in `only_tasks`, or a bad shard.
+            SuiteError: an unknown task in `only_tasks`, a bad shard, or an opt-in for another model.
         """
-        merged = merge([flags, suite.model])
+        layers = [flags, suite.model]
+        merged = merge(layers)
+        notes: list[str] = []
+        registry = preset(merged.settings.model) if preset is not None else None
+        if registry is not None:
+            pinned = registry.values.get("revision")
+            if pinned and merged.settings.revision and merged.settings.revision != pinned:
+                notes.append(
+                    f"model {merged.settings.model}: revision {merged.settings.revision} ({merged.sources['revision']}) "
+                    f"instead of {pinned}, the one mteb's registry pins; scores may differ from published ones"
+                )
+            merged = merge([*layers, registry])
         if shard is not None and not 1 <= shard[0] <= shard[1]:
             raise SuiteError(f"--shard {shard[0]}/{shard[1]}: K must be between 1 and N")
         config = cls(
@@ -291,6 +336,7 @@ class RunConfig:
             cache_dir=default_cache_dir() if cache_dir == "default" else (Path(cache_dir) if cache_dir is not None else None),
             shard=shard,
             show_progress=show_progress,
+            notes=tuple(notes),
         )
         config.selected()  # unknown --tasks names fail now, before anything loads
         return config

@@ -47,6 +47,11 @@ _MODEL_KEYS = {
     "allow_pickle",
     "unchecked_weights",
     "prompts",
+    "loader",
+    "similarity",
+    "tokenizer_kwargs",
+    "include_prompt",
+    "truncate_dim",
 }
 _TASK_KEYS = {"name", "splits", "subsets", "prompts", "tolerance", "local"}
 _LOCAL_KEYS = {

@@ -69,3 +69,16 @@ def make_encoder() -> KeywordEncoder:
 def make_cat_heavy_encoder() -> KeywordEncoder:
     """The same encoder with "cat" counted three times: a "new checkpoint" whose scores move."""
     return KeywordEncoder(name="keyword-encoder-cat3", weights={"cat": 3.0})
+
+
+class _BrokenOnBus(KeywordEncoder):
+    def encode(self, inputs: Any, **kwargs: Any) -> np.ndarray:
+        out = super().encode(inputs, **kwargs)
+        texts = [t for batch in inputs for t in batch["text"]]
+        out[[i for i, t in enumerate(texts) if "bus" in t]] = np.nan
+        return out
+
+
+def make_nan_on_bus_encoder() -> KeywordEncoder:
+    """A broken "model": NaN vectors for every text with "bus" in it."""
+    return _BrokenOnBus(name="keyword-encoder-nan")

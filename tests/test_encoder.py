@@ -124,11 +124,19 @@ def test_cpu_worker_threads_give_the_vectors_of_one_thread(monkeypatch):
 
     import numpy as np
     import torch
+    from torch.utils.data import DataLoader
 
     import evalkit.batching as batching
 
     texts = [f"句子 {i} " + "长" * (i % 37) for i in range(300)] + ["A short English sentence.", ""]
-    enc = load_encoder(ModelSettings(device="cpu"))
+    enc = load_encoder(ModelSettings(device="cpu", prompts={"STS": "query: "}))
+    meta = _meta("STS", "SmokeSTS")
+
+    def encode() -> np.ndarray:
+        loader = DataLoader([{"text": t} for t in texts], batch_size=64, collate_fn=lambda rows: {"text": [r["text"] for r in rows]})
+        with enc.for_task("SmokeSTS", {}):  # a fresh task: nothing remembered from the last call
+            return enc.encode(loader, task_metadata=meta, hf_split="test", hf_subset="default")
+
     threads_seen: set[int] = set()
     forward = enc.model.forward
 
@@ -139,10 +147,10 @@ def test_cpu_worker_threads_give_the_vectors_of_one_thread(monkeypatch):
     monkeypatch.setattr(enc.model, "forward", spy)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # two workers even on a one-core runner
     monkeypatch.setattr(batching, "CPU_BATCH_TOKENS", 256)  # many batches for the two threads
-    threaded = enc._encode_texts(texts, "query: ", "T", {})
+    threaded = encode()
     assert len(threads_seen) == 2 and threading.get_ident() not in threads_seen
     monkeypatch.setattr(batching, "CPU_MAX_WORKERS", 1)
-    single = enc._encode_texts(texts, "query: ", "T", {})
+    single = encode()
     reference = enc.model.encode(texts, prompt="query: ", batch_size=32, convert_to_numpy=True)
     assert np.abs(threaded - single).max() <= 1e-6
     assert np.abs(threaded - reference).max() <= 1e-5

@@ -21,6 +21,8 @@ from evalkit.cli import main
 from evalkit.examples import ExampleScores, best_threshold_accuracy
 from evalkit.regress import Side, gate, paired_bootstrap
 
+from .conftest import MIRROR, needs_shared
+
 TINY = Path(__file__).parent / "data" / "tiny" / "tiny.yaml"
 KEYWORDS = "py:tests.keyword_encoder:make_encoder"
 CAT3 = "py:tests.keyword_encoder:make_cat_heavy_encoder"
@@ -185,3 +187,32 @@ def test_regress_two_runs_by_hand(tmp_path: Path, tiny: Path, capsys):
     # The other way round the same step is a regression, and the exit code says so.
     assert main(["regress", str(cat3), str(tiny), "--suite", str(TINY), "--no-significance", "--reports", str(tmp_path / "rep2")]) == 1
     capsys.readouterr()
+
+
+def test_nan_embeddings_fail_their_task_and_the_others_go_on(tmp_path: Path, capsys):
+    broken = "py:tests.keyword_encoder:make_nan_on_bus_encoder"  # NaN for every text with "bus" in it
+    code = main(["run", str(TINY), "--model", broken, "--output", str(tmp_path), "--no-cache", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 1  # a failed task is a verdict on the model (EncodingError.exit_code), not bad input
+    # "bus" is in TinySTS ("rain car bus"), TinyPairs and TinyClustering; the other three never see it.
+    failed = {line.split(" | ")[0].strip("| ") for line in out.splitlines() if "| failed: " in line}
+    assert failed == {"TinySTS", "TinyPairs", "TinyClustering"}
+    assert "on task TinySTS: 1 embeddings hold NaN or infinite values; try --dtype fp32, or check the checkpoint" in out
+    assert "| TinyRetrieval | Retrieval | test | 0.8770 | done |" in out
+
+
+@needs_shared
+def test_mteb_s_own_cache_loads_a_folder_with_in_house_and_mteb_tasks(tmp_path: Path):
+    import mteb
+
+    suite = tmp_path / "mixed.yaml"
+    suite.write_text(f"include: {TINY}\ntasks:\n  - {{name: STSBenchmark}}\n", encoding="utf-8")
+    summary = evalkit.run(
+        suite, tasks=("TinySTS", "STSBenchmark"), model=KEYWORDS, data_dir=MIRROR, output_dir=tmp_path / "results", no_cache=True
+    )
+    assert not summary.failed
+    # mteb checks every <model>/<revision>/*.json against its registry: TinySTS lives under evalkit/local/.
+    loaded = mteb.ResultCache(tmp_path).load_results()
+    assert [r.task_name for m in loaded.model_results for r in m.task_results] == ["STSBenchmark"]
+    # evalkit's readers see both.
+    assert set(evalkit.read_results(summary.folder)["task"]) == {"TinySTS", "STSBenchmark"}

@@ -200,7 +200,7 @@ def test_missing_tasks_fail_the_gate_unless_allowed(smoke_results: Path, tmp_pat
     assert sorted(t["verdict"] for t in report["tasks"] if t["task"] in ("SmokeSTS", "SmokeClustering")) == ["new", "new"]
 
 
-def test_compare_pages_say_match_off_or_no_overlap(smoke_results: Path, noisy_results: Path, tmp_path: Path, capsys):
+def test_compare_pages_say_match_off_or_nothing_compared(smoke_results: Path, noisy_results: Path, tmp_path: Path, capsys):
     from evalkit.card import export
     from evalkit.scores import read_results
 
@@ -216,8 +216,9 @@ def test_compare_pages_say_match_off_or_no_overlap(smoke_results: Path, noisy_re
     rows = {r[0]: r for r in page.tables["main"]["rows"]}
     assert float(rows["SmokeRetrieval"][5]) == pytest.approx(0.9, abs=1e-9)  # the card's value, sorted by its full precision
     if CARD.is_file():
-        assert main(["card", "compare", str(smoke_results), "--card", str(CARD), "--reports", str(tmp_path / "none")]) == 0
-        check_page(tmp_path / "none" / "compare.html", "NO OVERLAP", ["jina-embeddings-v2-base-zh"])
+        # No main score on both sides: nothing was checked, which fails as an off score does.
+        assert main(["card", "compare", str(smoke_results), "--card", str(CARD), "--reports", str(tmp_path / "none")]) == 1
+        check_page(tmp_path / "none" / "compare.html", "NOTHING COMPARED", ["jina-embeddings-v2-base-zh"])
 
 
 # --- in a real browser ---------------------------------------------------------------------------
