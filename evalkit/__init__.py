@@ -7,11 +7,27 @@ The operations of the `evalkit` command, as plain functions::
     table = evalkit.read_results("results")                     # the long Scores table
     report = evalkit.compare_card("results/...", card="README.md")
     report = evalkit.regress("results/base", "results/cand", suite="configs/cmteb.yaml")
+    board = evalkit.leaderboard(["results/", "README.md"], suite="cmteb")  # reports/leaderboard.*
 
 Importing evalkit is cheap: mteb, torch and friends load when a function needs them.
 """
 
-from evalkit.api import compare_card, export_card, list_models, merge, plan, pull, read_results, regress, run
+import sys
+import types
+
+from evalkit.api import (
+    compare_card,
+    export_card,
+    leaderboard,
+    list_models,
+    merge,
+    plan,
+    pull,
+    read_results,
+    regress,
+    run,
+    run_report,
+)
 from evalkit.errors import DataError, EncodingError, EvalkitError, ModelError, OutputError, SuiteError
 
 __version__ = "0.1.0"
@@ -25,6 +41,7 @@ __all__ = [
     "SuiteError",
     "compare_card",
     "export_card",
+    "leaderboard",
     "list_models",
     "merge",
     "plan",
@@ -32,4 +49,24 @@ __all__ = [
     "read_results",
     "regress",
     "run",
+    "run_report",
 ]
+
+
+class _Package(types.ModuleType):
+    """Keeps the exported functions `merge` and `regress` bound when their modules are imported.
+
+    Importing a submodule sets it as an attribute of its package, so the first
+    `from evalkit.regress import gate` would turn `evalkit.regress` from the function into the
+    module, and a second `evalkit.regress(...)` would fail. The modules stay in `sys.modules`.
+    (The leaderboard's module is `evalkit.ranking`, so that `evalkit.leaderboard` never clashes.)
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_SHADOWED = frozenset({"merge", "regress"})
+sys.modules[__name__].__class__ = _Package

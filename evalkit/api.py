@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from evalkit.compare import CompareReport
     from evalkit.data import MirrorEntry
     from evalkit.presets import Preset
+    from evalkit.ranking import Leaderboard
     from evalkit.regress import RegressReport
     from evalkit.run_plan import Plan
     from evalkit.runner import RunSummary
@@ -294,6 +295,7 @@ def compare_card(
     Raises:
         EvalkitError: broken card or results folder.
     """
+    from evalkit import report as R
     from evalkit.card import read_card
     from evalkit.compare import compare, write_reports
     from evalkit.scores import read_results as _read
@@ -311,7 +313,12 @@ def compare_card(
         notes=tuple(card_scores.warnings),
     )
     if reports_dir is not None:
-        report = replace(report, files=write_reports(report, Path(reports_dir)))
+        about = R.About(
+            models=(R.ModelRef("card (claimed)", f"{card_scores.model_name} ({card})"), *R.models_of(ours, "results (measured)")),
+            suite=R.suite_of(Path(results)),
+            result_versions=R.mteb_versions(ours),
+        )
+        report = replace(report, files=write_reports(report, Path(reports_dir), about=about))
     return report
 
 
@@ -385,6 +392,8 @@ def regress(
     tolerance: float | None = None,
     alpha: float | None = None,
     require_significance: bool | None = None,
+    allow_missing: bool = False,
+    examples_shown: int = 10,
     candidate_model: str | None = None,
     data_dir: Path | None = None,
     output_dir: Path | None = None,
@@ -394,9 +403,27 @@ def regress(
 
     With `candidate_model` and `suite`, first runs the suite's tasks the candidate folder lacks.
 
+    Args:
+        baseline: results folder, README.md card or Hub id.
+        candidate: results folder of the candidate.
+        suite: suite path or name: per-task tolerances, and the tasks for `candidate_model`.
+        tolerance: default allowed drop (0-1 scale).
+        alpha: significance level of the bootstrap interval.
+        require_significance: a drop must also be significant to count (default True).
+        allow_missing: baseline tasks the candidate lacks do not fail the gate.
+        examples_shown: per regressed task split, how many of the examples that got worse to list.
+        candidate_model: checkpoint to run first on what the candidate folder lacks.
+        data_dir: offline mirror for `candidate_model` runs.
+        output_dir: results root for `candidate_model` runs (default: `candidate`).
+        reports_dir: where regress.md/.json/.xml/.html go (None: write nothing).
+
+    Returns:
+        The report; `report.failed` decides the exit code.
+
     Raises:
         EvalkitError: missing folders, no common task, corrupt per-example files.
     """
+    from evalkit import report as R
     from evalkit.regress import gate, load_side, write_reports
 
     resolved_suite = resolve_suite(suite, None)[0] if suite is not None else None
@@ -407,10 +434,88 @@ def regress(
         candidate = summary.folder
     base = load_side(baseline, role="baseline")
     cand = load_side(candidate, role="candidate")
-    report = gate(base, cand, suite=resolved_suite, tolerance=tolerance, alpha=alpha, require_significance=require_significance)
+    report = gate(
+        base,
+        cand,
+        suite=resolved_suite,
+        tolerance=tolerance,
+        alpha=alpha,
+        require_significance=require_significance,
+        allow_missing=allow_missing,
+        moved_cap=examples_shown,
+    )
     if reports_dir is not None:
-        report = replace(report, files=write_reports(report, Path(reports_dir)))
+        suite_name = resolved_suite.name if resolved_suite is not None else None
+        if suite_name is None and Path(candidate).is_dir():
+            suite_name = R.suite_of(Path(candidate))
+        about = R.About(
+            models=(*_side_models(base, "baseline"), *_side_models(cand, "candidate")),
+            suite=suite_name,
+            result_versions=R.mteb_versions(base.scores, cand.scores),
+        )
+        report = replace(report, files=write_reports(report, Path(reports_dir), about=about))
     return report
+
+
+def _side_models(side: Any, role: str) -> tuple[Any, ...]:
+    from evalkit import report as R
+
+    refs = R.models_of(side.scores, role)
+    if side.label.startswith("card "):
+        refs = tuple(R.ModelRef(f"{role} (card)", r.name, r.revision) for r in refs)
+    return refs
+
+
+def run_report(folder: Path, *, reports_dir: Path = Path("reports")) -> tuple[Path, ...]:
+    """Write run.md and run.html for a results folder of one model (what `evalkit run` writes after a run).
+
+    Args:
+        folder: the model's results folder (`<output>/<org__name>/<revision>/`), or a root holding one model.
+        reports_dir: where the files go.
+
+    Returns:
+        The paths written.
+
+    Raises:
+        DataError: a folder with neither results nor a run manifest, or one that mixes models.
+    """
+    from evalkit.report import run_report as _run_report
+
+    return _run_report(Path(folder), Path(reports_dir))
+
+
+def leaderboard(
+    sources: list[str | Path] | tuple[str | Path, ...],
+    *,
+    suite: str | Path | None = None,
+    common: bool = False,
+    reports_dir: Path | None = Path("reports"),
+) -> Leaderboard:
+    """Rank many models from results folders and model cards, averaged as the C-MTEB leaderboard does.
+
+    Args:
+        sources: results folders (evalkit's or an mteb results checkout), README.md cards, Hub ids,
+            or folders holding any of them.
+        suite: suite path or name: its tasks, splits and subsets define the columns (e.g. cmteb).
+        common: average every row over the tasks all rows have, instead of each row's own tasks.
+        reports_dir: where leaderboard.md/.csv/.json/.html go (None: write nothing).
+
+    Returns:
+        The leaderboard; `markdown` is what the command prints.
+
+    Raises:
+        EvalkitError: a missing source, a broken card, or no scores at all.
+    """
+    from evalkit import ranking as L
+
+    if not sources:
+        raise DataError("leaderboard: no SOURCE given; pass results folders, README.md cards or Hub ids")
+    resolved = resolve_suite(suite, None)[0] if suite is not None else None
+    entries, warnings = L.collect(list(sources), suite=resolved)
+    board = L.build(entries, suite=resolved, average="common" if common else "own", warnings=warnings)
+    if reports_dir is not None:
+        board = replace(board, files=L.write_reports(board, Path(reports_dir)))
+    return board
 
 
 def merge(folders: list[Path], *, output_dir: Path) -> list[Path]:

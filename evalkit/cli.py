@@ -26,6 +26,25 @@ _EPILOG_RUN = """examples:
 """
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(pkg: str) -> str:
+        try:
+            return version(pkg)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return f"evalkit {of('evalkit')} (mteb {of('mteb')}, Python {sys.version.split()[0]})"
+
+
+_EPILOG_LEADERBOARD = """examples:
+  evalkit leaderboard results/ --suite configs/cmteb.yaml             every model under results/, C-MTEB columns
+  evalkit leaderboard results/ README.md BAAI/bge-small-zh-v1.5       measured rows next to claimed (card) rows
+  evalkit leaderboard ~/mteb-results/results cards/ --suite cmteb     a checkout of the public mteb results, a folder of cards
+"""
+
+
 _EPILOG_EXPORT = """examples:
   evalkit card export results/org__model/<rev>                       C-MTEB card style, to stdout
   evalkit card export README.md                                      the card's model-index, in its own style
@@ -93,6 +112,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             on_start=progress.start,
         )
     print(api.format_run_summary(summary))
+    if args.reports is not None:
+        for path in api.run_report(summary.folder, reports_dir=args.reports):
+            print(f"wrote {path}", file=sys.stderr)
     return 1 if summary.failed else 0
 
 
@@ -233,9 +255,19 @@ def _cmd_regress(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         reports_dir=args.reports,
         require_significance=False if args.no_significance else None,
+        allow_missing=args.allow_missing,
+        examples_shown=args.examples,
     )
     _print_report(report.markdown, report.files)
-    return 1 if report.regressed else 0
+    return 1 if report.failed else 0
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from evalkit import api
+
+    board = api.leaderboard(args.sources, suite=args.suite, common=args.common, reports_dir=args.reports)
+    _print_report(board.markdown, board.files)
+    return 0
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
@@ -250,6 +282,16 @@ def _split_list(value: str | None) -> tuple[str, ...] | None:
     if not value:
         return None
     return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _non_negative(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value}: must be 0 or more")
+    return number
 
 
 def _shard(value: str) -> tuple[int, int]:
@@ -271,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `evalkit` command."""
     p = _Parser(prog="evalkit", description="Evaluate text-embedding models on MTEB / C-MTEB and keep model cards honest.")
     p.add_argument("--debug", action="store_true", help="show tracebacks and library logs")
+    p.add_argument("--version", action="version", version=_version(), help="print the evalkit and mteb versions and exit")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     r = sub.add_parser("run", help="run a suite on a model", epilog=_EPILOG_RUN, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -283,14 +326,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--shard", type=_shard, help="run shard K of N (deterministic split of the suite's tasks)")
     g = r.add_argument_group("where")
     g.add_argument("--output", type=Path, default=Path("results"), help="results folder (default: results/)")
+    g.add_argument("--reports", type=Path, default=Path("reports"), help="where to write run.md and run.html (default: reports/)")
     g.add_argument("--data-dir", type=Path, help="offline mirror root: load every dataset from here, never the network")
     g.add_argument("--cache-dir", type=Path, help="embedding cache folder (default: $EVALKIT_CACHE or ~/.cache/evalkit/embeddings)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     g = r.add_argument_group("encoder")
-    g.add_argument("--batch-size", type=int)
+    g.add_argument("--batch-size", type=int, metavar="N", help="texts per encoder batch (default: the suite's, else 32)")
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps; several (cuda:0,cuda:1) encode data-parallel")
-    g.add_argument("--dtype", choices=["fp32", "fp16", "bf16"])
-    g.add_argument("--max-seq-length", type=int)
+    g.add_argument(
+        "--dtype",
+        choices=["fp32", "fp16", "bf16"],
+        help="weights and activations (default: the suite's, else fp32); similarities stay fp32",
+    )
+    g.add_argument(
+        "--max-seq-length", type=int, metavar="TOKENS", help="truncate texts to this many tokens (default: the suite's, else the model's)"
+    )
     g.add_argument(
         "--loader",
         choices=["auto", "mteb"],
@@ -328,8 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="offline mirror of task datasets")
     dsub = d.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     dp = dsub.add_parser("pull", help="snapshot each task's dataset repo at its pinned revision")
-    dp.add_argument("suite")
-    dp.add_argument("--data-dir", type=Path, required=True)
+    dp.add_argument("suite", help="suite YAML path or packaged name whose datasets to snapshot (e.g. cmteb)")
+    dp.add_argument("--data-dir", type=Path, required=True, help="mirror root to write into (then: evalkit run ... --data-dir DIR)")
     dp.add_argument("--tasks", help="comma-separated subset of the suite's tasks")
     dp.set_defaults(func=_cmd_data_pull)
 
@@ -384,14 +434,47 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--tolerance", type=float, help=f"allowed drop on the 0-1 scale (default: suite's, else {REGRESS_TOLERANCE})")
     g.add_argument("--alpha", type=float, help=f"significance level of the bootstrap interval (default: suite's, else {REGRESS_ALPHA})")
     g.add_argument("--no-significance", action="store_true", help="judge by tolerance alone")
+    g.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="pass even when the candidate lacks some of the baseline's tasks (they are still listed first); default: exit 1",
+    )
+    g.add_argument(
+        "--examples",
+        type=_non_negative,
+        default=10,
+        metavar="N",
+        help="per regressed task, list the N examples that got worse the most (default 10; 0: none)",
+    )
     g.add_argument("--candidate-model", help="checkpoint to run first on what the candidate folder lacks")
     g.add_argument("--data-dir", type=Path, help="offline mirror for --candidate-model runs")
     g.add_argument("--reports", type=Path, default=Path("reports"), help="where to write regress.md/.json/.xml/.html")
     g.set_defaults(func=_cmd_regress)
 
+    lb = sub.add_parser(
+        "leaderboard",
+        help="rank many models from results folders and model cards",
+        epilog=_EPILOG_LEADERBOARD,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    lb.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="results folder (evalkit's or an mteb results checkout), README.md card, Hub model id, or a folder of them",
+    )
+    lb.add_argument(
+        "--suite", help="suite whose tasks, splits and subsets make the columns (e.g. configs/cmteb.yaml); default: every task found"
+    )
+    lb.add_argument("--common", action="store_true", help="average every row over the tasks all rows have (default: each row over its own)")
+    lb.add_argument(
+        "--reports", type=Path, default=Path("reports"), help="where to write leaderboard.md/.csv/.json/.html (default: reports/)"
+    )
+    lb.set_defaults(func=_cmd_leaderboard)
+
     m = sub.add_parser("merge", help="join results folders of several shards into one")
-    m.add_argument("folders", nargs="+", type=Path)
-    m.add_argument("--output", type=Path, required=True)
+    m.add_argument("folders", nargs="+", type=Path, help="results folders to join (e.g. the --output of each --shard run)")
+    m.add_argument("--output", type=Path, required=True, help="results folder to write the joined results into")
     m.set_defaults(func=_cmd_merge)
     return p
 

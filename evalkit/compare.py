@@ -8,7 +8,6 @@ metrics with no mteb 2.x key (`extra:` rows) are listed, never compared.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,7 +156,9 @@ def _averages(card: pd.DataFrame, ours: pd.DataFrame, main: pd.DataFrame) -> pd.
 
     def common(table: pd.DataFrame) -> pd.DataFrame:
         main_rows = S.main_scores(table)
-        return main_rows[[k in both for k in main_rows[keys].itertuples(index=False, name=None)]]
+        # A boolean Series, not a list: an empty list would select no columns, not no rows.
+        keep = pd.Series([k in both for k in main_rows[keys].itertuples(index=False, name=None)], index=main_rows.index, dtype=bool)
+        return main_rows[keep]
 
     avg_card = S.averages(common(card))
     avg_ours = S.averages(common(ours))
@@ -207,21 +208,83 @@ def _markdown(
     return "\n".join(parts) + "\n"
 
 
-def write_reports(report: CompareReport, folder: Path) -> tuple[Path, ...]:
-    """Write compare.md, compare.csv and a self-contained compare.html under `folder`."""
-    groups = []
-    for ttype, frame in report.main.groupby("task_type", sort=True):
-        groups.append((str(ttype), [(f"{r.task} ({r.split})", [r.card, r.ours]) for r in frame.itertuples()]))
-    chart = R.bar_chart(groups, ["card", "ours"], title="Main scores: card vs ours")
-    header = "".join(f"<p>{html.escape(line)}</p>" for line in report.header)
-    page = R.html_page(
-        "Card comparison",
-        [
-            ("Compared", header),
-            ("Main scores", chart + R.html_table(report.main)),
-            ("Averages per task type", R.html_table(report.averages)),
-            ("Every card metric", R.html_table(report.rows)),
-        ],
+def write_reports(report: CompareReport, folder: Path, *, about: R.About | None = None) -> tuple[Path, ...]:
+    """Write compare.md, compare.csv and a self-contained compare.html under `folder`.
+
+    Args:
+        report: the comparison.
+        folder: where the files go (created if needed).
+        about: the card and results models and the suite, for the page header.
+
+    Returns:
+        The paths written.
+    """
+    from evalkit import _charts as C
+
+    colours = {"match": C.GOOD, "within tolerance": C.NEUTRAL, "off": C.BAD, "missing in results": C.MISSING, "missing on card": C.MISSING}
+    tones = {"off": "bad", "within tolerance": "", "match": "good"}
+    main = report.main
+    both = main.dropna(subset=["card", "ours"])
+    off = int((main["status"] == "off").sum())
+    # Nothing compared fails the command (exit 1) as an off score does: nothing was checked.
+    verdict, tone = ("OFF", "bad") if off else (("MATCH", "good") if len(both) else ("NOTHING COMPARED", "bad"))
+    counts = main["status"].value_counts()
+    compared = [f"{int(counts[s])} {s}" for s in ("match", "within tolerance", "off") if s in counts]
+    summary = f"{len(both)} main scores compared: {', '.join(compared)}" if len(both) else "No main score is on both sides"
+    summary += f" (tolerance {report.tolerance:g} on the 0-1 scale)"
+    if len(main) > len(both):
+        summary += "; " + ", ".join(f"{int(counts[s])} {s}" for s in ("missing in results", "missing on card") if s in counts)
+
+    def label(r: object) -> str:
+        subset = "" if r.subset == "default" else f" {r.subset}"
+        return f"{r.task}{subset} ({r.split})"
+
+    def row_id(r: object) -> str:
+        return R.anchor("main", r.task, r.subset, r.split)
+
+    groups = [
+        C.Group(
+            str(ttype),
+            tuple(
+                C.Row(
+                    label(r),
+                    R.fmt(r.delta, signed=True),
+                    (
+                        C.Bar(
+                            r.delta, colours[r.status], f"{label(r)}: ours {r.ours:.4f} - card {r.card:.4f} = {r.delta:+.4f} ({r.status})"
+                        ),
+                    ),
+                    href="#" + row_id(r),
+                )
+                for r in frame.itertuples()
+            ),
+        )
+        for ttype, frame in both.groupby("task_type", sort=True)
+    ]
+    lo, hi = C.domain(list(both["delta"]), symmetric=True, min_half_span=2 * report.tolerance)
+    chart = C.bar_chart(
+        groups,
+        title="Main scores: ours minus card",
+        axis_label="ours - card (main score, 0-1 scale); shaded: within tolerance",
+        lo=lo,
+        hi=hi,
+        band=(-report.tolerance, report.tolerance),
+        band_label=f"within tolerance ({report.tolerance:g})",
+    )
+    page = R.render_page(
+        "compare.html.j2",
+        verdict=verdict,
+        tone=tone,
+        title="evalkit card compare",
+        summary=summary,
+        about=about or R.About(),
+        charts={"deltas": chart},
+        legend=[(s, colours[s]) for s in ("match", "within tolerance", "off")],
+        main=R.table(main, id="main", signed=["delta"], row_class=lambda r: tones.get(r.status, "muted"), row_id=row_id),
+        averages=R.table(report.averages, id="averages", signed=["delta"]),
+        rows=R.table(report.rows, id="metrics", signed=["delta"], row_class=lambda r: tones.get(r.status, "muted")),
+        extras=list(report.extras),
+        header=list(report.header),
     )
     # The CSV starts with the same header as comment lines (pandas: read_csv(..., comment="#")).
     csv = "".join(f"# {line}\n" for line in report.header) + report.rows.to_csv(index=False)

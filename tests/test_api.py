@@ -19,6 +19,7 @@ def test_exported_members_are_exact():
         "SuiteError",
         "compare_card",
         "export_card",
+        "leaderboard",
         "list_models",
         "merge",
         "plan",
@@ -26,6 +27,7 @@ def test_exported_members_are_exact():
         "read_results",
         "regress",
         "run",
+        "run_report",
     ]
     for name in evalkit.__all__:
         assert getattr(evalkit, name) is not None

@@ -79,7 +79,9 @@ def test_bf16_is_within_tolerance(mirror_results: Path, tmp_path: Path, capsys):
     # bf16 matmuls are emulated on most CPUs (about 8x slower here): two tasks keep the test short.
     cand = run_candidate(tmp_path / "cand", "--dtype", "bf16", "--tasks", "STSBenchmark,Ocnli", "--no-cache")
     capsys.readouterr()
-    code = main(["regress", str(mirror_results), str(cand), "--suite", "mirror", "--reports", str(tmp_path / "rep")])
+    # ATEC and Banking77 are left out on purpose: --allow-missing keeps them from failing the gate.
+    args = ["regress", str(mirror_results), str(cand), "--suite", "mirror", "--reports", str(tmp_path / "rep")]
+    code = main([*args, "--allow-missing"])
     report = json.loads((tmp_path / "rep" / "regress.json").read_text())
     assert code == 0, report["tasks"]
     for task in report["tasks"]:

@@ -1,0 +1,58 @@
+"""The command line around the reports: --version, help text on every option, the run's --reports."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from importlib.metadata import version
+
+from evalkit.cli import build_parser, main
+
+
+def _parsers(parser: argparse.ArgumentParser, path: str = "evalkit"):
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, f"{path} {name}")
+
+
+def test_every_option_and_argument_has_help():
+    missing = [
+        f"{path} {'/'.join(a.option_strings) or a.dest}"
+        for path, parser in _parsers(build_parser())
+        for a in parser._actions
+        if not isinstance(a, argparse._SubParsersAction) and not (a.help and a.help.strip())
+    ]
+    assert missing == []
+
+
+def test_version_names_evalkit_and_mteb(capsys):
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith(f"evalkit {version('evalkit')} (mteb {version('mteb')}, Python ")
+
+
+def test_version_and_help_stay_instant():
+    # --version must not import torch or mteb (it reads installed package metadata only).
+    code = "import sys; from evalkit.cli import main; main(['--version']); print('torch' in sys.modules, 'mteb' in sys.modules, 'jinja2' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[-1] == "False False False"
+
+
+def test_leaderboard_without_sources_is_a_usage_error(capsys):
+    assert main(["leaderboard"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "SOURCE" in err
+
+
+def test_exported_functions_survive_importing_their_modules():
+    # `from evalkit.regress import gate` sets the module as an attribute of the package; a second
+    # `evalkit.regress(...)` in a notebook must still call the function.
+    code = (
+        "import evalkit, types; from evalkit.regress import gate; from evalkit.merge import merge_folders; import evalkit.ranking; "
+        "print(all(isinstance(getattr(evalkit, n), types.FunctionType) for n in ('regress', 'merge', 'leaderboard')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "True"
