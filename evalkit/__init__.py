@@ -12,9 +12,6 @@ The operations of the `evalkit` command, as plain functions::
 Importing evalkit is cheap: mteb, torch and friends load when a function needs them.
 """
 
-import sys
-import types
-
 from evalkit.api import (
     compare_card,
     export_card,
@@ -51,22 +48,3 @@ __all__ = [
     "run",
     "run_report",
 ]
-
-
-class _Package(types.ModuleType):
-    """Keeps the exported functions `merge` and `regress` bound when their modules are imported.
-
-    Importing a submodule sets it as an attribute of its package, so the first
-    `from evalkit.regress import gate` would turn `evalkit.regress` from the function into the
-    module, and a second `evalkit.regress(...)` would fail. The modules stay in `sys.modules`.
-    (The leaderboard's module is `evalkit.ranking`, so that `evalkit.leaderboard` never clashes.)
-    """
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if name in _SHADOWED and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-_SHADOWED = frozenset({"merge", "regress"})
-sys.modules[__name__].__class__ = _Package

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from evalkit.errors import DataError, SuiteError
 from evalkit.settings import COMPARE_TOLERANCE
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from evalkit.data import MirrorEntry
     from evalkit.presets import Preset
     from evalkit.ranking import Leaderboard
-    from evalkit.regress import RegressReport
+    from evalkit.regression import RegressReport
     from evalkit.run_plan import Plan
     from evalkit.runner import RunSummary
     from evalkit.settings import RunConfig
@@ -215,6 +215,13 @@ def list_models(*, language: str | None = None, kind: str | None = None) -> list
     return list_presets(language=language, kind=kind)
 
 
+def _reports(reports_dir: Path | str) -> Path:
+    """A reports folder; "default" is `$EVALKIT_REPORTS` or reports/, as on the command line."""
+    from evalkit.settings import default_reports_dir
+
+    return default_reports_dir() if reports_dir == "default" else Path(reports_dir)
+
+
 def offline_if(data_dir: Path | str | None) -> None:
     """With a mirror, the Hub is never asked: switch huggingface_hub and datasets to offline.
 
@@ -285,7 +292,7 @@ def read_results(folder: Path, *, single_model: bool = False) -> pd.DataFrame:
 
 
 def compare_card(
-    results: Path, *, card: str | Path, tolerance: float = COMPARE_TOLERANCE, reports_dir: Path | None = Path("reports")
+    results: Path, *, card: str | Path, tolerance: float = COMPARE_TOLERANCE, reports_dir: Path | None | Literal["default"] = "default"
 ) -> CompareReport:
     """Compare a results folder with a model card's model-index; writes reports when `reports_dir`.
 
@@ -318,7 +325,7 @@ def compare_card(
             suite=R.suite_of(Path(results)),
             result_versions=R.mteb_versions(ours),
         )
-        report = replace(report, files=write_reports(report, Path(reports_dir), about=about))
+        report = replace(report, files=write_reports(report, _reports(reports_dir), about=about))
     return report
 
 
@@ -397,7 +404,7 @@ def regress(
     candidate_model: str | None = None,
     data_dir: Path | None = None,
     output_dir: Path | None = None,
-    reports_dir: Path | None = Path("reports"),
+    reports_dir: Path | None | Literal["default"] = "default",
 ) -> RegressReport:
     """Gate a candidate's results against a baseline (results folder or model card).
 
@@ -424,7 +431,7 @@ def regress(
         EvalkitError: missing folders, no common task, corrupt per-example files.
     """
     from evalkit import report as R
-    from evalkit.regress import gate, load_side, write_reports
+    from evalkit.regression import gate, load_side, write_reports
 
     resolved_suite = resolve_suite(suite, None)[0] if suite is not None else None
     if candidate_model is not None:
@@ -453,7 +460,7 @@ def regress(
             suite=suite_name,
             result_versions=R.mteb_versions(base.scores, cand.scores),
         )
-        report = replace(report, files=write_reports(report, Path(reports_dir), about=about))
+        report = replace(report, files=write_reports(report, _reports(reports_dir), about=about))
     return report
 
 
@@ -466,7 +473,7 @@ def _side_models(side: Any, role: str) -> tuple[Any, ...]:
     return refs
 
 
-def run_report(folder: Path, *, reports_dir: Path = Path("reports")) -> tuple[Path, ...]:
+def run_report(folder: Path, *, reports_dir: Path | Literal["default"] = "default") -> tuple[Path, ...]:
     """Write run.md and run.html for a results folder of one model (what `evalkit run` writes after a run).
 
     Args:
@@ -481,7 +488,7 @@ def run_report(folder: Path, *, reports_dir: Path = Path("reports")) -> tuple[Pa
     """
     from evalkit.report import run_report as _run_report
 
-    return _run_report(Path(folder), Path(reports_dir))
+    return _run_report(Path(folder), _reports(reports_dir))
 
 
 def leaderboard(
@@ -489,7 +496,7 @@ def leaderboard(
     *,
     suite: str | Path | None = None,
     common: bool = False,
-    reports_dir: Path | None = Path("reports"),
+    reports_dir: Path | None | Literal["default"] = "default",
 ) -> Leaderboard:
     """Rank many models from results folders and model cards, averaged as the C-MTEB leaderboard does.
 
@@ -514,7 +521,7 @@ def leaderboard(
     entries, warnings = L.collect(list(sources), suite=resolved)
     board = L.build(entries, suite=resolved, average="common" if common else "own", warnings=warnings)
     if reports_dir is not None:
-        board = replace(board, files=L.write_reports(board, Path(reports_dir)))
+        board = replace(board, files=L.write_reports(board, _reports(reports_dir)))
     return board
 
 
@@ -524,6 +531,6 @@ def merge(folders: list[Path], *, output_dir: Path) -> list[Path]:
     Raises:
         DataError: a folder without results, or two folders with different results for one task.
     """
-    from evalkit.merge import merge_folders
+    from evalkit.merge_results import merge_folders
 
     return merge_folders([Path(f) for f in folders], Path(output_dir))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
-from evalkit.settings import COMPARE_TOLERANCE, REGRESS_ALPHA, REGRESS_TOLERANCE
+from evalkit.settings import COMPARE_TOLERANCE, REGRESS_ALPHA, REGRESS_TOLERANCE, default_reports_dir
 
 _EPILOG_RUN = """examples:
   evalkit run configs/smoke.yaml                      bundled tasks of all six types, offline, the embedded model
@@ -326,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--shard", type=_shard, help="run shard K of N (deterministic split of the suite's tasks)")
     g = r.add_argument_group("where")
     g.add_argument("--output", type=Path, default=Path("results"), help="results folder (default: results/)")
-    g.add_argument("--reports", type=Path, default=Path("reports"), help="where to write run.md and run.html (default: reports/)")
+    g.add_argument("--reports", type=Path, default=default_reports_dir(), help="where to write run.md and run.html (default: reports/)")
     g.add_argument("--data-dir", type=Path, help="offline mirror root: load every dataset from here, never the network")
     g.add_argument("--cache-dir", type=Path, help="embedding cache folder (default: $EVALKIT_CACHE or ~/.cache/evalkit/embeddings)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
@@ -396,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     cc.add_argument(
         "--tolerance", type=float, default=COMPARE_TOLERANCE, help=f"allowed |delta| on the 0-1 scale (default {COMPARE_TOLERANCE})"
     )
-    cc.add_argument("--reports", type=Path, default=Path("reports"), help="where to write compare.md/.csv/.html")
+    cc.add_argument("--reports", type=Path, default=default_reports_dir(), help="where to write compare.md/.csv/.html")
     cc.set_defaults(func=_cmd_card_compare)
     ce = csub.add_parser(
         "export",
@@ -448,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--candidate-model", help="checkpoint to run first on what the candidate folder lacks")
     g.add_argument("--data-dir", type=Path, help="offline mirror for --candidate-model runs")
-    g.add_argument("--reports", type=Path, default=Path("reports"), help="where to write regress.md/.json/.xml/.html")
+    g.add_argument("--reports", type=Path, default=default_reports_dir(), help="where to write regress.md/.json/.xml/.html")
     g.set_defaults(func=_cmd_regress)
 
     lb = sub.add_parser(
@@ -468,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lb.add_argument("--common", action="store_true", help="average every row over the tasks all rows have (default: each row over its own)")
     lb.add_argument(
-        "--reports", type=Path, default=Path("reports"), help="where to write leaderboard.md/.csv/.json/.html (default: reports/)"
+        "--reports", type=Path, default=default_reports_dir(), help="where to write leaderboard.md/.csv/.json/.html (default: reports/)"
     )
     lb.set_defaults(func=_cmd_leaderboard)
 

@@ -105,7 +105,9 @@ class ResultsFolder:
         if not path.exists():
             raise DataError(f"results folder {path}: does not exist; pass the --output folder of `evalkit run`")
         for pattern in ("", "*", "*/*", "results/*/*"):
-            found = [cls(d) for d in sorted(path.glob(pattern) if pattern else [path]) if d.is_dir() and cls(d).has_results()]
+            candidates = sorted(path.glob(pattern)) if pattern else [path]
+            # evalkit/ (records, manifest) is never a results folder, even when every task failed.
+            found = [cls(d) for d in candidates if d.is_dir() and d.name != "evalkit" and cls(d).has_results()]
             if found:
                 return found
         raise DataError(

@@ -48,6 +48,11 @@ LOADERS: tuple[Loader, ...] = ("auto", "mteb")
 SIMILARITIES: tuple[Similarity, ...] = ("cosine", "dot")
 
 
+def default_reports_dir() -> Path:
+    """Where report pages go unless told otherwise: $EVALKIT_REPORTS or reports/."""
+    return Path(os.environ.get("EVALKIT_REPORTS") or "reports")
+
+
 def default_cache_dir() -> Path:
     """Where embeddings are cached unless told otherwise: $EVALKIT_CACHE or ~/.cache/evalkit/embeddings."""
     return Path(os.environ.get("EVALKIT_CACHE") or Path.home() / ".cache" / "evalkit" / "embeddings")

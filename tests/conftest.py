@@ -32,6 +32,7 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFa
     monkeypatch.setenv("HF_HOME", str(home))
     monkeypatch.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
     monkeypatch.setenv("EVALKIT_CACHE", str(home / "evalkit"))
+    monkeypatch.setenv("EVALKIT_REPORTS", str(home / "reports"))  # report pages never land in the checkout
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
 
 

@@ -19,7 +19,7 @@ import evalkit
 from evalkit import scores as S
 from evalkit.cli import main
 from evalkit.examples import ExampleScores, best_threshold_accuracy
-from evalkit.regress import Side, gate, paired_bootstrap
+from evalkit.regression import Side, gate, paired_bootstrap
 
 from .conftest import MIRROR, needs_shared
 

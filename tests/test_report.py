@@ -274,7 +274,7 @@ def test_regressed_tasks_list_the_examples_that_moved(smoke_results: Path, noisy
     import numpy as np
 
     from evalkit import examples
-    from evalkit.regress import _best_threshold
+    from evalkit.regression import _best_threshold
     from evalkit.results_folder import ResultsFolder
 
     def entry(folder: Path, task: str):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from importlib.metadata import version
 
+import evalkit
 from evalkit.cli import build_parser, main
 
 
@@ -47,12 +48,17 @@ def test_leaderboard_without_sources_is_a_usage_error(capsys):
     assert err.count("\n") == 1 and "SOURCE" in err
 
 
-def test_exported_functions_survive_importing_their_modules():
-    # `from evalkit.regress import gate` sets the module as an attribute of the package; a second
-    # `evalkit.regress(...)` in a notebook must still call the function.
+def test_exported_functions_survive_importing_every_module():
+    # Importing `evalkit.x` sets the module as the package's attribute `x`: no module may be named
+    # like an exported function, or `evalkit.regress(...)` would stop working after an import.
+    import pkgutil
+
+    modules = {m.name for m in pkgutil.iter_modules(evalkit.__path__)}
+    assert not modules & set(evalkit.__all__)
     code = (
-        "import evalkit, types; from evalkit.regress import gate; from evalkit.merge import merge_folders; import evalkit.ranking; "
-        "print(all(isinstance(getattr(evalkit, n), types.FunctionType) for n in ('regress', 'merge', 'leaderboard')))"
+        "import importlib, pkgutil, types, evalkit; "
+        "[importlib.import_module('evalkit.' + m.name) for m in pkgutil.iter_modules(evalkit.__path__)]; "
+        "print(all(isinstance(getattr(evalkit, n), (types.FunctionType, type)) for n in evalkit.__all__))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True"
