@@ -121,12 +121,15 @@ def test_ray_run_equals_a_local_run(ray_session: Any, smoke_results: Path, tmp_p
         record = json.loads((summary.folder / "evalkit" / "tasks" / f"{task}.json").read_text())
         assert record["run"] == run
 
-    # regress and card cannot tell the two apart.
-    gate = evalkit.regress(smoke_results, summary.folder, reports_dir=None)
+    # regress and card cannot tell the two apart. (Through evalkit.api: once the module
+    # evalkit/regress.py is imported, the attribute `evalkit.regress` is that module, not the function.)
+    from evalkit.api import compare_card, export_card, regress
+
+    gate = regress(smoke_results, summary.folder, reports_dir=None)
     assert set(gate.tasks.verdict) == {"unchanged"} and gate.tasks.delta.abs().max() <= 1e-6
     card = tmp_path / "README.md"
-    card.write_text(f"---\n{evalkit.export_card(smoke_results)}---\n# local run\n", encoding="utf-8")
-    compared = evalkit.compare_card(summary.folder, card=card, tolerance=1e-6, reports_dir=None)
+    card.write_text(f"---\n{export_card(smoke_results)}---\n# local run\n", encoding="utf-8")
+    compared = compare_card(summary.folder, card=card, tolerance=1e-6, reports_dir=None)
     assert not compared.any_main_off and len(compared.rows) > 6 and compared.rows.delta.abs().max() <= 1e-6
 
 
