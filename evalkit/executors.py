@@ -33,7 +33,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -388,6 +388,33 @@ def _reach(address: str) -> None:
         ) from None
 
 
+class _Captured:
+    def __init__(self, file: Any) -> None:
+        self.file = file
+
+    def read(self) -> str:
+        self.file.seek(0)
+        return self.file.read().decode("utf-8", "replace")
+
+
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[_Captured]:
+    """File descriptor 2 (C++ libraries write there directly) into a temporary file for the block."""
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as file:
+        os.dup2(file.fileno(), 2)
+        try:
+            yield _Captured(file)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 @dataclass
 class _Cluster:
     address: str  # as given: local, auto, HOST:PORT
@@ -402,14 +429,26 @@ def _connect(ray: Any, address: str) -> _Cluster:
     debug = logging.getLogger().isEnabledFor(logging.DEBUG)
     # Workers' logs go to Ray's session logs; with --debug they are shown here too.
     options: dict[str, Any] = {"logging_level": logging.DEBUG if debug else logging.ERROR, "log_to_driver": debug}
+    said = ""
     try:
         if address == "local":
             ray.init(address="local", include_dashboard=False, **options)
         else:
-            ray.init(address=address, **options)
+            # Ray's C++ client warns once a second while it retries a connection (about 20 s);
+            # kept out of the terminal unless --debug, and read for the one-line error.
+            with contextlib.nullcontext(None) if debug else _captured_stderr() as captured:
+                try:
+                    ray.init(address=address, **options)
+                finally:
+                    said = captured.read() if captured is not None else ""
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise EvalkitError(f"--ray {address}: cannot connect ({first}); check the address, or use --ray local") from None
+        fix = "check the address, or use --ray local"
+        if "InvalidAuthToken" in said or "Unauthenticated" in said:
+            # Ray turns token authentication on for the clusters it starts, but a driver given an
+            # explicit address sends the token only when told to.
+            fix = "the cluster wants its authentication token: set RAY_AUTH_MODE=token (token in RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+        raise EvalkitError(f"--ray {address}: cannot connect ({first}); {fix}") from None
     return _Cluster(address, ray.get_runtime_context().gcs_address, started=address == "local")
 
 
