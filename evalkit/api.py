@@ -82,6 +82,7 @@ def run(
     show_progress: bool = False,
     on_task: Callable[[Any], None] | None = None,
     on_start: Callable[[str, int, int], None] | None = None,
+    ray: str | bool | None = None,
 ) -> RunSummary:
     """Run a suite (or plain mteb task names) on a model and write mteb results.
 
@@ -111,6 +112,8 @@ def run(
         show_progress: progress bars on stderr.
         on_task: callback after each task.
         on_start: callback `(task, index, total)` before each task.
+        ray: run each task as a Ray task (`evalkit.executors.run_on_ray`): `local`, `auto`,
+            `HOST:PORT`, `ray://HOST:PORT`, or True for `$RAY_ADDRESS` else `local`.
 
     Returns:
         The run summary.
@@ -142,6 +145,10 @@ def run(
         shard=shard,
         show_progress=show_progress,
     )
+    if ray is not None and ray is not False:
+        from evalkit.executors import run_on_ray
+
+        return run_on_ray(config, address=ray, on_task=on_task, on_start=on_start)
     return run_tasks(config, on_task=on_task, on_start=on_start)
 
 

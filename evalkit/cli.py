@@ -23,6 +23,7 @@ _EPILOG_RUN = """examples:
   evalkit run configs/sts.yaml --model ./ckpt/step-1000 --data-dir ~/mteb-mirror
   evalkit run --tasks STSBenchmark,Banking77Classification --data-dir ../shared/mirror
   evalkit run configs/cmteb.yaml --shard 2/4 --output results/   (then: evalkit merge ...)
+  evalkit run configs/cmteb.yaml --ray auto          one Ray task per suite task on the running cluster
 """
 
 
@@ -110,6 +111,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             show_progress=progress.enabled,
             on_task=progress.done,
             on_start=progress.start,
+            ray=args.ray,
         )
     print(api.format_run_summary(summary))
     if args.reports is not None:
@@ -330,6 +332,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--data-dir", type=Path, help="offline mirror root: load every dataset from here, never the network")
     g.add_argument("--cache-dir", type=Path, help="embedding cache folder (default: $EVALKIT_CACHE or ~/.cache/evalkit/embeddings)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    g.add_argument(
+        "--ray",
+        nargs="?",
+        const=True,
+        metavar="ADDRESS",
+        help="run each task as a Ray task, largest first: local (start Ray here), auto (the running cluster), HOST:PORT "
+        "or ray://HOST:10001; bare --ray: $RAY_ADDRESS, else local (pip install 'evalkit[ray]')",
+    )
     g = r.add_argument_group("encoder")
     g.add_argument("--batch-size", type=int, metavar="N", help="texts per encoder batch (default: the suite's, else 32)")
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps; several (cuda:0,cuda:1) encode data-parallel")

@@ -329,7 +329,8 @@ def _hardware(device: str) -> dict[str, Any]:
     return info
 
 
-def _manifest_entry(outcome: TaskOutcome, plan: TaskPlan) -> dict[str, Any]:
+def manifest_entry(outcome: TaskOutcome, plan: TaskPlan) -> dict[str, Any]:
+    """A task's entry in the run manifest."""
     return {
         "status": outcome.status,
         "seconds": round(outcome.seconds, 3),
@@ -343,7 +344,7 @@ def _manifest_entry(outcome: TaskOutcome, plan: TaskPlan) -> dict[str, Any]:
 
 
 @dataclass
-class _Run:
+class RunState:
     """The state one run shares between its tasks."""
 
     config: RunConfig
@@ -355,6 +356,7 @@ class _Run:
     prompts: list[dict[str, Any]]  # per task and side: the prompt and where it came from
 
     def update_manifest(self, tasks: dict[str, Any]) -> None:
+        """Merge these task entries into the manifest, with the run's settings, versions and prompts."""
         config, encoder = self.config, self.encoder
 
         def update(previous: dict[str, Any]) -> dict[str, Any]:
@@ -392,7 +394,7 @@ def _merge_prompts(previous: list[dict[str, Any]], current: list[dict[str, Any]]
     return [row for row in previous if row.get("task") not in tasks] + current
 
 
-def prepare_run(config: RunConfig) -> tuple[_Run, list[BuiltTask]]:
+def prepare_run(config: RunConfig) -> tuple[RunState, list[BuiltTask]]:
     """Everything checked before any task runs: tasks built, model resolved, folder writable.
 
     Raises:
@@ -417,7 +419,7 @@ def prepare_run(config: RunConfig) -> tuple[_Run, list[BuiltTask]]:
     table = prompt_table_for(resolved, config.model, config.sources)
     encoder = LazyEncoder(resolved, config.model, config.cache_dir, folder, table)
     prompts = [asdict(r) for r in prompt_rows(built, table, own_prompts=resolved.kind == "python")]
-    state = _Run(config, resolved, folder, encoder, time.strftime("%Y-%m-%dT%H:%M:%S%z"), notes, prompts)
+    state = RunState(config, resolved, folder, encoder, time.strftime("%Y-%m-%dT%H:%M:%S%z"), notes, prompts)
     return state, built
 
 
@@ -464,7 +466,7 @@ def run(
                     evaluated = evaluate_task(b, encoder.get(), show_progress=config.show_progress)
                     outcome = persist_task(folder, plan, evaluated, run_info={"executor": "local", "device": encoder.device})
             outcomes.append(outcome)
-            state.update_manifest({b.name: _manifest_entry(outcome, plan)})
+            state.update_manifest({b.name: manifest_entry(outcome, plan)})
             if on_task is not None:
                 on_task(outcome)
     finally:
