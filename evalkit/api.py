@@ -192,6 +192,12 @@ def run_config(
     )
     if config.model.model is not None:
         check_runnable(find_preset(config.model.model), config.model.loader, config.model.model)
+    if config.model.loader == "mteb":
+        note = (
+            "loader mteb: mteb's wrapper applies its prompts and loads the model; evalkit's dtype, pooling, "
+            "batching and weight check do not apply, its cache and de-duplication do"
+        )
+        config = replace(config, notes=(*config.notes, note))
     return config
 
 

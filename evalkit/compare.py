@@ -15,6 +15,7 @@ import pandas as pd
 
 from evalkit import report as R
 from evalkit import scores as S
+from evalkit.settings import COMPARE_TOLERANCE
 
 _MATCH = 5e-7
 
@@ -116,7 +117,7 @@ def compare(
     card: pd.DataFrame,
     ours: pd.DataFrame,
     *,
-    tolerance: float = 0.0005,
+    tolerance: float = COMPARE_TOLERANCE,
     extras: list[str] | tuple[str, ...] | None = None,
     card_names: tuple[str, ...] = (),
     notes: tuple[str, ...] = (),

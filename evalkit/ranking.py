@@ -35,6 +35,7 @@ from evalkit import report as R
 from evalkit import scores as S
 from evalkit._types import TASK_TYPES
 from evalkit.errors import DataError
+from evalkit.settings import COMPARE_TOLERANCE
 from evalkit.suite import Suite
 
 Kind = Literal["measured", "claimed"]
@@ -42,7 +43,7 @@ Average = Literal["own", "common"]
 KEY = ["model", "revision", "kind", "source"]
 _LACKS_SHOWN = 8
 #: The largest per-task |measured - claimed| that still counts as a match (card compare's default).
-CLAIM_TOLERANCE = 0.0005
+CLAIM_TOLERANCE = COMPARE_TOLERANCE
 
 
 @dataclass(frozen=True)
