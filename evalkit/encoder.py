@@ -256,7 +256,9 @@ class Encoder(_CachingEncoder):
         lengths = [len(t) + len(prompt or "") for t in texts]
         batches = plan_batches(lengths, device=str(self.model.device), batch_size=batch_size, max_tokens=limit)
         vectors = np.empty((len(texts), self.mteb_model_meta.embed_dim), dtype=np.float32)
-        progress = tqdm(total=len(texts), desc=f"encoding {task}", unit="text", disable=not kwargs.get("show_progress_bar", False))
+        progress = tqdm(
+            total=len(texts), desc=f"encoding {task}", unit="text", leave=False, disable=not kwargs.get("show_progress_bar", False)
+        )
 
         def encode_batch(batch: list[int]) -> int:
             with torch.inference_mode():
