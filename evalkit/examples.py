@@ -81,8 +81,12 @@ def statistic(kind: Kind, arrays: tuple[np.ndarray, ...], index: np.ndarray | No
     return best_threshold_accuracy(gold, pred)
 
 
-def best_threshold_accuracy(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Accuracy of the best threshold on `scores` for binary `labels` (higher score = positive)."""
+def best_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """The best cut on `scores` for binary `labels` (higher score = positive): (accuracy, threshold).
+
+    Predicting positive at or above the threshold gives the accuracy. Cuts fall only between
+    distinct scores, halfway; above every score when predicting all negative is best.
+    """
     order = np.argsort(-scores, kind="stable")
     y = labels[order]
     s = scores[order]
@@ -94,7 +98,19 @@ def best_threshold_accuracy(labels: np.ndarray, scores: np.ndarray) -> float:
     # Only cut between distinct scores.
     valid = np.ones(n + 1, dtype=bool)
     valid[1:n] = s[:-1] != s[1:]
-    return float(correct[valid].max() / n)
+    best = int(np.flatnonzero(valid)[np.argmax(correct[valid])])
+    if best == 0:
+        threshold = float(s[0]) + 1.0  # nothing above: all predicted negative
+    elif best == n:
+        threshold = float(s[-1])
+    else:
+        threshold = float((s[best - 1] + s[best]) / 2)
+    return float(correct[best] / n), threshold
+
+
+def best_threshold_accuracy(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Accuracy of the best threshold on `scores` for binary `labels` (higher score = positive)."""
+    return best_threshold(labels, scores)[0]
 
 
 def save(path: Path, task: str, task_type: str, main_score: str, entries: list[ExampleScores]) -> None:

@@ -115,24 +115,6 @@ MOVED_CAP = 10
 MOVED_COLUMNS = ["task", "subset", "split", "example", "text", "text2", "gold", "before", "after", "worse by", "note"]
 
 
-def _best_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
-    """The cut `best_threshold_accuracy` chooses: predict positive at or above it."""
-    order = np.argsort(-scores, kind="stable")
-    y, ss = labels[order], scores[order]
-    n, pos = len(y), float(y.sum())
-    tp = np.concatenate([[0.0], np.cumsum(y)])
-    i = np.arange(n + 1)
-    correct = tp + (n - i) - (pos - tp)
-    valid = np.ones(n + 1, dtype=bool)
-    valid[1:n] = ss[:-1] != ss[1:]
-    best = int(np.flatnonzero(valid)[np.argmax(correct[valid])])
-    if best == 0:
-        return float(ss[0]) + 1.0  # nothing above: all predicted negative
-    if best == n:
-        return float(ss[-1])
-    return float((ss[best - 1] + ss[best]) / 2)
-
-
 def _rank_text(rank: str) -> str:
     return "?" if rank == "" else ("not retrieved" if rank == "0" else f"rank {rank}")
 
@@ -215,7 +197,7 @@ def moved_examples(
                 rows.append([f"#{i + 1}", at(base.texts, i), at(base.texts2, i), f"{gold[i]:g}", eb[i], ec[i], ec[i] - eb[i], note])
             what = "before/after: rank error, how far the pair's similarity rank is from its gold rank (0-1 of the list; Spearman scores ranks); gold: the pair's score"
         else:
-            tb, tc = _best_threshold(gold, pb), _best_threshold(gold, pc)
+            tb, tc = E.best_threshold(gold, pb)[1], E.best_threshold(gold, pc)[1]
             right_b, right_c = (pb >= tb) == (gold > 0), (pc >= tc) == (gold > 0)
             for i in np.flatnonzero(right_b & ~right_c):
                 note = f"right -> wrong (thresholds {tb:.3f} -> {tc:.3f})"

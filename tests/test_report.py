@@ -274,7 +274,6 @@ def test_regressed_tasks_list_the_examples_that_moved(smoke_results: Path, noisy
     import numpy as np
 
     from evalkit import examples
-    from evalkit.regression import _best_threshold
     from evalkit.results_folder import ResultsFolder
 
     def entry(folder: Path, task: str):
@@ -307,7 +306,8 @@ def test_regressed_tasks_list_the_examples_that_moved(smoke_results: Path, noisy
     # Pair classification: judged at each side's best threshold, which reproduces each side's accuracy.
     for side in (entry(smoke_results, "SmokePairClassification"), entry(noisy_results, "SmokePairClassification")):
         gold, pred = np.asarray(side.gold), np.asarray(side.pred)
-        assert ((pred >= _best_threshold(gold, pred)) == (gold > 0)).mean() == examples.best_threshold_accuracy(gold, pred)
+        accuracy, threshold = examples.best_threshold(gold, pred)
+        assert ((pred >= threshold) == (gold > 0)).mean() == accuracy == examples.best_threshold_accuracy(gold, pred)
     for m in by_task["SmokePairClassification"]:
         assert m["note"].startswith("right -> wrong") and m["text2"]
 
