@@ -24,8 +24,8 @@ import numpy as np
 from evalkit._types import EncodeStats
 from evalkit.batching import cpu_workers, plan_batches, worker_threads
 from evalkit.errors import EncodingError, ModelError
-from evalkit.model_source import ResolvedModel, load_mteb, load_python, load_sentence_transformer, own_prompts, pick_device, prepare_model
-from evalkit.prompts import PromptSource, PromptTable, with_task_prompts
+from evalkit.model_source import ResolvedModel, load_mteb, load_python, load_sentence_transformer, pick_device, prepare_model
+from evalkit.prompts import PromptTable, default_prompts, with_task_prompts
 from evalkit.settings import ModelSettings
 
 if TYPE_CHECKING:
@@ -370,14 +370,6 @@ class ProtocolEncoder(_CachingEncoder):
         """The model's own pairwise similarity when it has one, else mteb's."""
         own = getattr(self.model, "similarity_pairwise", None)
         return own(embeddings1, embeddings2) if own is not None else super().similarity_pairwise(embeddings1, embeddings2)
-
-
-def default_prompts(resolved: ResolvedModel, settings: ModelSettings, source: PromptSource = "suite") -> PromptTable:
-    """The prompt table without a registry preset: the settings' prompts, else the checkpoint's own."""
-    if settings.prompts:
-        return PromptTable(dict(settings.prompts), source)
-    own = own_prompts(resolved)
-    return PromptTable(own, "checkpoint") if own else PromptTable()
 
 
 def load_encoder(settings: ModelSettings, *, cache_dir: Path | None = None) -> Encoder | ProtocolEncoder:

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from evalkit.prompts import PromptTable
+from evalkit.prompts import PromptTable, default_prompts
 from evalkit.settings import SettingsLayer
 
 PresetKind = Literal["sentence-transformers", "instruct", "mteb", "refused"]
@@ -256,8 +256,6 @@ def prompt_table_for(resolved: Any, settings: Any, sources: Mapping[str, str]) -
     The command line's or suite's prompts, else the registry's (or its instruct wrapper's
     instructions), else the checkpoint's own, else none.
     """
-    from evalkit.model_source import own_prompts
-
     if resolved.kind == "mteb":
         # mteb's wrapper applies its own prompts; shown (not applied) as mteb resolves them.
         preset = find_preset(settings.model)
@@ -266,11 +264,8 @@ def prompt_table_for(resolved: Any, settings: Any, sources: Mapping[str, str]) -
         return PromptTable()  # a Python factory's object applies its own prompts
     source = sources.get("prompts", "default")
     if source in ("cli", "suite"):
-        return PromptTable(dict(settings.prompts), source)  # type: ignore[arg-type]
+        return default_prompts(resolved, settings, source)  # type: ignore[arg-type]
     preset = find_preset(settings.model)
     if preset is not None and preset.kind == "instruct":
         return preset.prompt_table()
-    if source == "registry":
-        return PromptTable(dict(settings.prompts), "registry")
-    own = own_prompts(resolved)
-    return PromptTable(own, "checkpoint") if own else PromptTable()
+    return default_prompts(resolved, settings, "registry")  # the registry's table, else the checkpoint's

@@ -88,3 +88,13 @@ def task_sides(task: Any) -> list[str | None]:
         return ["query", "document"]
     sides = [side_of(getattr(task, "input1_prompt_type", None)), side_of(getattr(task, "input2_prompt_type", None))]
     return list(dict.fromkeys(sides))
+
+
+def default_prompts(resolved: Any, settings: Any, source: PromptSource = "suite") -> PromptTable:
+    """The prompt table without a registry preset: the settings' prompts, else the checkpoint's own."""
+    from evalkit.model_source import own_prompts
+
+    if settings.prompts:
+        return PromptTable(dict(settings.prompts), source)
+    own = own_prompts(resolved)
+    return PromptTable(own, "checkpoint") if own else PromptTable()

@@ -95,6 +95,12 @@ class ResultsFolder:
         return cls(Path(output_dir) / safe_part(name) / safe_part(revision))
 
     @classmethod
+    def of_file(cls, path: Path) -> ResultsFolder:
+        """The folder a result file belongs to (an in-house task's sits two levels deeper)."""
+        path = Path(path)
+        return cls(path.parents[2] if path.parent.name == "local" and path.parent.parent.name == "evalkit" else path.parent)
+
+    @classmethod
     def find(cls, path: Path) -> list[ResultsFolder]:
         """The results folders under a results root, a model folder, or a revision folder.
 

@@ -107,11 +107,6 @@ class Evaluated:
     max_seq_length: int | None = None
 
 
-def model_folder(output_dir: Path, name: str, revision: str) -> Path:
-    """Where a model's results go: `<output>/<org__name>/<revision>/`, never outside `output_dir`."""
-    return ResultsFolder.for_model(output_dir, name, revision).path
-
-
 def settings_record(
     built: BuiltTask, resolved: ResolvedModel, settings: ModelSettings, prompts: PromptTable | dict[str, str]
 ) -> dict[str, Any]:

@@ -92,8 +92,7 @@ def read_results(folder: Path, *, single_model: bool = False, source: str = "run
 
     folder = Path(folder)
     if folder.is_file():
-        owner = ResultsFolder(folder.parent.parent.parent if folder.parent.name == "local" else folder.parent)
-        files = [(owner, folder)]
+        files = [(ResultsFolder.of_file(folder), folder)]
     else:
         files = [(f, path) for f in ResultsFolder.find(folder) for path in f.result_files()]
     rows: list[dict[str, Any]] = []

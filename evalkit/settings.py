@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -345,10 +345,6 @@ class RunConfig:
         )
         config.selected()  # unknown --tasks names fail now, before anything loads
         return config
-
-    def with_model(self, settings: ModelSettings, sources: Mapping[str, Source]) -> RunConfig:
-        """The same run with other (e.g. preset-completed) model settings."""
-        return replace(self, model=settings, sources=dict(sources))
 
     def selected(self) -> tuple[TaskSpec, ...]:
         """The suite's tasks narrowed by `only_tasks` and `shard`.
