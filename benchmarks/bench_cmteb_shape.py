@@ -23,14 +23,14 @@ import time
 
 import numpy as np
 
-from evalkit.batching import CPU_BATCH_TOKENS
+from evalkit.model.batching import CPU_BATCH_TOKENS
 
 
 def workload() -> list[tuple[str, int, float]]:
     """(task, number of texts, mean length in characters) for each text group of the suite."""
     import mteb
 
-    from evalkit.suite import load_suite
+    from evalkit.runner.suite import load_suite
 
     groups = []
     for spec in load_suite("cmteb").tasks:

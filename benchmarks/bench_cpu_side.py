@@ -11,7 +11,7 @@ number of experiments. The model is a stand-in that maps a text to its label's c
 and encoding costs next to nothing; its time is measured and subtracted.
 
 Each task runs twice in the same process: plain (mteb's task as shipped) and evalkit (the task as
-`evalkit.tasks.build_task` prepares it, evaluated as `evalkit run` does). Scores must agree exactly.
+`evalkit.runner.tasks.build_task` prepares it, evaluated as `evalkit run` does). Scores must agree exactly.
 
     python benchmarks/bench_cpu_side.py [--tasks TNews,CLSClusteringS2S]
 """
@@ -92,10 +92,10 @@ def _one(task: Any, data: dict[str, Any], *, evalkit: bool) -> tuple[float, floa
 
     import mteb
 
-    from evalkit._mteb_compat import task_hooks
-    from evalkit.encoder import Encoder
-    from evalkit.model_source import ResolvedModel
-    from evalkit.settings import ModelSettings
+    from evalkit._compat.mteb import task_hooks
+    from evalkit.model.encoder import Encoder
+    from evalkit.model.source import ResolvedModel
+    from evalkit.runner.settings import ModelSettings
 
     task.dataset, task.data_loaded = data, True
     encoder = Encoder(StandIn(), ResolvedModel("stand-in", Path("."), "0", "local"), ModelSettings(batch_size=512))
@@ -124,8 +124,8 @@ def main() -> None:
 
     import mteb
 
-    from evalkit.suite import TaskSpec, load_suite
-    from evalkit.tasks import build_task
+    from evalkit.runner.suite import TaskSpec, load_suite
+    from evalkit.runner.tasks import build_task
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", help="comma-separated subset of the suite's classification and clustering tasks")

@@ -55,8 +55,8 @@ def overhead(args: argparse.Namespace) -> None:
     import ray
 
     import evalkit
-    from evalkit.encoder import load_encoder
-    from evalkit.settings import ModelSettings
+    from evalkit.model.encoder import load_encoder
+    from evalkit.runner.settings import ModelSettings
 
     suites = [("smoke", None)] + ([("mirror", Path(args.mirror))] if args.mirror and Path(args.mirror).is_dir() else [])
     work = Path(tempfile.mkdtemp(prefix="bench_ray_"))
@@ -107,9 +107,9 @@ def _makespan_greedy(times: list[float], n: int) -> float:
 def project(args: argparse.Namespace) -> None:
     from bench_cmteb_shape import workload  # text groups of configs/cmteb.yaml from mteb's statistics
 
-    from evalkit.executors import texts_to_encode
-    from evalkit.suite import load_suite
-    from evalkit.tasks import build_task
+    from evalkit.runner.executors import texts_to_encode
+    from evalkit.runner.suite import load_suite
+    from evalkit.runner.tasks import build_task
 
     specs = load_suite("cmteb").tasks
     names = [s.name for s in specs]

@@ -25,11 +25,11 @@ warnings.simplefilter("ignore")
 from pathlib import Path
 import numpy as np
 import mteb, torch
-from evalkit.encoder import Encoder
-from evalkit.model_source import ResolvedModel
-from evalkit.settings import ModelSettings
-from evalkit.suite import LocalTaskSpec, TaskSpec
-from evalkit.tasks import build_task
+from evalkit.model.encoder import Encoder
+from evalkit.model.source import ResolvedModel
+from evalkit.runner.settings import ModelSettings
+from evalkit.runner.suite import LocalTaskSpec, TaskSpec
+from evalkit.runner.tasks import build_task
 
 folder, n_docs = Path(sys.argv[1]), int(sys.argv[2])
 DIM = 384

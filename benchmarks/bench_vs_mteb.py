@@ -76,7 +76,7 @@ def _measured(cmd: list[str], what: str) -> tuple[str, float, float]:
 
 
 def _evalkit(mirror: Path, names: list[str], out: Path, cache: Path, device: str, model: str, *extra: str) -> dict:
-    from evalkit.scores import main_scores, read_results
+    from evalkit.results.scores import main_scores, read_results
 
     cmd = [sys.executable, "-m", "evalkit.cli", "run", "mirror", "--tasks", ",".join(names), "--data-dir", str(mirror)]
     cmd += ["--output", str(out), "--cache-dir", str(cache), "--quiet", "--device", device, *extra]

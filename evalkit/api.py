@@ -13,25 +13,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from evalkit.errors import DataError, SuiteError
-from evalkit.settings import COMPARE_TOLERANCE
+from evalkit.runner.settings import COMPARE_TOLERANCE
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from evalkit.card import CardExport
-    from evalkit.compare import CompareReport
-    from evalkit.data import MirrorEntry
-    from evalkit.presets import Preset
-    from evalkit.ranking import Leaderboard
-    from evalkit.regression import RegressReport
-    from evalkit.run_plan import Plan
-    from evalkit.runner import RunSummary
-    from evalkit.settings import RunConfig
-    from evalkit.suite import Suite
+    from evalkit.judge.compare import CompareReport
+    from evalkit.runner.mirror import MirrorEntry
+    from evalkit.model.presets import Preset
+    from evalkit.judge.leaderboard import Leaderboard
+    from evalkit.judge.regress import RegressReport
+    from evalkit.runner.plan import Plan
+    from evalkit.runner.loop import RunSummary
+    from evalkit.runner.settings import RunConfig
+    from evalkit.runner.suite import Suite
 
 
 def _adhoc_suite(tasks: tuple[str, ...]) -> Suite:
-    from evalkit.suite import Suite, TaskSpec, check_task_names
+    from evalkit.runner.suite import Suite, TaskSpec, check_task_names
 
     suite = Suite(name="adhoc", tasks=tuple(TaskSpec(name=t) for t in tasks))
     check_task_names(suite)
@@ -47,7 +47,7 @@ def resolve_suite(suite: str | Path | Suite | None, tasks: tuple[str, ...] | Non
     Raises:
         SuiteError: neither a suite nor tasks given, or an invalid suite.
     """
-    from evalkit.suite import Suite, load_suite
+    from evalkit.runner.suite import Suite, load_suite
 
     if isinstance(suite, Suite):
         return suite, tasks
@@ -112,7 +112,7 @@ def run(
         show_progress: progress bars on stderr.
         on_task: callback after each task.
         on_start: callback `(task, index, total)` before each task.
-        ray: run each task as a Ray task (`evalkit.executors.run_on_ray`): `local`, `auto`,
+        ray: run each task as a Ray task (`evalkit.runner.executors.run_on_ray`): `local`, `auto`,
             `HOST:PORT`, `ray://HOST:PORT`, or True for `$RAY_ADDRESS` else `local`.
 
     Returns:
@@ -121,7 +121,7 @@ def run(
     Raises:
         EvalkitError: on bad input, before any task runs.
     """
-    from evalkit.runner import run as run_tasks
+    from evalkit.runner.loop import run as run_tasks
 
     config = run_config(
         suite,
@@ -146,7 +146,7 @@ def run(
         show_progress=show_progress,
     )
     if ray is not None and ray is not False:
-        from evalkit.executors import run_on_ray
+        from evalkit.runner.executors import run_on_ray
 
         return run_on_ray(config, address=ray, on_task=on_task, on_start=on_start)
     return run_tasks(config, on_task=on_task, on_start=on_start)
@@ -172,8 +172,8 @@ def run_config(
     Raises:
         EvalkitError: bad input: suite, flags, or a registry model evalkit cannot run as asked.
     """
-    from evalkit.presets import check_runnable, find_preset, registry_layer
-    from evalkit.settings import RunConfig, cli_layer
+    from evalkit.model.presets import check_runnable, find_preset, registry_layer
+    from evalkit.runner.settings import RunConfig, cli_layer
 
     offline_if(data_dir)
     resolved_suite, only = resolve_suite(suite, tasks)
@@ -211,26 +211,26 @@ def plan(suite: str | Path | Suite | None = None, **run_args: Any) -> Plan:
     Raises:
         EvalkitError: the bad input `run` would refuse.
     """
-    from evalkit.run_plan import make_plan
+    from evalkit.runner.plan import make_plan
 
     return make_plan(run_config(suite, **run_args))
 
 
 def list_models(*, language: str | None = None, kind: str | None = None) -> list[Preset]:
-    """Mteb's registry text models with their presets (see `evalkit.presets`).
+    """Mteb's registry text models with their presets (see `evalkit.model.presets`).
 
     Args:
         language: an ISO 639-3 code such as `zho`.
         kind: sentence-transformers, instruct, mteb or refused.
     """
-    from evalkit.presets import list_presets
+    from evalkit.model.presets import list_presets
 
     return list_presets(language=language, kind=kind)
 
 
 def _reports(reports_dir: Path | str) -> Path:
     """A reports folder; "default" is `$EVALKIT_REPORTS` or reports/, as on the command line."""
-    from evalkit.settings import default_reports_dir
+    from evalkit.runner.settings import default_reports_dir
 
     return default_reports_dir() if reports_dir == "default" else Path(reports_dir)
 
@@ -286,7 +286,7 @@ def pull(suite: str | Path | Suite, *, data_dir: Path, tasks: tuple[str, ...] | 
     """
     import mteb
 
-    from evalkit.data import pull as pull_datasets
+    from evalkit.runner.mirror import pull as pull_datasets
 
     resolved, only = resolve_suite(suite, tasks)
     wanted = [t for t in resolved.tasks if t.local is None and (not only or t.name in only)]
@@ -298,8 +298,8 @@ def pull(suite: str | Path | Suite, *, data_dir: Path, tasks: tuple[str, ...] | 
 
 
 def read_results(folder: Path, *, single_model: bool = False) -> pd.DataFrame:
-    """Read a results folder into the Scores table (see `evalkit.scores`)."""
-    from evalkit.scores import read_results as _read
+    """Read a results folder into the Scores table (see `evalkit.results.scores`)."""
+    from evalkit.results.scores import read_results as _read
 
     return _read(Path(folder), single_model=single_model)
 
@@ -315,11 +315,11 @@ def compare_card(
     Raises:
         EvalkitError: broken card or results folder.
     """
-    from evalkit import report as R
+    from evalkit.report import pages as R
     from evalkit.card import read_card
-    from evalkit.compare import compare, write_reports
-    from evalkit.scores import read_results as _read
-    from evalkit.settings import check_tolerance
+    from evalkit.judge.compare import compare, write_reports
+    from evalkit.results.scores import read_results as _read
+    from evalkit.runner.settings import check_tolerance
 
     check_tolerance(tolerance)
     card_scores = read_card(card)
@@ -371,7 +371,7 @@ def export_card(
         EvalkitError: unreadable source or target card; `into` another model's card.
     """
     from evalkit.card import CardExport, export, export_card_text, read_card, select_exportable, update_card
-    from evalkit.scores import read_results as _read
+    from evalkit.results.scores import read_results as _read
 
     if (drop_missing or dry_run) and into is None:
         raise DataError(f"--{'drop-missing' if drop_missing else 'dry-run'}: only with --into README.md")
@@ -443,8 +443,8 @@ def regress(
     Raises:
         EvalkitError: missing folders, no common task, corrupt per-example files.
     """
-    from evalkit import report as R
-    from evalkit.regression import gate, load_side, write_reports
+    from evalkit.report import pages as R
+    from evalkit.judge.regress import gate, load_side, write_reports
 
     resolved_suite = resolve_suite(suite, None)[0] if suite is not None else None
     if candidate_model is not None:
@@ -478,7 +478,7 @@ def regress(
 
 
 def _side_models(side: Any, role: str) -> tuple[Any, ...]:
-    from evalkit import report as R
+    from evalkit.report import pages as R
 
     refs = R.models_of(side.scores, role)
     if side.label.startswith("card "):
@@ -499,7 +499,7 @@ def run_report(folder: Path, *, reports_dir: Path | Literal["default"] = "defaul
     Raises:
         DataError: a folder with neither results nor a run manifest, or one that mixes models.
     """
-    from evalkit.report import run_report as _run_report
+    from evalkit.report.pages import run_report as _run_report
 
     return _run_report(Path(folder), _reports(reports_dir))
 
@@ -526,7 +526,7 @@ def leaderboard(
     Raises:
         EvalkitError: a missing source, a broken card, or no scores at all.
     """
-    from evalkit import ranking as L
+    from evalkit.judge import leaderboard as L
 
     if not sources:
         raise DataError("leaderboard: no SOURCE given; pass results folders, README.md cards or Hub ids")
@@ -544,6 +544,6 @@ def merge(folders: list[Path], *, output_dir: Path) -> list[Path]:
     Raises:
         DataError: a folder without results, or two folders with different results for one task.
     """
-    from evalkit.merge_results import merge_folders
+    from evalkit.results.merge import merge_folders
 
     return merge_folders([Path(f) for f in folders], Path(output_dir))

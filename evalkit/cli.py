@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
-from evalkit.settings import COMPARE_TOLERANCE, REGRESS_ALPHA, REGRESS_TOLERANCE, default_reports_dir
+from evalkit.runner.settings import COMPARE_TOLERANCE, REGRESS_ALPHA, REGRESS_TOLERANCE, default_reports_dir
 
 _EPILOG_RUN = """examples:
   evalkit run configs/smoke.yaml                      bundled tasks of all six types, offline, the embedded model

@@ -64,8 +64,8 @@ def test_data_pull_snapshots_each_dataset_at_its_pinned_revision(tmp_path):
 def test_mirror_at_another_revision_is_warned_about(tmp_path):
     import json
 
-    from evalkit.suite import TaskSpec
-    from evalkit.tasks import build_task
+    from evalkit.runner.suite import TaskSpec
+    from evalkit.runner.tasks import build_task
 
     (tmp_path / "C-MTEB" / "ATEC").mkdir(parents=True)
     (tmp_path / "C-MTEB" / "ATEC" / "MIRROR.json").write_text(json.dumps({"revision": "abc"}))

@@ -11,7 +11,7 @@ import yaml
 from evalkit.card import METRIC_MAP, MTEB_KEYS, STYLES, export, export_card_text, read_card, update_card
 from evalkit.cli import main
 from evalkit.errors import DataError
-from evalkit.scores import read_results
+from evalkit.results.scores import read_results
 
 CARD = Path(__file__).parent / "data" / "jina-embeddings-v2-base-zh.md"
 RESULTS = Path(__file__).parent / "data" / "cards" / "results"  # evalkit's mirror run of all-MiniLM-L6-v2

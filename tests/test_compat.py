@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit import _mteb_compat as compat
+from evalkit._compat import mteb as compat
 
 
 def _label_dataset(n: int, classes: int, seed: int):

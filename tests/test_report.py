@@ -115,7 +115,7 @@ def noisy_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def copy_without(folder: Path, dest: Path, tasks: tuple[str, ...]) -> Path:
     """A copy of a results folder that lacks some tasks, as a candidate that did not run them."""
-    from evalkit.results_folder import ResultsFolder
+    from evalkit.results.folder import ResultsFolder
 
     shutil.copytree(folder, dest)
     copy = ResultsFolder(dest)
@@ -128,7 +128,7 @@ def copy_without(folder: Path, dest: Path, tasks: tuple[str, ...]) -> Path:
 def test_run_writes_a_run_page_with_cmteb_averages(smoke_results: Path, tmp_path: Path, capsys):
     from mteb.results import TaskResult
 
-    from evalkit.results_folder import ResultsFolder
+    from evalkit.results.folder import ResultsFolder
 
     out = tmp_path / "results"
     shutil.copytree(smoke_results.parent, out / smoke_results.parent.name)
@@ -202,7 +202,7 @@ def test_missing_tasks_fail_the_gate_unless_allowed(smoke_results: Path, tmp_pat
 
 def test_compare_pages_say_match_off_or_nothing_compared(smoke_results: Path, noisy_results: Path, tmp_path: Path, capsys):
     from evalkit.card import export
-    from evalkit.scores import read_results
+    from evalkit.results.scores import read_results
 
     from .conftest import CARD
 
@@ -273,8 +273,8 @@ def test_pages_in_chromium_sort_and_fit_a_phone(smoke_results: Path, noisy_resul
 def test_regressed_tasks_list_the_examples_that_moved(smoke_results: Path, noisy_results: Path, tmp_path: Path, capsys):
     import numpy as np
 
-    from evalkit import examples
-    from evalkit.results_folder import ResultsFolder
+    from evalkit.results import per_example as examples
+    from evalkit.results.folder import ResultsFolder
 
     def entry(folder: Path, task: str):
         return examples.load(ResultsFolder(folder).examples_path(task))[1][0]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.scores import main_scores, read_results
+from evalkit.results.scores import main_scores, read_results
 
 RUN = [sys.executable, "-m", "evalkit.cli", "run", "smoke", "--quiet"]
 
@@ -95,7 +95,7 @@ def test_corrupt_results_and_manifest_are_moved_aside_and_recomputed(smoke_resul
 def test_corrupt_embedding_cache_shard_is_moved_aside(tmp_path: Path):
     import numpy as np
 
-    from evalkit.cache import EmbeddingCache
+    from evalkit.model.cache import EmbeddingCache
 
     cache = EmbeddingCache(tmp_path, "model")
     cache.put("", ["a", "b"], np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.cli import main
-from evalkit.scores import read_results
+from evalkit.results.scores import read_results
 
 # Real model weights (the embedded all-MiniLM-L6-v2): minutes on 2 cores; the fast layer is tests/test_exact.py.
 pytestmark = pytest.mark.slow
@@ -52,7 +52,7 @@ def test_smoke_suite_writes_mteb_results_with_real_scores(smoke_results: Path):
 
 
 def test_per_example_scores_reproduce_the_main_scores(smoke_results: Path):
-    from evalkit import examples
+    from evalkit.results import per_example as examples
 
     table = read_results(smoke_results)
     main = {r.task: r.value for r in table[table.is_main].itertuples()}

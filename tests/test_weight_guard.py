@@ -47,7 +47,7 @@ def _run(ckpt: Path, out: Path, *extra: str) -> int:
 def test_the_jina_trap_is_refused_with_or_without_the_mteb_hooks(tmp_path: Path, capsys, monkeypatch, hooks_off: bool):
     # jina-v2's checkpoint names its MLP `mlp.gated_layers`; loaded as plain BERT, the BERT MLP
     # (`intermediate.dense`) is newly initialised and the checkpoint's tensors go unused.
-    from evalkit import _mteb_compat
+    from evalkit._compat import mteb as _mteb_compat
 
     if hooks_off:
         monkeypatch.setenv("EVALKIT_DISABLE_HOOKS", "all")

@@ -97,14 +97,14 @@ def is_extra(metric: str) -> bool:
 
 @functools.cache
 def _lowercase_tasks() -> dict[str, str]:
-    from evalkit._mteb_compat import task_names
+    from evalkit._compat.mteb import task_names
 
     return {name.lower(): name for name in task_names()}
 
 
 @functools.cache
 def _tasks_by_path() -> dict[str, tuple[str, ...]]:
-    from evalkit._mteb_compat import task_metadata, task_names
+    from evalkit._compat.mteb import task_metadata, task_names
 
     index: dict[str, list[str]] = {}
     for name in task_names():
@@ -116,7 +116,7 @@ def _tasks_by_path() -> dict[str, tuple[str, ...]]:
 
 def type_of(task: str) -> str | None:
     """Mteb's task type of a task (`STS`, `Retrieval`...); None for a task mteb does not know."""
-    from evalkit._mteb_compat import task_metadata
+    from evalkit._compat.mteb import task_metadata
 
     meta = task_metadata(task)
     return str(meta.type) if meta is not None else None
@@ -131,7 +131,7 @@ def _resolve_task(name: str, dataset_type: str | None = None, declared: str | No
     `PawsXPairClassification`, its `PAWSX` is STS), by the one task of the stated type whose name
     starts with the card's, on the entry's dataset path if any is (`MTEB Banking77` on mteb/banking77).
     """
-    from evalkit._mteb_compat import has_task, renamed_tasks, task_names
+    from evalkit._compat.mteb import has_task, renamed_tasks, task_names
 
     direct = name if has_task(name) else CARD_TASK_RENAMES.get(name) or renamed_tasks().get(name) or _lowercase_tasks().get(name.lower())
     if direct is not None and (declared is None or type_of(direct) == declared):
@@ -161,7 +161,7 @@ def parse_task_name(dataset_name: str, config: str | None, dataset_type: str | N
 
 def main_metric(task: str) -> str | None:
     """Mteb's main score of a task (`cosine_spearman` for an STS task...); None for a task mteb does not know."""
-    from evalkit._mteb_compat import task_metadata
+    from evalkit._compat.mteb import task_metadata
 
     meta = task_metadata(task)
     return meta.main_score if meta is not None else None

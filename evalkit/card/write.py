@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from evalkit import scores as S
+from evalkit.results import scores as S
 from evalkit.card.names import CARD_TASK_RENAMES, HF_TASK_TYPES, is_extra, main_metric, printed_name, same_model, to_printed
 from evalkit.card.read import CardScores, SafeLoader, front_matter, parse_card, plain, split_front_matter
 from evalkit.card.style import STYLES, CardEntry, CardMetric, CardStyle, Style, style_of
@@ -40,7 +40,7 @@ def _text(value: Any) -> str | None:
 def _dataset_of(task: str, dataset: Any) -> str:
     if isinstance(dataset, str) and dataset:
         return dataset
-    from evalkit._mteb_compat import task_metadata
+    from evalkit._compat.mteb import task_metadata
 
     meta = task_metadata(task)
     path = meta.dataset.get("path") if meta is not None else None
@@ -221,7 +221,7 @@ def export_card_text(card: CardScores, *, style: Style | CardStyle | None = None
 
 
 def _is_registered(task: str) -> bool:
-    from evalkit._mteb_compat import has_task
+    from evalkit._compat.mteb import has_task
 
     return has_task(task)
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from evalkit.card import EXTRA, STYLES, CardStyle, entries_from_table, render
-from evalkit.scores import read_results
+from evalkit.results.scores import read_results
 
 BODY = "\n# all-MiniLM-L6-v2 ({style})\n\nA fixture made by evalkit (tests/data/cards/make_fixtures.py) from its own run.\n"
 

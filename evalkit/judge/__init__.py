@@ -1,0 +1,1 @@
+"""Verdicts: card compare, regress and the leaderboard compute them from Scores tables; pages render them."""

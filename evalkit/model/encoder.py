@@ -1,0 +1,419 @@
+"""The task-aware encoder: a loaded model wrapped for mteb 2.x.
+
+`Encoder` implements mteb's encoder protocol with a real `mteb_model_meta`: it resolves each
+task's prompt as mteb does, encodes each distinct (prompt, text) once per run (and, with an
+`EmbeddingCache`, once ever), and counts what it saw. Where the model comes from and whether it
+loaded correctly is `evalkit.model.source`; how texts are batched is `evalkit.model.batching`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from evalkit._types import EncodeStats
+from evalkit.model.batching import cpu_workers, plan_batches, worker_threads
+from evalkit.errors import EncodingError, ModelError
+from evalkit.model.source import ResolvedModel, load_mteb, load_python, load_sentence_transformer, pick_device, prepare_model
+from evalkit.model.prompts import PromptTable, default_prompts, with_task_prompts
+from evalkit.runner.settings import ModelSettings
+
+if TYPE_CHECKING:
+    from evalkit.model.cache import EmbeddingCache
+
+logger = logging.getLogger(__name__)
+
+_MEMO_LIMIT = 200_000  # vectors kept in memory between encode calls of one task
+
+
+class _CachingEncoder:
+    """mteb's encoder protocol around a backend, with de-duplication, the embedding cache and counts.
+
+    Subclasses say how a (task, side) maps to a cache key and how missing texts are encoded.
+    Identical (key, text) pairs are encoded once per run; with an `EmbeddingCache`, once ever.
+    """
+
+    mteb_model_meta: Any
+
+    def __init__(self, resolved: ResolvedModel, settings: ModelSettings, *, cache: EmbeddingCache | None) -> None:
+        self.resolved = resolved
+        self.settings = settings
+        self.cache = cache
+        self.task_prompts: Mapping[str, str] = {}
+        self.current_task: str | None = None
+        self.stats = EncodeStats()  # the whole run
+        self.task_stats = EncodeStats()  # the current task
+        self._memo: dict[tuple[str, str], np.ndarray] = {}
+
+    @contextlib.contextmanager
+    def for_task(self, name: str, prompts: Mapping[str, str]) -> Iterator[None]:
+        """Within the block, per-task prompts from the suite override the model-level ones."""
+        self.current_task, self.task_prompts = name, dict(prompts)
+        self.task_stats = EncodeStats()
+        try:
+            yield
+        finally:
+            # Sharing across tasks goes through the disk cache: memory stays bounded by one task.
+            self.current_task, self.task_prompts = None, {}
+            self._memo.clear()
+
+    def _key(self, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any) -> tuple[str, str | None]:
+        """(cache key of this task and side, prompt text to encode with or None)."""
+        raise NotImplementedError
+
+    def _encode_unique(self, texts: list[str], prompt: str | None, context: dict[str, Any]) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode(
+        self,
+        inputs: Any,
+        *,
+        task_metadata: Any,
+        hf_split: str,
+        hf_subset: str,
+        prompt_type: Any = None,
+        **kwargs: Any,
+    ) -> np.ndarray:
+        """Encode a DataLoader of texts; returns float32 embeddings in input order.
+
+        Raises:
+            EncodingError: when the model returns NaN or infinite values.
+        """
+        texts = [text for batch in inputs for text in batch["text"]]
+        key_prompt, prompt = self._key(task_metadata, hf_split, hf_subset, prompt_type)
+        # Empty and over-long texts are encoded as mteb does (empty string, truncation); counted to report.
+        self._count("texts", len(texts))
+        self._count("empty", sum(1 for t in texts if not t or not t.strip()))
+        unique = list(dict.fromkeys(t for t in texts if (key_prompt, t) not in self._memo))
+        if unique and self.cache is not None:
+            found = self.cache.get(key_prompt, unique)
+            self._count("cache_hits", len(found))
+            for text, vec in found.items():
+                self._memo[(key_prompt, text)] = vec
+            unique = [t for t in unique if t not in found]
+        if unique:
+            self._count("truncated", self._over_limit(unique, prompt))
+            started = time.monotonic()
+            context = {
+                "task_metadata": task_metadata,
+                "hf_split": hf_split,
+                "hf_subset": hf_subset,
+                "prompt_type": prompt_type,
+                "kwargs": kwargs,
+            }
+            vectors = self._check_finite(self._encode_unique(unique, prompt, context), task_metadata.name)
+            # The rest of a task's time is data loading and mteb's scoring: the CPU side.
+            self._count("encode_seconds", time.monotonic() - started)
+            self._count("encoded", len(unique))
+            for text, vec in zip(unique, vectors, strict=True):
+                self._memo[(key_prompt, text)] = vec
+            if self.cache is not None:
+                self.cache.put(key_prompt, unique, vectors)
+        if not texts:
+            return np.zeros((0, self.mteb_model_meta.embed_dim), dtype=np.float32)
+        out = np.stack([self._memo[(key_prompt, t)] for t in texts])
+        if len(self._memo) > _MEMO_LIMIT:
+            # Corpus chunks of big retrieval tasks would pile up here; the disk cache still has them.
+            self._memo.clear()
+        return out
+
+    def _count(self, key: str, n: float) -> None:
+        for stats in (self.stats, self.task_stats):
+            setattr(stats, key, getattr(stats, key) + n)
+
+    def _over_limit(self, texts: list[str], prompt: str | None) -> int:
+        return 0
+
+    def _check_finite(self, vectors: np.ndarray, task: str) -> np.ndarray:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if not np.isfinite(vectors).all():
+            bad = int((~np.isfinite(vectors)).any(axis=1).sum())
+            raise EncodingError(
+                f"model {self.resolved.name} on task {task}: {bad} embeddings hold NaN or infinite values; "
+                "try --dtype fp32, or check the checkpoint"
+            )
+        return vectors
+
+    def similarity(self, embeddings1: Any, embeddings2: Any) -> Any:
+        """Similarity matrix, computed by mteb in fp32 (embeddings are returned as fp32)."""
+        from mteb.models.abs_encoder import AbsEncoder
+
+        # Borrow mteb's similarity functions without inheriting its class tree.
+        return AbsEncoder.similarity(self, embeddings1, embeddings2)  # type: ignore[arg-type]
+
+    def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> Any:
+        """Pairwise similarities, computed by mteb in fp32."""
+        from mteb.models.abs_encoder import AbsEncoder
+
+        return AbsEncoder.similarity_pairwise(self, embeddings1, embeddings2)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Release what the backend holds (worker pools); the default holds nothing."""
+
+    def clear_memo(self) -> None:
+        """Forget the in-memory embeddings (between tasks that share no texts)."""
+        self._memo.clear()
+
+
+class Encoder(_CachingEncoder):
+    """A task-aware encoder for mteb 2.x around a SentenceTransformer that evalkit loaded.
+
+    Prompts resolve as mteb resolves them (task-query, task, type-query, type, query/document),
+    from one table whose source is known (see `evalkit.model.prompts`); a suite task's own prompts win.
+    The cache key is the prompt text, so a text is shared by every task that prompts it alike.
+
+    Example::
+
+        enc = load_encoder(ModelSettings())            # the embedded all-MiniLM-L6-v2
+        enc.mteb_model_meta.name                       # 'sentence-transformers/all-MiniLM-L6-v2'
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        resolved: ResolvedModel,
+        settings: ModelSettings,
+        *,
+        cache: EmbeddingCache | None = None,
+        prompts: PromptTable | None = None,
+    ) -> None:
+        """Wrap a loaded SentenceTransformer; use `load_encoder` rather than calling this."""
+        from mteb.models.model_meta import ModelMeta, ScoringFunction
+
+        super().__init__(resolved, settings, cache=cache)
+        self.model = model
+        self.devices = [d.strip() for d in settings.device.split(",")] if "," in settings.device else [str(model.device)]
+        self._pool: Any = None
+        self.prompts = prompts if prompts is not None else default_prompts(resolved, settings)
+        similarity = {"dot": ScoringFunction.DOT_PRODUCT}.get(str(getattr(model, "similarity_fn_name", "cosine")), ScoringFunction.COSINE)
+        self.mteb_model_meta = ModelMeta.create_empty(
+            overwrites={
+                "name": resolved.name,
+                "revision": resolved.revision,
+                "embed_dim": model.get_embedding_dimension(),
+                "max_tokens": model.max_seq_length,
+                "similarity_fn_name": similarity,
+                "framework": ["Sentence Transformers", "PyTorch"],
+                "open_weights": True,
+            }
+        )
+
+    @property
+    def model_prompts(self) -> dict[str, str]:
+        """The model-level prompt table."""
+        return dict(self.prompts.prompts)
+
+    def prompt_for(self, task_metadata: Any, prompt_type: Any) -> str | None:
+        """The prompt text for this task and side, or None."""
+        return with_task_prompts(self.prompts, self.task_prompts, task_metadata, prompt_type).text
+
+    def _key(self, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any) -> tuple[str, str | None]:
+        prompt = self.prompt_for(task_metadata, prompt_type)
+        return prompt or "", prompt
+
+    def _encode_unique(self, texts: list[str], prompt: str | None, context: dict[str, Any]) -> np.ndarray:
+        return self._encode_texts(texts, prompt, context["task_metadata"].name, context["kwargs"])
+
+    def _over_limit(self, texts: list[str], prompt: str | None) -> int:
+        """How many texts the model truncates: only texts longer in characters than the limit can be."""
+        limit = getattr(self.model, "max_seq_length", None)
+        tokenizer = getattr(self.model, "tokenizer", None)
+        if not limit or tokenizer is None:
+            return 0
+        extra = len(prompt or "")
+        long = [(prompt or "") + t for t in texts if len(t) + extra + 2 > limit]
+        if not long:
+            return 0
+        try:
+            # Cut at limit + 1: enough to tell "longer than the limit", and the tokenizer does not warn
+            # "will result in indexing errors" about the truncation evalkit reports itself.
+            encoded = tokenizer(long, add_special_tokens=True, truncation=True, max_length=limit + 1)
+            lengths = [len(ids) for ids in encoded["input_ids"]]
+        except Exception:  # noqa: BLE001 - a count for the report, never a reason to fail
+            return 0
+        return sum(1 for n in lengths if n > limit)
+
+    def _encode_texts(self, texts: list[str], prompt: str | None, task: str, kwargs: Mapping[str, Any]) -> np.ndarray:
+        import torch
+        from tqdm.auto import tqdm
+
+        batch_size = int(kwargs.get("batch_size") or self.settings.batch_size)
+        if len(self.devices) > 1:
+            return self._encode_data_parallel(texts, prompt, batch_size)
+        limit = getattr(self.model, "max_seq_length", None)
+        # Static-embedding models have no length limit (inf): batch them as 512-token texts.
+        limit = int(limit) if isinstance(limit, int | float) and math.isfinite(limit) and limit > 0 else 512
+        lengths = [len(t) + len(prompt or "") for t in texts]
+        batches = plan_batches(lengths, device=str(self.model.device), batch_size=batch_size, max_tokens=limit)
+        vectors = np.empty((len(texts), self.mteb_model_meta.embed_dim), dtype=np.float32)
+        progress = tqdm(
+            total=len(texts), desc=f"encoding {task}", unit="text", leave=False, disable=not kwargs.get("show_progress_bar", False)
+        )
+
+        def encode_batch(batch: list[int]) -> int:
+            with torch.inference_mode():
+                out = self.model.encode(
+                    [texts[i] for i in batch],
+                    prompt=prompt,
+                    batch_size=len(batch),
+                    show_progress_bar=False,
+                    convert_to_numpy=False,
+                    convert_to_tensor=True,
+                    normalize_embeddings=bool(self.settings.normalize),
+                )
+            vectors[batch] = out.float().cpu().numpy()
+            return len(batch)
+
+        workers, threads = cpu_workers(str(self.model.device), torch.get_num_threads(), len(batches))
+        if not hasattr(self.model, "preprocess"):
+            workers = 1  # no separate tokenizing step to put under a lock: one thread is the safe choice
+        with progress:
+            if workers == 1:
+                for batch in batches:
+                    progress.update(encode_batch(batch))
+            else:
+                with worker_threads(self.model, workers, threads) as pool:
+                    for done in pool.map(encode_batch, batches):
+                        progress.update(done)
+        return vectors
+
+    def _encode_data_parallel(self, texts: list[str], prompt: str | None, batch_size: int) -> np.ndarray:
+        # sentence-transformers' multi-process pool: one process per device, chunks fanned out.
+        if self._pool is None:
+            saved = os.environ.get("OMP_NUM_THREADS")
+            if all(d.startswith("cpu") for d in self.devices):
+                # CPU workers share the cores: one thread each, or they oversubscribe them.
+                os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // len(self.devices)))
+            try:
+                self._pool = self.model.start_multi_process_pool(self.devices)
+            finally:
+                if saved is None:
+                    os.environ.pop("OMP_NUM_THREADS", None)
+                else:
+                    os.environ["OMP_NUM_THREADS"] = saved
+        out = self.model.encode(
+            texts,
+            prompt=prompt,
+            batch_size=batch_size,
+            pool=self._pool,
+            convert_to_numpy=True,
+            normalize_embeddings=bool(self.settings.normalize),
+        )
+        return np.asarray(out, dtype=np.float32)
+
+    def close(self) -> None:
+        """Stop the multi-process pool, if one was started."""
+        if self._pool is not None:
+            self.model.stop_multi_process_pool(self._pool)
+            self._pool = None
+
+
+class ProtocolEncoder(_CachingEncoder):
+    """Any object with mteb's encoder protocol (a Python factory's, or one of mteb's own wrappers).
+
+    Its prompts and instructions are its own business, so texts are cached per (task, subset,
+    side): never shared across tasks, always correct. evalkit hands it the distinct texts that
+    are not cached yet, as mteb would, in a DataLoader of `{"text": [...]}` batches.
+    """
+
+    def __init__(self, model: Any, resolved: ResolvedModel, settings: ModelSettings, *, cache: EmbeddingCache | None = None) -> None:
+        """Wrap a loaded protocol object; use `load_resolved` rather than calling this."""
+        super().__init__(resolved, settings, cache=cache)
+        self.model = model
+        self.prompts = PromptTable()
+        meta = getattr(model, "mteb_model_meta", None)
+        if meta is None:
+            raise ModelError(
+                f"model {resolved.name}: the object has no `mteb_model_meta`; return an mteb encoder "
+                "(an AbsEncoder subclass, or any object with mteb_model_meta, encode, similarity, similarity_pairwise)"
+            )
+        # Filed under evalkit's identity for the model, whatever name the object gives itself.
+        self.mteb_model_meta = meta.model_copy(update={"name": resolved.name, "revision": resolved.revision})
+
+    def _key(self, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any) -> tuple[str, str | None]:
+        side = getattr(prompt_type, "value", prompt_type) or ""
+        return f"\x1f{task_metadata.name}\x1f{hf_subset}\x1f{side}", None
+
+    def _encode_unique(self, texts: list[str], prompt: str | None, context: dict[str, Any]) -> np.ndarray:
+        from datasets import Dataset
+        from torch.utils.data import DataLoader
+
+        batch_size = int(context["kwargs"].get("batch_size") or self.settings.batch_size)
+        # A datasets-backed loader, as mteb builds them: some of mteb's wrappers read `inputs.dataset`.
+        loader = DataLoader(Dataset.from_dict({"text": texts}), batch_size=batch_size)
+        out = self.model.encode(
+            loader,
+            task_metadata=context["task_metadata"],
+            hf_split=context["hf_split"],
+            hf_subset=context["hf_subset"],
+            prompt_type=context["prompt_type"],
+            **context["kwargs"],
+        )
+        return np.asarray(out.float().cpu().numpy() if hasattr(out, "cpu") else out, dtype=np.float32)
+
+    def similarity(self, embeddings1: Any, embeddings2: Any) -> Any:
+        """The model's own similarity when it has one, else mteb's for its declared function."""
+        own = getattr(self.model, "similarity", None)
+        return own(embeddings1, embeddings2) if own is not None else super().similarity(embeddings1, embeddings2)
+
+    def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> Any:
+        """The model's own pairwise similarity when it has one, else mteb's."""
+        own = getattr(self.model, "similarity_pairwise", None)
+        return own(embeddings1, embeddings2) if own is not None else super().similarity_pairwise(embeddings1, embeddings2)
+
+
+def load_encoder(settings: ModelSettings, *, cache_dir: Path | None = None) -> Encoder | ProtocolEncoder:
+    """Resolve, check and load a model into an `Encoder`.
+
+    Args:
+        settings: model reference and encoder settings.
+        cache_dir: a folder for the on-disk embedding cache; None keeps embeddings in memory only.
+
+    Returns:
+        The encoder, with `mteb_model_meta` naming the model and its revision or weight fingerprint.
+
+    Raises:
+        ModelError: missing model, remote code or pickle weights not opted in, weights that did not load.
+    """
+    return load_resolved(prepare_model(settings), settings, cache_dir=cache_dir)
+
+
+def load_resolved(
+    resolved: ResolvedModel, settings: ModelSettings, *, cache_dir: Path | None = None, prompts: PromptTable | None = None
+) -> Encoder | ProtocolEncoder:
+    """Load an already resolved and checked model into an encoder for mteb.
+
+    Raises:
+        ModelError: weights that did not load, a checkpoint that cannot be read, or a factory that fails.
+    """
+    cache = None
+    if cache_dir is not None:
+        from evalkit.model.cache import EmbeddingCache
+
+        cache = EmbeddingCache(cache_dir, model_key(resolved, settings))
+    if resolved.kind == "python":
+        return ProtocolEncoder(load_python(resolved), resolved, settings, cache=cache)
+    # "cuda:0,cuda:1" (or "cpu,cpu"): load on the first device, encode data-parallel on all.
+    device = pick_device(settings.device.split(",")[0].strip())
+    if resolved.kind == "mteb":
+        return ProtocolEncoder(load_mteb(resolved, settings, device), resolved, settings, cache=cache)
+    if settings.dtype == "fp16" and device == "cpu":
+        logger.warning("fp16 on CPU is slow and lossy; bf16 or fp32 is the better choice there")
+    model = load_sentence_transformer(resolved, settings, device)
+    return Encoder(model, resolved, settings, cache=cache, prompts=prompts)
+
+
+def model_key(resolved: ResolvedModel, settings: ModelSettings) -> str:
+    """The embedding-cache namespace: weights fingerprint plus the settings that change vectors."""
+    blob = json.dumps({"revision": resolved.revision, **settings.vector_key()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]

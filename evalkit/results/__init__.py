@@ -1,0 +1,1 @@
+"""Results: the folder layout, reading every mteb result format, the Scores table, main scores and averages."""

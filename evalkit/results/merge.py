@@ -1,0 +1,82 @@
+"""Joining results folders (for example the shards of `evalkit run --shard K/N`) into one.
+
+Every results file, evalkit task record and per-example file is copied atomically into the same
+`<model>/<revision>/` place under the output; the manifests' task entries are merged. Two shards
+with different results for the same task are refused rather than silently picking one.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import DataError
+from evalkit.results.folder import MODEL_META, ResultsFolder
+
+
+def _folders(folder: Path) -> list[ResultsFolder]:
+    if not folder.is_dir():
+        raise DataError(f"merge {folder}: no such folder; pass the --output folders of the shard runs")
+    try:
+        return ResultsFolder.find(folder)
+    except DataError:
+        raise DataError(f"merge {folder}: holds no evalkit results (<model>/<revision>/<Task>.json); run the shards first") from None
+
+
+def _files(folder: ResultsFolder) -> list[Path]:
+    """The files a merge copies: results (mteb's and in-house), model meta, records, per-example scores."""
+    meta = folder.path / MODEL_META
+    return folder.result_files() + ([meta] if meta.is_file() else []) + folder.record_files() + folder.example_files()
+
+
+def merge_folders(folders: list[Path], output: Path) -> list[Path]:
+    """Copy the results of `folders` into `output`; returns the result files written.
+
+    Raises:
+        DataError: a folder without results, or conflicting results for one task.
+    """
+    written: list[Path] = []
+    plan: list[tuple[Path, ResultsFolder, Path]] = []  # (source file, target folder, path inside it)
+    sources = [(src, ResultsFolder(output / src.path.parent.name / src.path.name)) for f in folders for src in _folders(Path(f))]
+    for src, target in sources:
+        for file in _files(src):
+            plan.append((file, target, file.relative_to(src.path)))
+    # Check every conflict before writing anything: a refused merge writes nothing.
+    seen: dict[Path, Path] = {}
+    for file, target, rel in plan:
+        dst = target.path / rel
+        if rel.name == MODEL_META or rel.parent.name == "tasks":
+            continue  # records and model metadata may differ in timings only
+        other = seen.get(dst)
+        if other is not None and not filecmp.cmp(other, file, shallow=False):
+            raise DataError(f"merge: {dst.relative_to(output)} differs between {other} and {file}; rerun that task in one shard only")
+        if other is None and dst.exists() and not filecmp.cmp(dst, file, shallow=False):
+            raise DataError(f"merge: {dst} already exists with other results; merge into an empty folder")
+        seen[dst] = file
+    results = {p for src, _ in sources for p in src.result_files()}
+    for file, target, rel in plan:
+        dst = target.write_bytes(rel, file.read_bytes())
+        if file in results:
+            written.append(dst)
+    for src, target in sources:
+        _merge_manifest(src, target)
+    return written
+
+
+def _merge_manifest(src: ResultsFolder, dst: ResultsFolder) -> None:
+    if not src.manifest_path.is_file():
+        return
+    incoming = json.loads(src.manifest_path.read_text(encoding="utf-8"))
+
+    def update(current: dict[str, Any]) -> dict[str, Any]:
+        if not current:
+            return {**incoming, "merged_from": [str(src.path)]}
+        return {
+            **current,
+            "tasks": {**current.get("tasks", {}), **incoming.get("tasks", {})},
+            "merged_from": [*current.get("merged_from", []), str(src.path)],
+        }
+
+    dst.update_manifest(update)

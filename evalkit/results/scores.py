@@ -1,0 +1,204 @@
+"""The Scores table: one long pandas DataFrame that every reader produces and every writer consumes.
+
+Columns (`COLUMNS`)::
+
+    model, revision, task, task_type, subset, split, metric, value, is_main, source,
+    mteb_version, dataset_revision, dataset
+
+`value` is always on the 0-1 scale at full precision; `metric` is an mteb 2.x key. Results folders
+(`read_results`), published-score files (`read_published`) and model cards (`evalkit.card`) are
+three sources of the same table.
+
+Example::
+
+    >>> df = read_results(Path("results"))
+    >>> main_scores(df)[["task", "split", "value"]]
+               task split     value
+    0  STSBenchmark  test  0.820325
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evalkit.errors import DataError
+
+COLUMNS = [
+    "model",
+    "revision",
+    "task",
+    "task_type",
+    "subset",
+    "split",
+    "metric",
+    "value",
+    "is_main",
+    "source",
+    "mteb_version",
+    "dataset_revision",
+    "dataset",
+]
+KEY = ["task", "subset", "split", "metric"]
+_NOT_METRICS = {"hf_subset", "languages", "main_score"}
+
+
+def empty() -> pd.DataFrame:
+    """An empty Scores table with the right columns."""
+    return pd.DataFrame({c: pd.Series(dtype="float64" if c == "value" else ("bool" if c == "is_main" else "object")) for c in COLUMNS})
+
+
+def make(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Build a Scores table from row dicts, filling absent optional columns with None."""
+    frame = pd.DataFrame(list(rows))
+    if frame.empty:
+        return empty()
+    for col in COLUMNS:
+        if col not in frame.columns:
+            frame[col] = None
+    frame["value"] = frame["value"].astype("float64")
+    frame["is_main"] = frame["is_main"].astype(bool)
+    return frame[COLUMNS].reset_index(drop=True)
+
+
+def task_type_of(task: str) -> str:
+    """The mteb task type of a registered task name ('' when unknown)."""
+    from evalkit._compat.mteb import task_metadata
+
+    meta = task_metadata(task)
+    return meta.type if meta is not None else ""
+
+
+def read_results(folder: Path, *, single_model: bool = False, source: str = "run") -> pd.DataFrame:
+    """Read every mteb TaskResult JSON under `folder` into a Scores table.
+
+    Args:
+        folder: a results root (`results/`), a model folder, a revision folder, or one result file.
+        single_model: refuse folders that mix several models or revisions.
+        source: the `source` column value.
+
+    Returns:
+        The Scores table, one row per (task, subset, split, metric).
+
+    Raises:
+        DataError: missing or empty folder, unreadable JSON (naming the file), mixed models.
+    """
+    from evalkit.results.folder import ResultsFolder, read_task_result
+
+    folder = Path(folder)
+    if folder.is_file():
+        files = [(ResultsFolder.of_file(folder), folder)]
+    else:
+        files = [(f, path) for f in ResultsFolder.find(folder) for path in f.result_files()]
+    rows: list[dict[str, Any]] = []
+    models: set[tuple[str, str]] = set()
+    for owner, path in files:
+        result = read_task_result(path)
+        model, revision = owner.identity()
+        models.add((model, revision))
+        rows.extend(_rows_of(result, model, revision, source, owner))
+    if single_model and len(models) > 1:
+        listed = ", ".join(f"{m}@{r[:12]}" for m, r in sorted(models))
+        raise DataError(f"results folder {folder}: mixes several models ({listed}); pass one model's folder")
+    return make(rows)
+
+
+def _rows_of(result: Any, model: str, revision: str, source: str, owner: Any) -> list[dict[str, Any]]:
+    from evalkit._compat.mteb import task_metadata
+
+    task = result.task_name
+    meta = task_metadata(task)
+    if meta is not None:
+        main, ttype, dataset = meta.main_score, meta.type, meta.dataset["path"]
+    else:
+        (main, ttype), dataset = owner.task_info(task), None
+    rows = []
+    for split, entries in result.scores.items():
+        for entry in entries:
+            for metric, value in entry.items():
+                if metric in _NOT_METRICS or isinstance(value, bool) or not isinstance(value, int | float):
+                    continue
+                if isinstance(value, float) and math.isnan(value):
+                    continue
+                rows.append(
+                    {
+                        "model": model,
+                        "revision": revision,
+                        "task": task,
+                        "task_type": ttype,
+                        "subset": entry.get("hf_subset", "default"),
+                        "split": split,
+                        "metric": metric,
+                        "value": float(value),
+                        "is_main": metric == main,
+                        "source": source,
+                        "mteb_version": result.mteb_version,
+                        "dataset_revision": result.dataset_revision,
+                        "dataset": dataset,
+                    }
+                )
+    return rows
+
+
+def read_published(path: Path) -> pd.DataFrame:
+    """Read a published-scores file (as in `shared/published/*.json`) into a Scores table.
+
+    Raises:
+        DataError: when the file is missing or not in that format.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        rows = [
+            {
+                "model": data["model"],
+                "revision": data.get("model_revision"),
+                "task": s["task"],
+                "task_type": task_type_of(s["task"]),
+                "subset": s.get("hf_subset", "default"),
+                "split": s["split"],
+                "metric": s["metric"],
+                "value": float(s["main_score"]),
+                "is_main": True,
+                "source": "published",
+                "mteb_version": s.get("mteb_version"),
+                "dataset_revision": s.get("dataset_revision"),
+            }
+            for s in data["scores"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(
+            f"published scores {path}: unreadable ({type(exc).__name__}); expected {{model, scores: [{{task, split, metric, main_score}}]}}"
+        ) from None
+    return make(rows)
+
+
+def main_scores(df: pd.DataFrame) -> pd.DataFrame:
+    """Only the rows that hold each task's main score."""
+    return df[df["is_main"]].reset_index(drop=True)
+
+
+def per_task(df: pd.DataFrame) -> pd.DataFrame:
+    """One main score per task: the mean over its splits and subsets, as mteb's `get_score` does."""
+    main = main_scores(df)
+    if main.empty:
+        return pd.DataFrame(columns=["task", "task_type", "value"])
+    return main.groupby(["task", "task_type"], as_index=False, sort=False)["value"].mean()
+
+
+def averages(df: pd.DataFrame) -> pd.DataFrame:
+    """Leaderboard-style averages: the mean main score per task type, then over all tasks.
+
+    Returns:
+        Columns `task_type`, `tasks`, `value`; the last row is `All`.
+    """
+    tasks = per_task(df)
+    if tasks.empty:
+        return pd.DataFrame(columns=["task_type", "tasks", "value"])
+    by_type = tasks.groupby("task_type", as_index=False).agg(tasks=("task", "count"), value=("value", "mean"))
+    overall = pd.DataFrame([{"task_type": "All", "tasks": len(tasks), "value": tasks["value"].mean()}])
+    return pd.concat([by_type, overall], ignore_index=True)
