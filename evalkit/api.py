@@ -499,7 +499,7 @@ def run_report(folder: Path, *, reports_dir: Path | Literal["default"] = "defaul
     Raises:
         DataError: a folder with neither results nor a run manifest, or one that mixes models.
     """
-    from evalkit.report.pages import run_report as _run_report
+    from evalkit.report.run import run_report as _run_report
 
     return _run_report(Path(folder), _reports(reports_dir))
 
