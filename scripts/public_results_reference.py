@@ -40,7 +40,6 @@ from typing import Any
 import mteb
 import yaml
 from mteb.benchmarks._benchmark_metrics import _recompute_lenient_means
-from mteb.get_tasks import _TASKS_REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "data" / "public_results"
@@ -87,30 +86,28 @@ def cmteb_benchmark(config: Path) -> mteb.Benchmark:
 
 
 def _task_cells(results: mteb.BenchmarkResults) -> dict[tuple[str, str], dict[str, Any]]:
-    """Per (model, task), as loaded (before any benchmark filtering): revision dir,
-    mteb_version and the (split, subset) cells whose stored main_score is None."""
+    """Per (model, task) as loaded, before benchmark filtering.
+
+    Returns the revision dir, mteb_version, splits/subsets in the file and the
+    (split, subset) cells whose stored main_score is None.
+    """
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for mr in results:
         for tr in mr.task_results:
             none_cells = [
-                f"{split}/{s.get('hf_subset')}"
-                for split, subsets in tr.scores.items()
-                for s in subsets
-                if s.get("main_score") is None
+                f"{split}/{s.get('hf_subset')}" for split, subsets in tr.scores.items() for s in subsets if s.get("main_score") is None
             ]
             out[(mr.model_name, tr.task_name)] = {
                 "revision": mr.model_revision,
                 "mteb_version": tr.mteb_version,
-                "splits_in_file": {
-                    split: sorted(s.get("hf_subset") for s in subsets)
-                    for split, subsets in tr.scores.items()
-                },
+                "splits_in_file": {split: sorted(s.get("hf_subset") for s in subsets) for split, subsets in tr.scores.items()},
                 "main_score_none": none_cells,
             }
     return out
 
 
 def evaluate(cache: mteb.ResultCache, bench: mteb.Benchmark) -> dict[str, Any]:
+    """Per-task values and averages, as mteb computes them, for every fixture model on ``bench``."""
     results = cache.load_results(
         tasks=bench,
         require_model_meta=False,
@@ -125,10 +122,7 @@ def evaluate(cache: mteb.ResultCache, bench: mteb.Benchmark) -> dict[str, Any]:
     long_df = results._to_results_df(bench.tasks)
     pivot = bench._build_per_task_pivot(long_df)
     per_task_df, task_cols = pivot
-    per_task = {
-        row["model_name"]: {t: _num(row.get(t)) for t in task_cols}
-        for row in per_task_df.iter_rows(named=True)
-    }
+    per_task = {row["model_name"]: {t: _num(row.get(t)) for t in task_cols} for row in per_task_df.iter_rows(named=True)}
 
     summary = bench._create_summary_table(long_df)
     sdf = summary.df
@@ -214,19 +208,36 @@ def evaluate(cache: mteb.ResultCache, bench: mteb.Benchmark) -> dict[str, Any]:
             },
         }
 
+    # Self-checks: the summary's Mean (Task) is the plain mean of the per-task
+    # values, and the public BenchmarkResults.get_benchmark_result() gives the
+    # same summary as the leaderboard call used above.
+    for model, m in models.items():
+        if m["leaderboard"] and m["leaderboard"]["mean_task"] is not None:
+            vals = list(m["tasks"].values())
+            assert None not in vals, model
+            assert math.isclose(sum(vals) / len(vals), m["leaderboard"]["mean_task"], abs_tol=1e-12), model
+    public = results.get_benchmark_result()
+    assert list(public["Model"]) == list(sdf["Model"]), "get_benchmark_result() differs"
+
     differences = []
     for model, m in models.items():
         if not m["in_leaderboard_summary"]:
-            differences.append(f"{model}: not in mteb's model registry, so no leaderboard summary row "
-                               "(get_score and per-task values still cover it)")
-            continue
-        a, b = m["leaderboard"]["mean_task"], m["get_score"]["mean_task"]
-        if (a is None) != (b is None) or (a is not None and abs(a - b) > 1e-12):
             differences.append(
-                f"{model}: leaderboard Mean (Task) {a} vs get_score Mean(Task) {b} "
-                f"(revisions {m['revisions']}; get_score scores each (model, revision) group "
-                "of join_revisions separately, so tasks split over revisions count as missing)"
+                f"{model}: not in mteb's model registry, so no leaderboard summary row (get_score and per-task values still cover it)"
             )
+            continue
+        lbm, gsm = m["leaderboard"], m["get_score"]
+        pairs = {"mean_task": (lbm["mean_task"], gsm["mean_task"]), "mean_task_type": (lbm["mean_task_type"], gsm["mean_task_type"])}
+        pairs.update({k: (v, gsm["type_means"].get(k)) for k, v in lbm["type_means"].items()})
+        diff = [k for k, (a, b) in pairs.items() if (a is None) != (b is None) or (a is not None and abs(a - b) > 1e-9)]
+        if diff:
+            why = (
+                "get_score scores each (model, revision) group of join_revisions separately, so tasks split over revisions count as missing"
+                if len(m["revisions"]) > 1 and lbm["mean_task"] is not None
+                else "leaderboard type means are null only for the types with a null task; "
+                "get_score nulls every type when any task is missing or null"
+            )
+            differences.append(f"{model}: leaderboard vs get_score differ on {diff} ({why})")
     return {
         "differences": differences,
         "tasks": {
@@ -244,15 +255,18 @@ def evaluate(cache: mteb.ResultCache, bench: mteb.Benchmark) -> dict[str, Any]:
 
 
 def bench_main_score(bench: mteb.Benchmark, task: str) -> str:
+    """The task's main score name in mteb 2.x metadata."""
     return next(t.metadata.main_score for t in bench.tasks if t.metadata.name == task)
 
 
 def bench_cells(bench: mteb.Benchmark, task: str) -> dict[str, list[str]]:
+    """The split -> subsets the benchmark asks of ``task``."""
     t = next(t for t in bench.tasks if t.metadata.name == task)
     return {s: list(t.hf_subsets) for s in t.eval_splits}
 
 
 def print_table(name: str, data: dict[str, Any]) -> None:
+    """Short summary: scored tasks, leaderboard means, get_score mean, mean over available tasks, rank."""
     n = len(data["tasks"])
     print(f"\n== {name}: {n} tasks ({len(data['models'])} models)")
     print(f"{'model':52s} {'n':>5s} {'LB task':>8s} {'LB type':>8s} {'gs task':>8s} {'avail':>8s} {'rank':>4s}")
@@ -275,6 +289,7 @@ def print_table(name: str, data: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    """Compute both benchmarks and write reference.json."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--fixture", type=Path, default=FIXTURE)
     ap.add_argument("--config", type=Path, default=CONFIG)

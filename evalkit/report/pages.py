@@ -10,7 +10,6 @@ as `-`, never as NaN.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -127,15 +126,10 @@ def mteb_versions(*tables: pd.DataFrame) -> tuple[str, ...]:
 
 def manifest_of(folder: Path) -> dict[str, Any]:
     """The run manifest of a results folder (a revision folder, or a root holding one model), or {}."""
-    folder = Path(folder)
-    candidates = [folder / "evalkit" / "manifest.json", *sorted(folder.glob("*/*/evalkit/manifest.json"))]
-    for path in candidates:
-        if path.is_file():
-            try:
-                return json.loads(path.read_text(encoding="utf-8"))
-            except ValueError:
-                return {}
-    return {}
+    from evalkit.results.folder import ResultsFolder
+
+    found = ResultsFolder.with_manifest(folder)
+    return found[0].read_manifest() if found else {}
 
 
 def suite_of(folder: Path) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -29,22 +28,20 @@ def _revision_folder(folder: Path) -> Path:
     from evalkit.errors import DataError
     from evalkit.results.folder import ResultsFolder
 
-    if (folder / "evalkit" / "manifest.json").is_file() or ResultsFolder(folder).has_results():
+    if ResultsFolder(folder).manifest_path.is_file() or ResultsFolder(folder).has_results():
         return folder
     # Every task failed: no results, but a manifest says what happened.
-    found = sorted({p.parents[1] for p in folder.glob("*/*/evalkit/manifest.json")})
-    if not found:
-        found = [f.path for f in ResultsFolder.find(folder)]
+    found = [f.path for f in ResultsFolder.with_manifest(folder)] or [f.path for f in ResultsFolder.find(folder)]
     if len(found) > 1:
         raise DataError(f"results folder {folder}: holds several models; pass one model's folder (<output>/<org__name>/<revision>/)")
     return found[0]
 
 
 def _record(folder: Path, task: str) -> dict[str, Any]:
-    try:
-        return json.loads((folder / "evalkit" / "tasks" / f"{task}.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    from evalkit.results.folder import ResultsFolder
+
+    record = ResultsFolder(folder).read_record(task)
+    return record.to_json() if record else {}
 
 
 def run_tables(folder: Path) -> dict[str, Any]:

@@ -120,6 +120,14 @@ class ResultsFolder:
             f"results folder {path}: holds no results (<model>/<revision>/<Task>.json); run `evalkit run` first or check the path"
         )
 
+    @classmethod
+    def with_manifest(cls, path: Path) -> list[ResultsFolder]:
+        """The run folders at or under `path` that hold a manifest (every task may have failed)."""
+        path = Path(path)
+        if (path / "evalkit" / "manifest.json").is_file():
+            return [cls(path)]
+        return [cls(p.parents[1]) for p in sorted(path.glob("*/*/evalkit/manifest.json"))]
+
     def has_results(self) -> bool:
         """True when this folder holds at least one task result (mteb's or an in-house one)."""
         return bool(self.result_files())
