@@ -126,7 +126,7 @@ def evaluate(cache: mteb.ResultCache, bench: mteb.Benchmark) -> dict[str, Any]:
 
     summary = bench._create_summary_table(long_df)
     sdf = summary.df
-    type_cols = [c for c in sdf.columns if c in set(task_type.values())]
+    type_cols = sorted(c for c in sdf.columns if c in set(task_type.values()))
     lb = {row["Model"]: row for row in sdf.iter_rows(named=True)}
 
     # Benchmark.get_score: warns + fills None for models lacking a task.
@@ -204,7 +204,7 @@ def evaluate(cache: mteb.ResultCache, bench: mteb.Benchmark) -> dict[str, Any]:
             "available_tasks_only": {
                 "mean_task": _num(lm),
                 "mean_task_type": _num(ltt),
-                "type_means": {k: _num(v) for k, v in lt.items()},
+                "type_means": {k: _num(lt[k]) for k in sorted(lt)},
             },
         }
 
@@ -249,7 +249,7 @@ def evaluate(cache: mteb.ResultCache, bench: mteb.Benchmark) -> dict[str, Any]:
             }
             for t in bench.tasks
         },
-        "task_columns_in_summary": task_cols,
+        "task_columns_in_summary": [t for t in task_names if t in task_cols],
         "models": models,
     }
 
