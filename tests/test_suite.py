@@ -37,7 +37,7 @@ def test_cmteb_suite_maps_all_35_card_results():
 def test_every_cmteb_task_builds_with_the_splits_and_subsets_the_card_used(tmp_path):
     from evalkit.model.source import prepare_model
     from evalkit.runner.loop import settings_record
-    from evalkit.runner.settings import ModelSettings
+    from evalkit.model.settings import ModelSettings
     from evalkit.runner.tasks import build_task
 
     settings = ModelSettings()
@@ -128,7 +128,8 @@ def test_missing_suite_file_lists_packaged_suites(tmp_path):
 
 
 def test_settings_merge_cli_over_suite_over_defaults_and_record_the_source(tmp_path: Path):
-    from evalkit.runner.settings import RunConfig, cli_layer
+    from evalkit.model.settings import cli_layer
+    from evalkit.runner.settings import RunConfig
 
     suite = load_suite(
         write(tmp_path, "s.yaml", "model: {name: org/m, batch_size: 8, dtype: bf16, trust_remote_code: true}\ntasks: [ATEC]\n")
@@ -145,7 +146,8 @@ def test_settings_merge_cli_over_suite_over_defaults_and_record_the_source(tmp_p
 
 
 def test_an_opt_in_on_the_command_line_must_name_the_model_being_run(tmp_path: Path):
-    from evalkit.runner.settings import RunConfig, cli_layer
+    from evalkit.model.settings import cli_layer
+    from evalkit.runner.settings import RunConfig
 
     suite = load_suite(write(tmp_path, "s.yaml", "model: {name: org/m}\ntasks: [ATEC]\n"))
     # Naming the suite's model is enough; naming another is refused in one line.
