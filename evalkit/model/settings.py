@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import StrictStr, ValidationError
 from pydantic.dataclasses import dataclass as schema
 
 from evalkit._schema import FORBID, Flag, Positive, Text, describe, is_unknown_key, literal_args, unknown_key
@@ -62,7 +62,7 @@ class ModelSettings:
     trust_remote_code: Flag = False
     allow_pickle: Flag = False
     unchecked_weights: Flag = False
-    prompts: Mapping[str, Text] = field(default_factory=dict)  # keys: query, document, a task type or name
+    prompts: Mapping[str, StrictStr] = field(default_factory=dict)  # keys: query, document, a task type or name; "" for none
     loader: Loader = "auto"  # "mteb": load through mteb.get_model (models that need mteb's own wrapper)
     similarity: Similarity | None = None  # None: the model's own (sentence-transformers' config)
     tokenizer_kwargs: Mapping[str, Any] = field(default_factory=dict)  # e.g. add_eos_token, padding_side

@@ -14,7 +14,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, Strict, TypeAdapter, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, Strict, StrictStr, TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass as schema
 from pydantic_core import ErrorDetails
 
@@ -153,7 +153,7 @@ class TaskSpec:
     name: TaskName
     splits: Names | None = None
     subsets: Names | None = None
-    prompts: Mapping[str, Text] = field(default_factory=dict)
+    prompts: Mapping[str, StrictStr] = field(default_factory=dict)  # "" is no prompt
     tolerance: Tolerance | None = None
     local: LocalTaskSpec | None = None
 
