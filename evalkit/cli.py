@@ -337,9 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--batch-size", type=int, metavar="N", help=f"texts per encoder batch (default: the suite's, else {default('batch_size')})"
     )
-    g.add_argument(
-        "--device", help=f"{default('device')} (default), cpu, cuda, cuda:1, mps; several (cuda:0,cuda:1) encode data-parallel"
-    )
+    g.add_argument("--device", help=f"{default('device')} (default), cpu, cuda, cuda:1, mps; several (cuda:0,cuda:1) encode data-parallel")
     g.add_argument(
         "--dtype",
         choices=choices("dtype"),

@@ -35,9 +35,9 @@ def test_cmteb_suite_maps_all_35_card_results():
 
 
 def test_every_cmteb_task_builds_with_the_splits_and_subsets_the_card_used(tmp_path):
+    from evalkit.model.settings import ModelSettings
     from evalkit.model.source import prepare_model
     from evalkit.runner.loop import settings_record
-    from evalkit.model.settings import ModelSettings
     from evalkit.runner.tasks import build_task
 
     settings = ModelSettings()

@@ -190,7 +190,9 @@ def merge(layers: Sequence[SettingsLayer]) -> Merged:
     except ValidationError as exc:  # only a layer that skipped `check_values` (a registry preset) gets here
         error = exc.errors()[0]
         key = str(error["loc"][0]) if error["loc"] else "model"
-        raise SuiteError(f"model setting `{key}` from the {sources.get(key, 'registry')}: {describe(error)}; report it to evalkit") from None
+        raise SuiteError(
+            f"model setting `{key}` from the {sources.get(key, 'registry')}: {describe(error)}; report it to evalkit"
+        ) from None
 
 
 def cli_layer(

@@ -32,7 +32,16 @@ from evalkit.errors import SuiteError
 from evalkit.model.settings import SettingsLayer
 from evalkit.runner.schema import LocalTaskSpec, RegressSettings, TaskSpec, model_layer, parse_file
 
-__all__ = ["LocalTaskSpec", "Suite", "TaskSpec", "check_task_name", "check_task_names", "load_suite", "packaged_suites", "resolve_suite_path"]
+__all__ = [
+    "LocalTaskSpec",
+    "Suite",
+    "TaskSpec",
+    "check_task_name",
+    "check_task_names",
+    "load_suite",
+    "packaged_suites",
+    "resolve_suite_path",
+]
 
 
 @dataclass(frozen=True)
