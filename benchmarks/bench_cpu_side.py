@@ -94,8 +94,8 @@ def _one(task: Any, data: dict[str, Any], *, evalkit: bool) -> tuple[float, floa
 
     from evalkit._compat.mteb import task_hooks
     from evalkit.model.encoder import Encoder
+    from evalkit.model.settings import ModelSettings
     from evalkit.model.source import ResolvedModel
-    from evalkit.runner.settings import ModelSettings
 
     task.dataset, task.data_loaded = data, True
     encoder = Encoder(StandIn(), ResolvedModel("stand-in", Path("."), "0", "local"), ModelSettings(batch_size=512))

@@ -56,7 +56,7 @@ def overhead(args: argparse.Namespace) -> None:
 
     import evalkit
     from evalkit.model.encoder import load_encoder
-    from evalkit.runner.settings import ModelSettings
+    from evalkit.model.settings import ModelSettings
 
     suites = [("smoke", None)] + ([("mirror", Path(args.mirror))] if args.mirror and Path(args.mirror).is_dir() else [])
     work = Path(tempfile.mkdtemp(prefix="bench_ray_"))

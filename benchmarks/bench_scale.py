@@ -27,7 +27,7 @@ import numpy as np
 import mteb, torch
 from evalkit.model.encoder import Encoder
 from evalkit.model.source import ResolvedModel
-from evalkit.runner.settings import ModelSettings
+from evalkit.model.settings import ModelSettings
 from evalkit.runner.suite import LocalTaskSpec, TaskSpec
 from evalkit.runner.tasks import build_task
 

@@ -18,10 +18,12 @@ from evalkit.runner.settings import COMPARE_TOLERANCE
 if TYPE_CHECKING:
     import pandas as pd
 
+    from evalkit._types import DType
     from evalkit.card import CardExport
     from evalkit.judge.compare import CompareReport
     from evalkit.runner.mirror import MirrorEntry
     from evalkit.model.presets import Preset
+    from evalkit.model.settings import Loader
     from evalkit.judge.leaderboard import Leaderboard
     from evalkit.judge.regress import RegressReport
     from evalkit.runner.plan import Plan
@@ -69,9 +71,9 @@ def run(
     data_dir: Path | None = None,
     batch_size: int | None = None,
     device: str | None = None,
-    dtype: str | None = None,
+    dtype: DType | None = None,
     max_seq_length: int | None = None,
-    loader: str | None = None,
+    loader: Loader | None = None,
     trust_remote_code: str | bool | None = None,
     allow_pickle: str | bool | None = None,
     unchecked_weights: str | bool | None = None,
@@ -155,29 +157,53 @@ def run(
 def run_config(
     suite: str | Path | Suite | None = None,
     *,
+    model: str | None = None,
+    model_name: str | None = None,
+    revision: str | None = None,
     tasks: tuple[str, ...] | None = None,
     output_dir: Path = Path("results"),
     data_dir: Path | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+    dtype: DType | None = None,
+    max_seq_length: int | None = None,
+    loader: Loader | None = None,
+    trust_remote_code: str | bool | None = None,
+    allow_pickle: str | bool | None = None,
+    unchecked_weights: str | bool | None = None,
     overwrite: bool = False,
     cache_dir: Path | None = None,
     no_cache: bool = False,
     shard: tuple[int, int] | None = None,
     show_progress: bool = False,
-    **model_flags: Any,
 ) -> RunConfig:
     """The checked configuration of a run (what `run` and `--dry-run` use), before any work.
 
-    `model_flags` are `run`'s model arguments (model, revision, batch_size, trust_remote_code, ...).
+    Takes `run`'s arguments (see there), less the callbacks and `ray`. A model argument left at
+    None is not given: the suite's value, else the registry's, else `ModelSettings`' default holds.
 
     Raises:
         EvalkitError: bad input: suite, flags, or a registry model evalkit cannot run as asked.
     """
     from evalkit.model.presets import check_runnable, find_preset, registry_layer
-    from evalkit.runner.settings import RunConfig, cli_layer
+    from evalkit.model.settings import cli_layer
+    from evalkit.runner.settings import RunConfig
 
     offline_if(data_dir)
     resolved_suite, only = resolve_suite(suite, tasks)
-    flags = cli_layer(**model_flags)
+    flags = cli_layer(
+        model=model,
+        model_name=model_name,
+        revision=revision,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+        max_seq_length=max_seq_length,
+        loader=loader,
+        trust_remote_code=trust_remote_code,
+        allow_pickle=allow_pickle,
+        unchecked_weights=unchecked_weights,
+    )
     config = RunConfig.from_sources(
         resolved_suite,
         flags,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
+from evalkit.model.settings import RUN_FLAGS, choices, default
 from evalkit.runner.settings import COMPARE_TOLERANCE, REGRESS_ALPHA, REGRESS_TOLERANCE, default_reports_dir
 
 _EPILOG_RUN = """examples:
@@ -72,21 +73,12 @@ def _quiet_libraries(debug: bool) -> None:
 
 
 def _model_args(args: argparse.Namespace) -> dict[str, Any]:
+    # The model flags are the schema's RUN_FLAGS, each `--flag-name` stored under its field name.
     return {
-        "model": args.model,
-        "model_name": args.model_name,
-        "revision": args.revision,
+        **{name: getattr(args, name) for name in RUN_FLAGS},
         "tasks": _split_list(args.tasks),
         "output_dir": args.output,
         "data_dir": args.data_dir,
-        "batch_size": args.batch_size,
-        "device": args.device,
-        "dtype": args.dtype,
-        "max_seq_length": args.max_seq_length,
-        "loader": args.loader,
-        "trust_remote_code": args.trust_remote_code,
-        "allow_pickle": args.allow_pickle,
-        "unchecked_weights": args.unchecked_weights,
         "overwrite": args.overwrite,
         "cache_dir": args.cache_dir,
         "no_cache": args.no_cache,
@@ -341,20 +333,23 @@ def build_parser() -> argparse.ArgumentParser:
         "or ray://HOST:10001; bare --ray: $RAY_ADDRESS, else local (pip install 'evalkit[ray]')",
     )
     g = r.add_argument_group("encoder")
-    g.add_argument("--batch-size", type=int, metavar="N", help="texts per encoder batch (default: the suite's, else 32)")
-    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, mps; several (cuda:0,cuda:1) encode data-parallel")
+    # Choices and defaults are the settings schema's (evalkit.model.settings.ModelSettings).
+    g.add_argument(
+        "--batch-size", type=int, metavar="N", help=f"texts per encoder batch (default: the suite's, else {default('batch_size')})"
+    )
+    g.add_argument("--device", help=f"{default('device')} (default), cpu, cuda, cuda:1, mps; several (cuda:0,cuda:1) encode data-parallel")
     g.add_argument(
         "--dtype",
-        choices=["fp32", "fp16", "bf16"],
-        help="weights and activations (default: the suite's, else fp32); similarities stay fp32",
+        choices=choices("dtype"),
+        help=f"weights and activations (default: the suite's, else {default('dtype')}); similarities stay fp32",
     )
     g.add_argument(
         "--max-seq-length", type=int, metavar="TOKENS", help="truncate texts to this many tokens (default: the suite's, else the model's)"
     )
     g.add_argument(
         "--loader",
-        choices=["auto", "mteb"],
-        help="auto (default): evalkit loads the model; mteb: mteb's own wrapper (registry models such as jina-embeddings-v3)",
+        choices=choices("loader"),
+        help=f"{default('loader')} (default): evalkit loads the model; mteb: mteb's own wrapper (registry models such as jina-embeddings-v3)",
     )
     g.add_argument(
         "--trust-remote-code", metavar="MODEL", help="let MODEL (same as --model) run its own Python code; only for models you trust"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from evalkit.model.encoder import load_encoder
+from evalkit.model.settings import ModelSettings
 from evalkit.results.scores import main_scores, read_results
-from evalkit.runner.settings import ModelSettings
 
 # Real model weights (the embedded all-MiniLM-L6-v2): minutes on 2 cores; the fast layer is tests/test_exact.py.
 pytestmark = pytest.mark.slow

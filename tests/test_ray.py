@@ -219,8 +219,8 @@ def test_worker_killed_mid_task_is_retried_and_computed_once(ray_session: Any, t
 
 def test_worker_refuses_other_weights_than_the_drivers():
     """A node whose checkpoint differs from the driver's fails the task, naming both."""
+    from evalkit.model.settings import ModelSettings
     from evalkit.runner.executors import TaskJob, _versions, run_job
-    from evalkit.runner.settings import ModelSettings
     from evalkit.runner.suite import load_suite
 
     spec = load_suite("smoke").tasks[0]

@@ -35,9 +35,9 @@ def test_cmteb_suite_maps_all_35_card_results():
 
 
 def test_every_cmteb_task_builds_with_the_splits_and_subsets_the_card_used(tmp_path):
+    from evalkit.model.settings import ModelSettings
     from evalkit.model.source import prepare_model
     from evalkit.runner.loop import settings_record
-    from evalkit.runner.settings import ModelSettings
     from evalkit.runner.tasks import build_task
 
     settings = ModelSettings()
@@ -128,7 +128,8 @@ def test_missing_suite_file_lists_packaged_suites(tmp_path):
 
 
 def test_settings_merge_cli_over_suite_over_defaults_and_record_the_source(tmp_path: Path):
-    from evalkit.runner.settings import RunConfig, cli_layer
+    from evalkit.model.settings import cli_layer
+    from evalkit.runner.settings import RunConfig
 
     suite = load_suite(
         write(tmp_path, "s.yaml", "model: {name: org/m, batch_size: 8, dtype: bf16, trust_remote_code: true}\ntasks: [ATEC]\n")
@@ -145,7 +146,8 @@ def test_settings_merge_cli_over_suite_over_defaults_and_record_the_source(tmp_p
 
 
 def test_an_opt_in_on_the_command_line_must_name_the_model_being_run(tmp_path: Path):
-    from evalkit.runner.settings import RunConfig, cli_layer
+    from evalkit.model.settings import cli_layer
+    from evalkit.runner.settings import RunConfig
 
     suite = load_suite(write(tmp_path, "s.yaml", "model: {name: org/m}\ntasks: [ATEC]\n"))
     # Naming the suite's model is enough; naming another is refused in one line.
@@ -154,3 +156,84 @@ def test_an_opt_in_on_the_command_line_must_name_the_model_being_run(tmp_path: P
         RunConfig.from_sources(suite, cli_layer(trust_remote_code="org/x"), cache_dir=None)
     with pytest.raises(SuiteError, match=r"--batch-size 0: must be positive, not 0"):
         cli_layer(batch_size=0)
+
+
+def test_an_error_in_an_included_file_names_that_file(tmp_path: Path):
+    write(tmp_path, "base.yaml", "tasks:\n  - {name: ATEC, tolerence: 0.1}\n")
+    top = write(tmp_path, "top.yaml", "include: base.yaml\ntasks: [BQ]\n")
+    with pytest.raises(SuiteError) as err:
+        load_suite(top)
+    assert str(err.value) == f"suite {tmp_path / 'base.yaml'}, task ATEC: unknown key `tolerence`; did you mean `tolerance`?"
+
+
+def test_bare_task_names_of_an_included_file_merge_by_name(tmp_path: Path):
+    write(tmp_path, "base.yaml", "tasks: [ATEC, BQ]\n")
+    top = write(tmp_path, "top.yaml", "include: base.yaml\ntasks:\n  - {name: BQ, splits: test}\n  - LCQMC\n")
+    suite = load_suite(top)
+    assert [t.name for t in suite.tasks] == ["ATEC", "BQ", "LCQMC"]
+    assert suite.task("BQ").splits == ("test",)
+
+
+def test_local_paths_are_relative_to_the_file_that_names_them(tmp_path: Path):
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub", "base.yaml", "tasks:\n  - {name: X, local: {type: STS, files: {test: data/x.jsonl}}}\n")
+    top = write(tmp_path, "top.yaml", "include: sub/base.yaml\ntasks:\n  - {name: Y, local: {type: STS, files: {test: y.jsonl}}}\n")
+    suite = load_suite(top, check_registry=False)
+    assert suite.task("X").local.files["test"] == tmp_path.resolve() / "sub" / "data" / "x.jsonl"
+    assert suite.task("Y").local.files["test"] == tmp_path.resolve() / "y.jsonl"
+
+
+@pytest.mark.parametrize(
+    ("section", "phrase"),
+    [
+        ("model: {normalize: 'yes'}", "suite {p}, model: `normalize` must be true or false, not 'yes'"),
+        ("model: {batch_size: true}", "suite {p}, model: `batch_size` must be a whole number, not True"),
+        ("model: {prompts: {query: 1}}", "suite {p}, model: `prompts.query` must be a non-empty text, not 1"),
+        ("model: {dtpye: fp16}", "suite {p}, model: unknown key `dtpye`; did you mean `dtype`?"),
+        ("regress: {alpha: 1}", "suite {p}, regress: `alpha` must be between 0 and 1, e.g. 0.05"),
+        ("regress: {bootstrap_samples: 10}", "suite {p}, regress: `bootstrap_samples` must be at least 100, not 10"),
+    ],
+)
+def test_schema_errors_name_file_section_key_and_fix(tmp_path: Path, section: str, phrase: str):
+    path = write(tmp_path, "s.yaml", f"{section}\ntasks: [ATEC]\n")
+    with pytest.raises(SuiteError) as err:
+        load_suite(path)
+    assert str(err.value) == phrase.format(p=path)
+
+
+def test_cli_choices_suite_keys_and_python_arguments_come_from_one_schema():
+    import inspect
+
+    from evalkit import api
+    from evalkit.cli import build_parser
+    from evalkit.model.settings import FIELDS, RUN_FLAGS, SUITE_KEYS, ModelSettings, choices
+
+    # Python callers get the schema's closed sets as types (the annotations are strings: `from __future__ import annotations`).
+    for fn in (api.run, api.run_config):
+        assert inspect.signature(fn).parameters["dtype"].annotation == "DType | None"
+        assert inspect.signature(fn).parameters["loader"].annotation == "Loader | None"
+    assert choices("dtype") == ("fp32", "fp16", "bf16") and choices("loader") == ("auto", "mteb")
+    run = next(a for a in build_parser()._subparsers._group_actions[0].choices["run"]._actions if a.dest == "dtype")
+    assert tuple(run.choices) == choices("dtype")
+    # Every model flag is a field, a keyword of both run() and run_config(), and an option of `evalkit run`.
+    run_parser = build_parser()._subparsers._group_actions[0].choices["run"]
+    dests = {a.dest for a in run_parser._actions}
+    for flag in RUN_FLAGS:
+        assert flag in FIELDS and flag in dests, flag
+        assert flag in inspect.signature(api.run).parameters and flag in inspect.signature(api.run_config).parameters, flag
+    assert set(inspect.signature(api.run_config).parameters) == set(inspect.signature(api.run).parameters) - {"on_task", "on_start", "ray"}
+    assert set(SUITE_KEYS) == (set(FIELDS) - {"model", "model_name"}) | {"name"}
+    assert ModelSettings().batch_size == 32 and ModelSettings().dtype == "fp32"
+
+
+def test_python_run_config_and_the_command_line_make_the_same_config(tmp_path: Path):
+    from evalkit import api
+    from evalkit.cli import _model_args, build_parser
+
+    argv = ["run", "smoke", "--batch-size", "8", "--dtype", "bf16", "--device", "cpu", "--output", str(tmp_path), "--no-cache"]
+    from_cli = api.run_config("smoke", **_model_args(build_parser().parse_args(argv)))
+    from_python = api.run_config("smoke", batch_size=8, dtype="bf16", device="cpu", output_dir=tmp_path, no_cache=True)
+    assert from_cli.record() == from_python.record()
+    assert from_cli.sources["batch_size"] == "cli" and from_cli.sources["pooling"] == "default"
+    with pytest.raises(SuiteError, match=r"^--dtype fp8: is 'fp8'; use one of: fp32, fp16, bf16$"):
+        api.run_config("smoke", dtype="fp8")  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from evalkit.model.batching import cpu_workers, plan_batches, worker_threads
 from evalkit.errors import EncodingError, ModelError
 from evalkit.model.source import ResolvedModel, load_mteb, load_python, load_sentence_transformer, pick_device, prepare_model
 from evalkit.model.prompts import PromptTable, default_prompts, with_task_prompts
-from evalkit.runner.settings import ModelSettings
+from evalkit.model.settings import ModelSettings
 
 if TYPE_CHECKING:
     from evalkit.model.cache import EmbeddingCache

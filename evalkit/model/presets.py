@@ -14,7 +14,7 @@ needs (`mteb.get_model_meta`). evalkit reads that registry instead of copying it
 - cross-encoders, sparse, late-interaction, API-only and non-text entries are refused, in one line.
 
 The registry's `trust_remote_code` never switches remote code on: it only makes the refusal name
-the opt-in. Presets sit below the suite and the command line (`evalkit.runner.settings.merge`).
+the opt-in. Presets sit below the suite and the command line (`evalkit.model.settings.merge`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from evalkit.model.prompts import PromptTable, default_prompts
-from evalkit.runner.settings import SettingsLayer
+from evalkit.model.settings import SettingsLayer
 
 PresetKind = Literal["sentence-transformers", "instruct", "mteb", "refused"]
 _DTYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "fp32": "fp32", "fp16": "fp16", "bf16": "bf16"}

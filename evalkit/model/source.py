@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from evalkit.errors import ModelError
-from evalkit.runner.settings import ModelSettings
+from evalkit.model.settings import ModelSettings
 
 logger = logging.getLogger(__name__)
 

@@ -43,8 +43,9 @@ from evalkit.model.batching import CPU_MAX_WORKERS
 from evalkit.errors import EvalkitError, ModelError
 
 if TYPE_CHECKING:
+    from evalkit.model.settings import ModelSettings
     from evalkit.runner.loop import Evaluated, RunState, RunSummary, TaskOutcome, TaskPlan
-    from evalkit.runner.settings import ModelSettings, RunConfig
+    from evalkit.runner.settings import RunConfig
     from evalkit.runner.suite import TaskSpec
     from evalkit.runner.tasks import BuiltTask
 

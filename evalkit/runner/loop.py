@@ -33,7 +33,8 @@ from evalkit.model.source import ResolvedModel, prepare_model
 from evalkit.model.presets import prompt_table_for
 from evalkit.model.prompts import PromptTable, task_sides
 from evalkit.results.folder import ResultsFolder, TaskRecord
-from evalkit.runner.settings import ModelSettings, RunConfig
+from evalkit.model.settings import ModelSettings
+from evalkit.runner.settings import RunConfig
 from evalkit.runner.tasks import BuiltTask, build_task
 
 if TYPE_CHECKING:
