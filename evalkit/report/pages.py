@@ -10,7 +10,6 @@ as `-`, never as NaN.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -21,7 +20,9 @@ from xml.etree import ElementTree as ET
 
 import pandas as pd
 
+from evalkit import _parse
 from evalkit._io import write_atomic
+from evalkit.errors import DataError
 
 Tone = Literal["good", "bad", "warn", "info"]
 _TEMPLATES = Path(__file__).with_name("templates")
@@ -132,9 +133,10 @@ def manifest_of(folder: Path) -> dict[str, Any]:
     for path in candidates:
         if path.is_file():
             try:
-                return json.loads(path.read_text(encoding="utf-8"))
-            except ValueError:
+                manifest = _parse.read_json(path)
+            except DataError:
                 return {}
+            return manifest if isinstance(manifest, dict) else {}
     return {}
 
 
@@ -327,9 +329,10 @@ def _revision_folder(folder: Path) -> Path:
 
 def _record(folder: Path, task: str) -> dict[str, Any]:
     try:
-        return json.loads((folder / "evalkit" / "tasks" / f"{task}.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = _parse.read_json(folder / "evalkit" / "tasks" / f"{task}.json")
+    except DataError:
         return {}
+    return record if isinstance(record, dict) else {}
 
 
 def run_tables(folder: Path) -> dict[str, Any]:

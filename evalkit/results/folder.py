@@ -18,13 +18,13 @@ public mteb results repository reads the same way. Every file is written atomica
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalkit import _parse
 from evalkit._io import locked, move_aside, remove_stale_temps, safe_part, try_lock, write_atomic, write_json
 from evalkit._types import EncodeStats
 from evalkit.errors import DataError
@@ -175,9 +175,9 @@ class ResultsFolder:
         meta_path = self.path / MODEL_META
         if meta_path.is_file():
             try:
-                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+                meta = _parse.read_json(meta_path)
                 return str(meta.get("name") or self.path.parent.name.replace("__", "/")), str(meta.get("revision") or self.path.name)
-            except ValueError:
+            except (DataError, AttributeError):
                 pass
         return self.path.parent.name.replace("__", "/"), self.path.name
 
@@ -209,8 +209,8 @@ class ResultsFolder:
         if not path.exists():
             return None
         try:
-            return TaskRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (ValueError, KeyError, TypeError):
+            return TaskRecord.from_json(_parse.read_json(path))
+        except (DataError, ValueError, KeyError, TypeError, AttributeError):
             moved = move_aside(path)
             logger.warning("%s: unreadable task record moved to %s; recomputing", path, moved.name)
             return None
@@ -223,9 +223,9 @@ class ResultsFolder:
         """(main metric, task type) of a task from its record; (None, '') when unknown."""
         path = self.record_path(task)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = _parse.read_json(path)
             return data.get("main_metric"), data.get("task_type", "")
-        except (OSError, ValueError):
+        except (DataError, AttributeError):
             return None, ""
 
     def reusable(self, task: str, *, local: bool, settings_hash: str) -> tuple[bool, str]:
@@ -262,8 +262,9 @@ class ResultsFolder:
     def read_manifest(self) -> dict[str, Any]:
         """The manifest ({} when there is none)."""
         try:
-            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            manifest = _parse.read_json(self.manifest_path)
+            return manifest if isinstance(manifest, dict) else {}
+        except DataError:
             return {}
 
     def update_manifest(self, update: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
@@ -273,8 +274,10 @@ class ResultsFolder:
             previous: dict[str, Any] = {}
             if path.exists():
                 try:
-                    previous = json.loads(path.read_text(encoding="utf-8"))
-                except ValueError:
+                    previous = _parse.read_json(path)
+                    if not isinstance(previous, dict):
+                        raise DataError("not a JSON object")
+                except DataError:
                     moved = move_aside(path)
                     logger.warning("%s: unreadable manifest moved to %s; starting a new one", path, moved.name)
             write_json(path, update(previous))
@@ -298,6 +301,7 @@ def read_task_result(path: Path) -> Any:
     """
     from mteb.results import TaskResult
 
+    _parse.read_json(path, f"results file {path}")  # bounded: huge, deep or duplicated JSON is refused first
     try:
         return TaskResult.from_disk(path)
     except Exception as exc:  # noqa: BLE001 - any failure to parse names the file

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalkit import _parse
 from evalkit.errors import DataError
 
 #: The marker file the mirror layout keeps per dataset; `pull` writes one too.
@@ -61,9 +62,9 @@ def locate(task_name: str, dataset_path: str, revision: str, data_dir: Path) -> 
     marker = local / MIRROR_FILE
     if marker.is_file():
         try:
-            recorded = json.loads(marker.read_text(encoding="utf-8")).get("revision")
-        except (OSError, ValueError) as exc:
-            raise DataError(f"mirror file {marker}: unreadable ({exc}); pull {task_name} again") from None
+            recorded = _parse.read_json(marker, f"mirror file {marker}").get("revision")
+        except (DataError, AttributeError) as exc:
+            raise DataError(f"{exc}; pull {task_name} again") from None
     return MirrorEntry(task=task_name, path=local, revision=recorded, expected_revision=revision)
 
 
