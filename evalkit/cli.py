@@ -104,6 +104,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 0
     if args.json:
         raise EvalkitError("--json: goes with --dry-run (a run's results are JSON files already); add --dry-run or drop --json")
+    _check_outputs(args)
     with _Progress(enabled=not args.quiet and sys.stderr.isatty(), lines=not args.quiet) as progress:
         summary = api.run(
             args.suite,
@@ -118,6 +119,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for path in api.run_report(summary.folder, reports_dir=args.reports):
             print(f"wrote {path}", file=sys.stderr)
     return 1 if summary.failed else 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Prove --output and --reports writable before any model loads (not after the whole run)."""
+    from evalkit._io import check_writable, remove_stale_temps
+
+    if getattr(args, "revision", None) and args.revision.strip() == "evalkit":
+        raise EvalkitError("--revision evalkit: is reserved for evalkit's record folder; pass another revision")
+    check_writable(Path(args.output), "--output")
+    if args.reports is not None:
+        check_writable(Path(args.reports), "--reports")
+        remove_stale_temps(Path(args.reports), recursive=False)
 
 
 class _Progress:

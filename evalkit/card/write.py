@@ -429,7 +429,7 @@ def update_card(
     Raises:
         DataError: the card cannot be read, or it is another model's card.
     """
-    from evalkit._io import write_atomic
+    from evalkit._io import remove_stale_temps, write_atomic
 
     if not path.is_file():
         raise DataError(f"card {path}: no such file; --into needs an existing README.md")
@@ -468,6 +468,7 @@ def update_card(
     written = new_text != text and not dry_run
     if written:
         real = path.resolve()  # a symlinked card: write the card it points at, never replace the link
+        remove_stale_temps(real.parent, recursive=False)
         mode = real.stat().st_mode
         write_atomic(real, new_text.encode("utf-8"))
         os.chmod(real, mode & 0o7777)

@@ -21,7 +21,7 @@ from xml.etree import ElementTree as ET
 import pandas as pd
 
 from evalkit import _parse
-from evalkit._io import write_atomic
+from evalkit._io import remove_stale_temps, write_atomic
 from evalkit.errors import DataError
 
 Tone = Literal["good", "bad", "warn", "info"]
@@ -82,7 +82,9 @@ def junit_xml(suite_name: str, cases: Sequence[JUnitCase]) -> str:
 
 
 def write_files(folder: Path, stem: str, contents: dict[str, str]) -> list[Path]:
-    """Write `<stem>.<ext>` files atomically; returns their paths."""
+    """Write `<stem>.<ext>` files atomically; returns their paths (temp files of killed writers go first)."""
+    if folder.is_dir():
+        remove_stale_temps(folder, recursive=False)
     paths = []
     for ext, text in contents.items():
         path = folder / f"{stem}.{ext}"

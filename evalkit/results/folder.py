@@ -91,7 +91,13 @@ class ResultsFolder:
 
     @classmethod
     def for_model(cls, output_dir: Path, name: str, revision: str) -> ResultsFolder:
-        """Where a model's results go: never outside `output_dir`, whatever the name holds."""
+        """Where a model's results go: never outside `output_dir`, whatever the name holds.
+
+        Raises:
+            DataError: a revision named `evalkit` (the name of evalkit's own record folder).
+        """
+        if safe_part(revision) == "evalkit":
+            raise DataError(f"revision {revision!r}: is reserved for evalkit's record folder; pass another --revision")
         return cls(Path(output_dir) / safe_part(name) / safe_part(revision))
 
     @classmethod
