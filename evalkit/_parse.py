@@ -184,23 +184,24 @@ def load_yaml(
     Raises:
         error: one line naming `where`, the problem (line, key, limit) and the fix.
     """
+    text = "\n" * (first_line - 1) + text  # marks count the file's lines
     parse = lambda: (check_yaml_events(text), yaml.load(text, Loader=loader))[1]  # noqa: E731, S506
-    return _guard(parse, where, error, label, first_line)
+    return _guard(parse, where, error, label)
 
 
 def compose_yaml(text: str, where: str, *, error: type[EvalkitError] = DataError) -> Any:
     """The YAML node tree of `text`, within the same limits (for edits that keep the text's layout)."""
-    return _guard(lambda: (check_yaml_events(text), yaml.compose(text, Loader=Loader))[1], where, error, "YAML", 1)
+    return _guard(lambda: (check_yaml_events(text), yaml.compose(text, Loader=Loader))[1], where, error, "YAML")
 
 
-def _guard(parse: Any, where: str, error: type[EvalkitError], kind: str, first_line: int = 1) -> Any:
+def _guard(parse: Any, where: str, error: type[EvalkitError], kind: str) -> Any:
     try:
         return parse()
     except _Refused as exc:
         raise error(f"{where}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + first_line}" if mark else ""
+        at = f" at line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise error(f"{where}: broken {kind}{at} ({problem}); fix the syntax") from None
     except json.JSONDecodeError as exc:

@@ -36,8 +36,11 @@ Check = Callable[[Path], "str | None"]
 Case = tuple[str, Callable[[Path], tuple[list[str], str, "Check | None"]], bool]
 
 _LAYERS = "abcdefghi"
-BOMB = "a: &a [" + ", ".join(["lol"] * 9) + "]\n" + "".join(
-    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip(_LAYERS, _LAYERS[1:], strict=False)
+BOMB = (
+    "a: &a ["
+    + ", ".join(["lol"] * 9)
+    + "]\n"
+    + "".join(f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip(_LAYERS, _LAYERS[1:], strict=False))
 )
 
 
@@ -209,7 +212,10 @@ def huge_number_results(t: Path):
 def examples(t: Path, entries: str):
     base = results(t)
     rev = next(base.glob("*/*"))
-    _w(rev / "evalkit" / "examples" / "STSBenchmark.json", '{"task": "STSBenchmark", "task_type": "STS", "main_score": 0.8, "entries": ' + entries + "}")
+    _w(
+        rev / "evalkit" / "examples" / "STSBenchmark.json",
+        '{"task": "STSBenchmark", "task_type": "STS", "main_score": 0.8, "entries": ' + entries + "}",
+    )
     return ["regress", str(base), str(base), "--reports", str(t / "rep")], "error", None
 
 
@@ -314,7 +320,19 @@ def full_disk(t: Path):
     for p in full.iterdir():
         shutil.rmtree(p) if p.is_dir() else p.unlink()
     return (
-        ["run", "smoke", "--tasks", "SmokeSTS", "--output", str(full / "out"), "--cache-dir", str(full / "cache"), "--reports", str(t / "rep"), "--quiet"],
+        [
+            "run",
+            "smoke",
+            "--tasks",
+            "SmokeSTS",
+            "--output",
+            str(full / "out"),
+            "--cache-dir",
+            str(full / "cache"),
+            "--reports",
+            str(t / "rep"),
+            "--quiet",
+        ],
         "error",
         lambda _: no_temps(full),
     )
@@ -364,15 +382,35 @@ CASES: list[Case] = [
     ("results: 100,000-deep JSON", deep_results_json, False),
     ("results: duplicate JSON key", dup_key_results, False),
     ("results: 400-digit score", huge_number_results, False),
-    ("per-example: gold a string", lambda t: examples(t, '[{"split": "test", "subset": "default", "kind": "correlation", "gold": "abc", "pred": [1]}]'), False),
-    ("per-example: lists of lists", lambda t: examples(t, '[{"split": "test", "subset": "default", "kind": "correlation", "gold": [[1]], "pred": [[1]]}]'), False),
-    ("per-example: gold and pred lengths differ", lambda t: examples(t, '[{"split": "test", "subset": "default", "kind": "correlation", "gold": [1, 2, 3], "pred": [1]}]'), False),
+    (
+        "per-example: gold a string",
+        lambda t: examples(t, '[{"split": "test", "subset": "default", "kind": "correlation", "gold": "abc", "pred": [1]}]'),
+        False,
+    ),
+    (
+        "per-example: lists of lists",
+        lambda t: examples(t, '[{"split": "test", "subset": "default", "kind": "correlation", "gold": [[1]], "pred": [[1]]}]'),
+        False,
+    ),
+    (
+        "per-example: gold and pred lengths differ",
+        lambda t: examples(t, '[{"split": "test", "subset": "default", "kind": "correlation", "gold": [1, 2, 3], "pred": [1]}]'),
+        False,
+    ),
     ("per-example: entries a string", lambda t: examples(t, '"x"'), False),
     ("merge: corrupt shard manifest", merge_corrupt_manifest, False),
     ("merge: symlinked result from outside", merge_symlink, False),
-    ("data: score \"high\"", lambda t: local_sts(t, '{"sentence1": "a", "sentence2": "b", "score": "high"}\n' * 3), True),
-    ("data: NaN gold scores", lambda t: local_sts(t, "".join(f'{{"sentence1": "a{i}", "sentence2": "b{i}", "score": NaN}}\n' for i in range(5)), "ok", said), True),
-    ("data: constant gold scores", lambda t: local_sts(t, "".join(f'{{"sentence1": "a{i}", "sentence2": "b{i}", "score": 1}}\n' for i in range(5)), "ok", said), True),
+    ('data: score "high"', lambda t: local_sts(t, '{"sentence1": "a", "sentence2": "b", "score": "high"}\n' * 3), True),
+    (
+        "data: NaN gold scores",
+        lambda t: local_sts(t, "".join(f'{{"sentence1": "a{i}", "sentence2": "b{i}", "score": NaN}}\n' for i in range(5)), "ok", said),
+        True,
+    ),
+    (
+        "data: constant gold scores",
+        lambda t: local_sts(t, "".join(f'{{"sentence1": "a{i}", "sentence2": "b{i}", "score": 1}}\n' for i in range(5)), "ok", said),
+        True,
+    ),
     ("run: --reports not writable", reports_readonly, True),
     ("run: planted symlinked lock", planted_lock, True),
     ("run: full disk", full_disk, True),
@@ -422,7 +460,9 @@ def run_case(name: str, build: Callable, root: Path) -> tuple[str, str]:
     lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith(("WARNING", "warning"))]
     errors = [ln for ln in err.splitlines() if ln.startswith("evalkit: error:")]
     damage = check(t) if check else None
-    damage = damage or (f"wrote outside: {sorted({p for p in outside.rglob('*')} - before)}" if {p for p in outside.rglob("*")} - before else None)
+    damage = damage or (
+        f"wrote outside: {sorted({p for p in outside.rglob('*')} - before)}" if {p for p in outside.rglob("*")} - before else None
+    )
     if code in (98, 99) or "Traceback" in err:
         tail = (lines[-1] if lines else f"killed (exit {code})")[:150]
         return ("damaged" if damage else "traceback"), tail + (f" | {damage}" if damage else "")
@@ -461,8 +501,10 @@ def main() -> int:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     tried = sum(v for k, v in counts.items() if k != "skipped")
-    print(f"tried {tried} / clean {counts.get('clean', 0)} / traceback {counts.get('traceback', 0)} / damaged {counts.get('damaged', 0)}"
-          f" / unclear {counts.get('unclear', 0)} / skipped {counts.get('skipped', 0)}")
+    print(
+        f"tried {tried} / clean {counts.get('clean', 0)} / traceback {counts.get('traceback', 0)} / damaged {counts.get('damaged', 0)}"
+        f" / unclear {counts.get('unclear', 0)} / skipped {counts.get('skipped', 0)}"
+    )
     return 0
 
 

@@ -333,4 +333,8 @@ def read_card(ref: str | Path) -> CardScores:
         DataError: no front matter, broken YAML, no model-index, or a malformed model-index.
     """
     text, where, hub_id = _load_text(ref)
-    return parse_card(text, where, hub_id=hub_id)
+    card = parse_card(text, where, hub_id=hub_id)
+    if card.scores.empty:
+        first = next((w.split(": ", 1)[-1] for w in card.warnings), "its results list is empty")
+        raise DataError(f"card {where}: has no usable number in its model-index ({first}); fix the values or pass another card")
+    return card

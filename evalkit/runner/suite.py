@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit import _parse
+from evalkit._text import name_problem, printable
 from evalkit._types import TASK_TYPES, TaskType
 from evalkit.errors import SuiteError
 from evalkit.runner.settings import Invalid, RegressSettings, SettingsLayer, check_alpha, check_tolerance, check_value
@@ -138,7 +139,8 @@ def resolve_suite_path(ref: str | Path, *, relative_to: Path | None = None) -> P
     if str(ref) in shipped:
         return shipped[str(ref)]
     if candidate.exists():
-        raise SuiteError(f"suite {ref}: is a folder, not a YAML file; pass the .yaml file")
+        kind = "a folder" if candidate.is_dir() else "not a regular file (a device, pipe or socket)"
+        raise SuiteError(f"suite {ref}: is {kind}, not a YAML file; pass the .yaml file")
     names = ", ".join(sorted(shipped))
     raise SuiteError(f"suite {ref}: no such file; give a path to a .yaml suite or one of: {names}")
 
@@ -349,8 +351,10 @@ def _build_task(raw: Any, where: str) -> TaskSpec:
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         raise SuiteError(f"{where}: every task needs a `name`")
-    where = f"{where.rsplit(', task', 1)[0]}, task {name}"
+    where = f"{where.rsplit(', task', 1)[0]}, task {printable(name)[:80]}"
     _check_name_safe(name, where)
+    if problem := name_problem(name):
+        raise SuiteError(f"{where}: the task name {problem}")
     return TaskSpec(
         name=name,
         splits=_str_list(raw["splits"], where, "splits") if "splits" in raw else None,
