@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from evalkit._text import printable
 from evalkit.errors import EvalkitError
 from evalkit.runner.settings import COMPARE_TOLERANCE, REGRESS_ALPHA, REGRESS_TOLERANCE, default_reports_dir
 
@@ -515,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     except EvalkitError as exc:
         if args.debug:
             raise
-        print(f"evalkit: error: {exc}", file=sys.stderr)
+        print(f"evalkit: error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("evalkit: interrupted; finished tasks are saved, run the same command again to resume", file=sys.stderr)

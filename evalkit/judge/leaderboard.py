@@ -545,7 +545,7 @@ def write_reports(board: Leaderboard, folder: Path, *, about: R.About | None = N
     paths = R.write_files(
         folder,
         "leaderboard",
-        {"md": board.markdown, "csv": csv_frame.to_csv(index=False), "json": json.dumps(payload, indent=2) + "\n", "html": page},
+        {"md": board.markdown, "csv": R.csv_text(csv_frame), "json": json.dumps(payload, indent=2) + "\n", "html": page},
     )
-    paths += R.write_files(folder, "leaderboard_tasks", {"csv": board.tasks.to_csv(index=False)})
+    paths += R.write_files(folder, "leaderboard_tasks", {"csv": R.csv_text(board.tasks)})
     return tuple(paths)
