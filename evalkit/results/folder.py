@@ -98,7 +98,11 @@ class ResultsFolder:
         """
         if safe_part(revision) == "evalkit":
             raise DataError(f"revision {revision!r}: is reserved for evalkit's record folder; pass another --revision")
-        return cls(Path(output_dir) / safe_part(name) / safe_part(revision))
+        folder = cls(Path(output_dir) / safe_part(name) / safe_part(revision))
+        inside = (folder.path.parent, folder.path, *(folder.path / "evalkit" / p for p in ("", "tasks", "locks", "examples", "local")))
+        if link := next((p for p in inside if p.is_symlink()), None):
+            raise DataError(f"results folder {link}: is a symbolic link; evalkit writes into real folders only, remove the link")
+        return folder
 
     @classmethod
     def of_file(cls, path: Path) -> ResultsFolder:
