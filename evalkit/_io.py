@@ -135,8 +135,10 @@ def move_aside(path: Path, reason: str = "corrupt") -> Path:
     return target
 
 
-def check_writable(folder: Path, flag: str = "--output") -> None:
+def check_writable(folder: Path, flag: str = "--output", *, create: bool = True) -> None:
     """Create `folder` and prove it is writable (before a run starts, not after it).
+
+    With `create=False` nothing is left behind: the probe goes into the nearest folder that exists.
 
     Raises:
         OutputError: naming the folder, what is wrong (a file, a read-only or full disk) and `flag`.
@@ -148,9 +150,11 @@ def check_writable(folder: Path, flag: str = "--output") -> None:
                 where = "it is a file" if part == folder else f"{part} is a file"
                 raise OutputError(f"{what} {folder}: not writable, {where}, not a folder; pass {flag} with a folder")
             break
-    probe = folder / f".evalkit-write-probe-{_writer()}.tmp"
+    where = folder if create else next((p for p in (folder, *folder.parents) if p.is_dir()), folder)
+    probe = where / f".evalkit-write-probe-{_writer()}.tmp"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
         with open_exclusive(probe) as f:
             f.write(b"probe")
             f.flush()

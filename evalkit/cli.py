@@ -128,10 +128,11 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
     if getattr(args, "revision", None) and args.revision.strip() == "evalkit":
         raise EvalkitError("--revision evalkit: is reserved for evalkit's record folder; pass another revision")
-    check_writable(Path(args.output), "--output")
+    check_writable(Path(args.output), "--output", create=False)
     if args.reports is not None:
-        check_writable(Path(args.reports), "--reports")
-        remove_stale_temps(Path(args.reports), recursive=False)
+        check_writable(Path(args.reports), "--reports", create=False)
+        if Path(args.reports).is_dir():
+            remove_stale_temps(Path(args.reports), recursive=False)
 
 
 class _Progress:
