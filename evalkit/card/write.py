@@ -433,10 +433,7 @@ def update_card(
 
     if not path.is_file():
         raise DataError(f"card {path}: no such file; --into needs an existing README.md")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise DataError(f"card {path}: is not UTF-8 text") from None
+    text = _parse.read_text(path, f"card {path}", limit=_parse.MAX_CARD_BYTES)
     newline = "\r\n" if "\r\n" in text else "\n"
     has_front = text.split(newline, 1)[0].lstrip("\ufeff").strip() == "---"
     data = front_matter(text, str(path)) if has_front else {}

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from evalkit import _parse
+
 logger = logging.getLogger(__name__)
 
 
@@ -75,7 +77,7 @@ class EmbeddingCache:
             raise ShardMismatch("a symbolic link")
         with np.load(shard, allow_pickle=False) as data:
             keys = data["keys"]
-            meta = json.loads(str(data["meta"])) if "meta" in data.files else None
+            meta = _parse.loads_json(str(data["meta"]), f"shard {shard}") if "meta" in data.files else None
             if not isinstance(meta, dict):
                 raise ShardMismatch("no meta (model key, dimension, checksum)")
             if meta.get("model") != self.model_key:
