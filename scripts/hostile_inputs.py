@@ -100,7 +100,19 @@ def unchanged(path: Path, before: bytes) -> Check:
 
 
 def bomb_card(t: Path):
-    return compare(t, _w(t / "card" / "README.md", "---\n" + BOMB + "model-index: [{name: m, results: *i}]\n---\n")), "error", None
+    return (
+        compare(
+            t,
+            _w(
+                t / "card" / "README.md",
+                "---\n"
+                + BOMB
+                + "model-index: [{name: m, results: [{task: {type: STS}, dataset: {name: MTEB STSBenchmark}, metrics: [{type: cos_sim_spearman, value: *i}]}]}]\n---\n",
+            ),
+        ),
+        "error",
+        None,
+    )
 
 
 def bomb_suite(t: Path):
