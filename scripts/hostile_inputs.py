@@ -10,6 +10,10 @@ Every case runs in a forked child with a memory cap (12 GB of address space) and
 hang counts as a traceback instead of taking the machine. Cases that run a model are `--slow`.
 
 Prints one line per case and the totals: tried / clean / traceback / damaged.
+
+Measured with --slow (2 shared cores): on main at dda914c, 47 tried / 7 clean / 19 traceback /
+16 damaged / 5 unclear (a one-line error about something else, or a silent wrong result); on
+branch hostile, 47 / 47 / 0 / 0 / 0.
 """
 
 # ruff: noqa: D103 - the case builders are named by the CASES table
