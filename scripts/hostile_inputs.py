@@ -11,7 +11,7 @@ hang counts as a traceback instead of taking the machine. Cases that run a model
 
 Prints one line per case and the totals: tried / clean / traceback / damaged.
 
-Measured with --slow (2 shared cores): on main at dda914c, 47 tried / 7 clean / 19 traceback /
+Measured with --slow (2 shared cores): on main at bd93e08 (dda914c plus the schema merge), 47 tried / 7 clean / 19 traceback /
 16 damaged / 5 unclear (a one-line error about something else, or a silent wrong result); on
 branch hostile, 47 / 47 / 0 / 0 / 0.
 """
