@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -39,20 +40,63 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     Raises:
         OutputError: when the folder cannot be created or written.
     """
+    payload = data if isinstance(data, bytes) else data.encode("utf-8")
+    tmp = path.with_name(f".{path.name}.{_writer()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{_writer()}.tmp")
-        mode = "wb" if isinstance(data, bytes) else "w"
-        with tmp.open(mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f:
-            f.write(data)
+        if path.is_symlink() or path.is_dir():
+            kind = "a symbolic link" if path.is_symlink() else "a folder"
+            raise OutputError(f"cannot write {path}: it is {kind}, which evalkit does not replace; remove it or choose another folder")
+        with open_exclusive(tmp) as f:
+            f.write(payload)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        raise OutputError(f"cannot write {path} ({exc.strerror or exc}); choose a writable folder") from None
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise write_error(path, exc, len(payload)) from None
 
 
-def remove_stale_temps(folder: Path) -> int:
+def open_exclusive(tmp: Path) -> Any:
+    """Open a new temporary file for writing: never an existing file, never through a symbolic link.
+
+    A leftover of this very writer (same host and pid, a crash of a forked parent) or a planted link
+    under its name is removed first (the link itself, not what it points at).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(tmp, flags, 0o644)
+    except FileExistsError:
+        tmp.unlink()
+        fd = os.open(tmp, flags, 0o644)
+    return os.fdopen(fd, "wb")
+
+
+def write_error(path: Path, exc: OSError, size: int | None = None) -> OutputError:
+    """The one-line error for a failed write: a full disk says how much room was needed and left."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        free = _free_bytes(path.parent)
+        need = f"{size:,} bytes needed, " if size is not None else ""
+        return OutputError(
+            f"cannot write {path}: the disk is full ({need}{free:,} bytes free there); free some space or choose another folder"
+        )
+    if exc.errno == errno.EROFS:
+        return OutputError(f"cannot write {path}: the file system is read-only; choose a writable folder")
+    return OutputError(f"cannot write {path} ({exc.strerror or exc}); choose a writable folder")
+
+
+def _free_bytes(folder: Path) -> int:
+    for candidate in (folder, *folder.parents):
+        try:
+            st = os.statvfs(candidate)
+        except OSError:
+            continue
+        return st.f_bavail * st.f_frsize
+    return 0
+
+
+def remove_stale_temps(folder: Path, *, recursive: bool = True) -> int:
     """Delete the temporary files that writers on this host left when they were killed mid-write.
 
     A temporary file is named after its writer (host and pid): one whose process on this host is
@@ -60,10 +104,10 @@ def remove_stale_temps(folder: Path) -> int:
     have live writers elsewhere). Returns how many were removed.
     """
     removed = 0
-    for tmp in folder.rglob(f".*.{_HOST}-*.tmp"):
+    for tmp in (folder.rglob if recursive else folder.glob)(f".*.{_HOST}-*.tmp"):
         pid = tmp.name[: -len(".tmp")].rsplit("-", 1)[-1]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                 tmp.unlink()
                 removed += 1
     return removed
@@ -91,26 +135,65 @@ def move_aside(path: Path, reason: str = "corrupt") -> Path:
     return target
 
 
-def check_writable(folder: Path) -> None:
-    """Create `folder` and prove it is writable.
+def check_writable(folder: Path, flag: str = "--output", *, create: bool = True) -> None:
+    """Create `folder` and prove it is writable (before a run starts, not after it).
+
+    With `create=False` nothing is left behind: the probe goes into the nearest folder that exists.
 
     Raises:
-        OutputError: naming the folder.
+        OutputError: naming the folder, what is wrong (a file, a read-only or full disk) and `flag`.
     """
+    what = "output folder" if flag == "--output" else f"{flag} folder"
+    for part in (folder, *folder.parents):
+        if part.exists() or part.is_symlink():
+            if not part.is_dir():
+                where = "it is a file" if part == folder else f"{part} is a file"
+                raise OutputError(f"{what} {folder}: not writable, {where}, not a folder; pass {flag} with a folder")
+            break
+    where = folder if create else next((p for p in (folder, *folder.parents) if p.is_dir()), folder)
+    probe = where / f".evalkit-write-probe-{_writer()}.tmp"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".evalkit-write-probe-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        with open_exclusive(probe) as f:
+            f.write(b"probe")
+            f.flush()
+            os.fsync(f.fileno())
     except OSError as exc:
-        raise OutputError(f"output folder {folder}: not writable ({exc.strerror or exc}); pass --output with a writable folder") from None
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OutputError(
+                f"{what} {folder}: the disk is full ({_free_bytes(folder):,} bytes free); free some space or pass {flag} elsewhere"
+            ) from None
+        raise OutputError(f"{what} {folder}: not writable ({exc.strerror or exc}); pass {flag} with a writable folder") from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def check_lock_path(path: Path) -> None:
+    """Create the lock's folder and refuse a lock file that is a symbolic link or a name too long.
+
+    Call it before taking any lock (fcntl or filelock): a planted link would make the lock create or
+    truncate a file outside the folder.
+
+    Raises:
+        OutputError: naming the lock file.
+    """
+    if len(path.name.encode("utf-8", "surrogatepass")) > 255:
+        raise OutputError(f"cannot lock {path.parent}/{path.name[:40]}...: the name is over 255 bytes; use a shorter task name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(path.parent, exc) from None
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise OutputError(f"lock file {path}: is a symbolic link or not a file; evalkit does not follow it, remove it and rerun")
 
 
 @contextlib.contextmanager
 def try_lock(path: Path) -> Iterator[bool]:
     """Hold an exclusive, non-blocking lock on `path` for the block; yields False if another holds it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    check_lock_path(path)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -128,8 +211,8 @@ def try_lock(path: Path) -> Iterator[bool]:
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on `path` for the block, waiting for it if needed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    check_lock_path(path)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from evalkit._text import printable
 from evalkit.errors import EvalkitError
 from evalkit.model.settings import RUN_FLAGS, choices, default
 from evalkit.runner.settings import COMPARE_TOLERANCE, REGRESS_ALPHA, REGRESS_TOLERANCE, default_reports_dir
@@ -96,6 +97,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 0
     if args.json:
         raise EvalkitError("--json: goes with --dry-run (a run's results are JSON files already); add --dry-run or drop --json")
+    _check_outputs(args)
     with _Progress(enabled=not args.quiet and sys.stderr.isatty(), lines=not args.quiet) as progress:
         summary = api.run(
             args.suite,
@@ -110,6 +112,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for path in api.run_report(summary.folder, reports_dir=args.reports):
             print(f"wrote {path}", file=sys.stderr)
     return 1 if summary.failed else 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Prove --output and --reports writable before any model loads (not after the whole run)."""
+    from evalkit._io import check_writable, remove_stale_temps
+
+    if getattr(args, "revision", None) and args.revision.strip() == "evalkit":
+        raise EvalkitError("--revision evalkit: is reserved for evalkit's record folder; pass another revision")
+    check_writable(Path(args.output), "--output", create=False)
+    if args.reports is not None:
+        check_writable(Path(args.reports), "--reports", create=False)
+        if Path(args.reports).is_dir():
+            remove_stale_temps(Path(args.reports), recursive=False)
 
 
 class _Progress:
@@ -497,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     except EvalkitError as exc:
         if args.debug:
             raise
-        print(f"evalkit: error: {exc}", file=sys.stderr)
+        print(f"evalkit: error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("evalkit: interrupted; finished tasks are saved, run the same command again to resume", file=sys.stderr)

@@ -102,6 +102,161 @@ def no_common_task(tmp: Path) -> list[str]:
     return ["regress", str(a), str(b), "--reports", str(tmp / "rep")]
 
 
+# --- hostile inputs (issue 19): bounded parsing, unusable values, names, faults --------------------
+
+BOMB = (
+    "a: &a ["
+    + ", ".join(["lol"] * 9)
+    + "]\n"
+    + "".join(f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
+)
+
+
+def card_with(tmp: Path, value: str, extra: str = "") -> str:
+    return card_file(
+        tmp,
+        "---\nmodel-index:\n- name: model-a\n  results:\n  - task: {type: STS}\n"
+        "    dataset: {type: mteb/stsbenchmark-sts, name: MTEB STSBenchmark, config: default, split: test}\n"
+        f"    metrics:\n    - {{type: cos_sim_spearman, value: {value}}}\n{extra}---\n",
+    )
+
+
+def compare_args(tmp: Path, card: str) -> list[str]:
+    return ["card", "compare", str(results_folder(tmp)), "--card", card, "--reports", str(tmp / "rep")]
+
+
+def include_chain(tmp: Path) -> list[str]:
+    for i in range(1500):
+        (tmp / f"s{i}.yaml").write_text(f"include: s{i + 1}.yaml\n" if i < 1499 else "tasks: [ATEC]\n")
+    return run_args(tmp, str(tmp / "s0.yaml"), "--dry-run")
+
+
+def examples_file(tmp: Path, entries: str) -> list[str]:
+    base = results_folder(tmp)
+    folder = next(base.glob("*/*")) / "evalkit" / "examples"
+    folder.mkdir(parents=True)
+    (folder / "STSBenchmark.json").write_text('{"task": "STSBenchmark", "task_type": "STS", "main_score": 0.8, "entries": ' + entries + "}")
+    return ["regress", str(base), str(base), "--reports", str(tmp / "rep")]
+
+
+def results_text(tmp: Path, text: str) -> list[str]:
+    res = results_folder(tmp)
+    next(res.glob("*/*/STSBenchmark.json")).write_text(text)
+    return ["card", "compare", str(res), "--card", str(CARD), "--reports", str(tmp / "rep")]
+
+
+def merge_bad_manifest(tmp: Path) -> list[str]:
+    a, b = results_folder(tmp / "a"), results_folder(tmp / "b", task="ATEC")
+    (next(b.glob("*/*")) / "evalkit").mkdir()
+    (next(b.glob("*/*")) / "evalkit" / "manifest.json").write_text('{"tasks": {')
+    return ["merge", str(a), str(b), "--output", str(tmp / "m")]
+
+
+def merge_linked_result(tmp: Path) -> list[str]:
+    a = results_folder(tmp / "a")
+    (tmp / "secret.json").write_text("{}")
+    (next(a.glob("*/*")) / "X.json").symlink_to(tmp / "secret.json")
+    return ["merge", str(a), "--output", str(tmp / "m")]
+
+
+def unwritable_reports(tmp: Path) -> list[str]:
+    # A file where the folder should be (chmod would not stop root): refused before the model loads.
+    (tmp / "ro").write_text("")
+    return ["run", "smoke", "--output", str(tmp / "out"), "--reports", str(tmp / "ro" / "rep"), "--no-cache", "--quiet"]
+
+
+def _entry(**fields: object) -> str:
+    return json.dumps([{"split": "test", "subset": "default", "kind": "correlation", **fields}])
+
+
+def _sts_rows(score: str) -> str:
+    return "".join(f'{{"sentence1": "a{i}", "sentence2": "b{i}", "score": {score}}}\n' for i in range(4))
+
+
+HOSTILE: list[tuple[str, Callable[[Path], list[str]], int, str]] = [
+    (
+        "card: YAML alias bomb",
+        lambda t: compare_args(t, card_file(t, "---\n" + BOMB + "model-index: [{name: m, results: *i}]\n---\n")),
+        2,
+        "aliases repeated",
+    ),
+    (
+        "suite: YAML alias bomb",
+        lambda t: run_args(
+            t, suite(t, "tasks: [ATEC]\ndescription: [" + ", ".join(line.split(": ", 1)[1] for line in BOMB.splitlines()) + "]\n")
+        ),
+        2,
+        "aliases repeated",
+    ),
+    (
+        "card: results: []",
+        lambda t: compare_args(t, card_file(t, "---\nmodel-index:\n- name: m\n  results: []\n---\n")),
+        2,
+        "has no usable number",
+    ),
+    *[
+        (f"card: value {v}", lambda t, v=v: compare_args(t, card_with(t, v)), 2, "has no usable number")
+        for v in ('"high"', "null", ".nan", "true", "[1, 2]", "2024-01-01")
+    ],
+    (
+        "card: 400-digit value (compare)",
+        lambda t: compare_args(t, card_with(t, "1" * 400)),
+        2,
+        "a number of 400 digits at line 8 is out of range",
+    ),
+    ("card: 400-digit float", lambda t: compare_args(t, card_with(t, "1" * 400 + ".5")), 2, "is out of range"),
+    ("card: 400-digit value (export)", lambda t: ["card", "export", card_with(t, "1" * 400)], 2, "is out of range"),
+    ("card: 400-digit value (--into)", lambda t: ["card", "export", card_with(t, "1" * 400), "--into", str(CARD)], 2, "is out of range"),
+    ("card: duplicate key", lambda t: compare_args(t, card_with(t, "0.5", "model-index: []\n")), 2, "the key `model-index` appears twice"),
+    ("card: /dev/zero", lambda t: compare_args(t, "/dev/zero"), 2, "is not a regular file"),
+    ("suite: /dev/zero", lambda t: run_args(t, "/dev/zero"), 2, "is not a regular file"),
+    ("suite: two tasks: lists", lambda t: run_args(t, suite(t, "tasks: [ATEC]\ntasks: [AFQMC]\n")), 2, "the key `tasks` appears twice"),
+    (
+        "suite: 5,000-digit integer",
+        lambda t: run_args(t, suite(t, "model: {batch_size: " + "9" * 5000 + "}\ntasks: [ATEC]\n")),
+        2,
+        "5000 digits",
+    ),
+    ("suite: 1,500-deep nesting", lambda t: run_args(t, suite(t, "tasks: " + "[" * 1500 + "]" * 1500 + "\n")), 2, "nest"),
+    ("suite: 1,500-deep include chain", include_chain, 2, "includes nested more than 32 deep"),
+    (
+        "suite: control characters in a task name",
+        lambda t: run_args(t, suite(t, 'tasks:\n  - name: "Evil\\e[31mRed"\n    local: {type: STS, files: {test: x.jsonl}}\n')),
+        2,
+        "control or invisible character U+001B",
+    ),
+    (
+        "suite: task name over 200 bytes",
+        lambda t: run_args(t, suite(t, f"tasks:\n  - name: {'名' * 100}\n    local: {{type: STS, files: {{test: x.jsonl}}}}\n")),
+        2,
+        "is 300 bytes long",
+    ),
+    (
+        "run: --output is a file",
+        lambda t: [(t / "f").write_text(""), *run_args(t, "smoke")[:-5], "--output", str(t / "f"), "--no-cache"][1:],
+        2,
+        "it is a file, not a folder",
+    ),
+    ("run: --reports not writable", unwritable_reports, 2, "--reports folder"),
+    ("run: --revision evalkit", lambda t: run_args(t, "smoke", "--revision", "evalkit"), 2, "reserved"),
+    ("results: 100,000-deep JSON", lambda t: results_text(t, "[" * 100000 + "]" * 100000), 2, "nested too deeply"),
+    (
+        "results: duplicate JSON key",
+        lambda t: results_text(t, '{"task_name": "A", "task_name": "B"}'),
+        2,
+        "the key `task_name` appears twice",
+    ),
+    ("results: 400-digit score", lambda t: results_text(t, '{"scores": ' + "1" * 400 + "}"), 2, "400 digits"),
+    ("per-example: gold a string", lambda t: examples_file(t, _entry(gold="abc", pred=[1])), 2, "per-example file"),
+    ("per-example: lists of lists", lambda t: examples_file(t, _entry(gold=[[1]], pred=[[1]])), 2, "per-example file"),
+    ("per-example: lengths differ", lambda t: examples_file(t, _entry(gold=[1, 2, 3], pred=[1])), 2, "per-example file"),
+    ("merge: corrupt shard manifest", merge_bad_manifest, 2, "truncated or invalid JSON"),
+    ("merge: symlinked result", merge_linked_result, 2, "is a symbolic link"),
+    ('data: score "high"', lambda t: local_sts(t, _sts_rows('"high"')), 2, "row 1 has score 'high', not a finite number"),
+    ("data: NaN gold scores", lambda t: local_sts(t, _sts_rows("NaN")), 2, "not a finite number"),
+    ("data: constant gold scores", lambda t: local_sts(t, _sts_rows("1")), 2, "a correlation needs differing gold scores"),
+]
+
 CASES: list[tuple[str, Callable[[Path], list[str]], int, str]] = [
     ("suite: broken YAML", lambda t: run_args(t, suite(t, "tasks: [ATEC\n")), 2, "broken YAML at line"),
     ("suite: empty file", lambda t: run_args(t, suite(t, "")), 2, "is empty; add a `tasks:` list"),
@@ -205,6 +360,7 @@ CASES: list[tuple[str, Callable[[Path], list[str]], int, str]] = [
         "must be between 0 and 1",
     ),
     ("merge: folder without results", lambda t: ["merge", str(t), "--output", str(t / "m")], 2, "holds no evalkit results"),
+    *HOSTILE,
 ]
 
 
@@ -226,8 +382,10 @@ def test_bad_input(tmp_path: Path, capsys, build, code, phrase):
     assert lines[0].startswith("evalkit: error: ")
     assert phrase in lines[0]
     assert "Traceback" not in captured.err
+    assert "\x1b" not in captured.err  # no terminal escape reaches the terminal
     new_files = _snapshot(tmp_path) - before
     assert not [p for p in new_files if p.name.endswith(".tmp")]  # nothing half-written
+    assert not (tmp_path / "m").exists()  # a refused merge writes nothing
     results = [p for p in new_files if p.suffix == ".json" and p.parent.parent.parent.name in ("out", "res")]
     assert not results, results
 

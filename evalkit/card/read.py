@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from evalkit import _parse
 from evalkit.results import scores as S
 from evalkit.card.names import EXTRA, MTEB_TYPES, from_percent, is_extra, main_metric, mteb_key, parse_task_name, type_of
 from evalkit.card.style import CardEntry, CardMetric, CardStyle, detect_style
@@ -67,12 +68,12 @@ def _decimals(text: str) -> int | None:
 SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(SafeLoader):  # type: ignore[valid-type,misc]
+class _Loader(_parse.Loader):
     """A safe loader whose floats keep their printed decimals (for "changed beyond printed precision")."""
 
 
 def _construct_float(loader: Any, node: yaml.Node) -> float:
-    value = _Printed(loader.construct_yaml_float(node))
+    value = _Printed(_parse.construct_float(loader, node))
     value.decimals = _decimals(str(node.value))
     return value
 
@@ -129,11 +130,8 @@ def split_front_matter(text: str, where: str) -> tuple[str, str, str]:
 def _load_text(ref: str | Path) -> tuple[str, str, str | None]:
     """The card's text, how to name it in messages, and its Hub id when fetched from the Hub."""
     path = Path(ref)
-    if path.is_file():
-        try:
-            return path.read_text(encoding="utf-8"), str(path), None
-        except UnicodeDecodeError:
-            raise DataError(f"card {path}: is not UTF-8 text") from None
+    if path.exists() and not path.is_dir():
+        return _parse.read_text(path, f"card {path}", limit=_parse.MAX_CARD_BYTES), str(path), None
     if path.exists():
         raise DataError(f"card {ref}: is a folder; pass its README.md")
     if str(ref).count("/") != 1 or str(ref).startswith((".", "/")):
@@ -146,7 +144,7 @@ def _load_text(ref: str | Path) -> tuple[str, str, str | None]:
         raise DataError(
             f"card {ref}: cannot be fetched from the Hub ({type(exc).__name__}); check the id and network, or pass a README.md"
         ) from None
-    return Path(local).read_text(encoding="utf-8"), str(ref), str(ref)
+    return _parse.read_text(Path(local), f"card {ref}", limit=_parse.MAX_CARD_BYTES), str(ref), str(ref)
 
 
 def front_matter(text: str, where: str) -> dict[str, Any]:
@@ -156,12 +154,7 @@ def front_matter(text: str, where: str) -> dict[str, Any]:
         DataError: no front matter, broken YAML, or front matter that is not a mapping.
     """
     _, body, _ = split_front_matter(text, where)
-    try:
-        data = yaml.load(body, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 2}" if mark else ""
-        raise DataError(f"card {where}: broken YAML in the front matter{line}; fix the syntax") from None
+    data = _parse.load_yaml(body, f"card {where}", loader=_Loader, label="YAML in the front matter", first_line=2)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -340,4 +333,8 @@ def read_card(ref: str | Path) -> CardScores:
         DataError: no front matter, broken YAML, no model-index, or a malformed model-index.
     """
     text, where, hub_id = _load_text(ref)
-    return parse_card(text, where, hub_id=hub_id)
+    card = parse_card(text, where, hub_id=hub_id)
+    if card.scores.empty:
+        first = next((w.split(": ", 1)[-1] for w in card.warnings), "its results list is empty")
+        raise DataError(f"card {where}: has no usable number in its model-index ({first}); fix the values or pass another card")
+    return card

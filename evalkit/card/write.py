@@ -17,9 +17,10 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from evalkit import _parse
 from evalkit.results import scores as S
 from evalkit.card.names import CARD_TASK_RENAMES, HF_TASK_TYPES, is_extra, main_metric, printed_name, same_model, to_printed
-from evalkit.card.read import CardScores, SafeLoader, front_matter, parse_card, plain, split_front_matter
+from evalkit.card.read import CardScores, front_matter, parse_card, plain, split_front_matter
 from evalkit.card.style import STYLES, CardEntry, CardMetric, CardStyle, Style, style_of
 from evalkit.errors import DataError
 
@@ -385,7 +386,7 @@ def _replace_block(body: str, block: str, newline: str) -> str:
     """The front matter body with its model-index replaced by `block` (or `block` appended)."""
     if not body.strip():
         return block
-    root = yaml.compose(body, Loader=SafeLoader)
+    root = _parse.compose_yaml(body, "card front matter")
     span = None
     if isinstance(root, yaml.MappingNode):
         for key, value in root.value:
@@ -428,14 +429,11 @@ def update_card(
     Raises:
         DataError: the card cannot be read, or it is another model's card.
     """
-    from evalkit._io import write_atomic
+    from evalkit._io import remove_stale_temps, write_atomic
 
     if not path.is_file():
         raise DataError(f"card {path}: no such file; --into needs an existing README.md")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise DataError(f"card {path}: is not UTF-8 text") from None
+    text = _parse.read_text(path, f"card {path}", limit=_parse.MAX_CARD_BYTES)
     newline = "\r\n" if "\r\n" in text else "\n"
     has_front = text.split(newline, 1)[0].lstrip("\ufeff").strip() == "---"
     data = front_matter(text, str(path)) if has_front else {}
@@ -452,7 +450,7 @@ def update_card(
     merged, summary = merge(entries, table, target, drop_missing=drop_missing)
     name = model_name or (card.model_name if card is not None else _short_name(source_model) or path.parent.name or "model")
     new_index = model_index_data(merged, model_name=name)
-    old_index = yaml.load(split_front_matter(text, str(path))[1], Loader=SafeLoader).get("model-index") if card is not None else None  # noqa: S506
+    old_index = plain(data.get("model-index")) if card is not None else None
     if old_index is not None and _strict_equal(new_index, old_index):
         new_text = text  # nothing changes: keep the card's own bytes, formatting and all
     else:
@@ -466,9 +464,11 @@ def update_card(
     diff = "".join(difflib.unified_diff(text.splitlines(keepends=True), new_text.splitlines(keepends=True), str(path), f"{path} (updated)"))
     written = new_text != text and not dry_run
     if written:
-        mode = path.stat().st_mode
-        write_atomic(path, new_text.encode("utf-8"))
-        os.chmod(path, mode & 0o7777)
+        real = path.resolve()  # a symlinked card: write the card it points at, never replace the link
+        remove_stale_temps(real.parent, recursive=False)
+        mode = real.stat().st_mode
+        write_atomic(real, new_text.encode("utf-8"))
+        os.chmod(real, mode & 0o7777)
     return CardUpdate(new_text, summary, diff, written)
 
 

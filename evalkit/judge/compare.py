@@ -288,5 +288,5 @@ def write_reports(report: CompareReport, folder: Path, *, about: R.About | None 
         header=list(report.header),
     )
     # The CSV starts with the same header as comment lines (pandas: read_csv(..., comment="#")).
-    csv = "".join(f"# {line}\n" for line in report.header) + report.rows.to_csv(index=False)
+    csv = "".join(f"# {line}\n" for line in report.header) + R.csv_text(report.rows)
     return tuple(R.write_files(folder, "compare", {"md": report.markdown, "csv": csv, "html": page}))

@@ -31,6 +31,7 @@ from typing import Literal
 
 import pandas as pd
 
+from evalkit import _parse
 from evalkit.report import pages as R
 from evalkit.results import scores as S
 from evalkit._types import TASK_TYPES
@@ -165,8 +166,8 @@ def _card_entries(folder: Path, label: str, warnings: list[str]) -> list[Entry]:
     out = []
     for path in sorted(folder.rglob("*.md")):
         try:
-            head = path.read_text(encoding="utf-8", errors="replace")[:200_000]
-        except OSError:
+            head = _parse.read_bytes(path, str(path), limit=_parse.MAX_CARD_BYTES)[:200_000].decode("utf-8", errors="replace")
+        except DataError:
             continue
         # A folder of results may hold plain READMEs: only files with a model-index are cards.
         if not head.startswith("---") or "model-index" not in head:
@@ -545,7 +546,7 @@ def write_reports(board: Leaderboard, folder: Path, *, about: R.About | None = N
     paths = R.write_files(
         folder,
         "leaderboard",
-        {"md": board.markdown, "csv": csv_frame.to_csv(index=False), "json": json.dumps(payload, indent=2) + "\n", "html": page},
+        {"md": board.markdown, "csv": R.csv_text(csv_frame), "json": json.dumps(payload, indent=2) + "\n", "html": page},
     )
-    paths += R.write_files(folder, "leaderboard_tasks", {"csv": board.tasks.to_csv(index=False)})
+    paths += R.write_files(folder, "leaderboard_tasks", {"csv": R.csv_text(board.tasks)})
     return tuple(paths)

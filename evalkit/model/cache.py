@@ -1,20 +1,35 @@
 """On-disk embedding cache: a rerun, a resumed run or a baseline never re-encodes a text.
 
 Layout: `<cache_dir>/<model key>/shard-<unique>.npz`, each shard holding `keys` (sha256 of prompt and
-text) and `vectors` (float32). Shards are written under a temporary name and renamed, and every
-writer makes new shards only, so two processes can share a cache and a kill mid-write leaves at
-most a stray temporary file. A shard that cannot be read is moved to `corrupt/`, never deleted.
+text), `vectors` (float32) and `meta` (JSON: the model key, the dimension, the count and a sha256
+of keys and vectors). Shards are written under a temporary name (opened with O_EXCL | O_NOFOLLOW)
+and renamed, and every writer makes new shards only, so two processes can share a cache and a kill
+mid-write leaves at most a stray temporary file, which the next cache opened on that folder removes.
+
+A shard is used only when it fits: its meta names this model key, its vectors are finite, as many
+as its keys, of the recorded dimension (and of the model's, when the encoder says it) and match the
+checksum. Any other shard (truncated, foreign, an older layout without meta, NaN, planted vectors)
+is moved to `corrupt/` with a warning, never deleted, and its texts are encoded again.
+
+What this does not stop: anyone who can write the cache folder can write a well-formed shard of
+wrong vectors with a matching checksum (the checksum detects damage and careless planting, it is no
+signature). Share a cache only between writers you trust.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
 import os
+import time
 import uuid
 from pathlib import Path
 
 import numpy as np
+
+from evalkit import _parse
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +45,10 @@ class EmbeddingCache:
     def __init__(self, root: Path, model_key: str) -> None:
         """Open (and create) the cache folder for `model_key` under `root`."""
         self.dir = root / model_key
+        self.model_key = model_key
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.dim: int | None = None  # set by the first shard that fits, or by `get(dim=...)`
+        _remove_stale(self.dir)
         self._index: dict[bytes, tuple[Path, int]] = {}
         self._loaded: dict[Path, np.ndarray] = {}
         self._seen: set[Path] = set()
@@ -42,13 +60,47 @@ class EmbeddingCache:
                 continue
             self._seen.add(shard)
             try:
-                with np.load(shard) as data:
-                    keys = data["keys"]
-            except Exception as exc:  # a truncated or foreign file: keep it for inspection
+                keys = self._read(shard, vectors=False)[0]
+            except Exception as exc:  # a truncated, foreign or planted file: keep it for inspection
                 self._move_aside(shard, exc)
                 continue
             for row, key in enumerate(keys):
                 self._index[bytes(key)] = (shard, row)
+
+    def _read(self, shard: Path, *, vectors: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """The keys (and vectors) of a shard that fits this cache; raises `ShardMismatch` or a read error.
+
+        Without `vectors`, only the keys and the meta are read and checked (cheap: a scan of a big
+        cache reads no vectors); the vectors are checked when first used.
+        """
+        if shard.is_symlink():
+            raise ShardMismatch("a symbolic link")
+        with np.load(shard, allow_pickle=False) as data:
+            keys = data["keys"]
+            meta = _parse.loads_json(str(data["meta"]), f"shard {shard}") if "meta" in data.files else None
+            if not isinstance(meta, dict):
+                raise ShardMismatch("no meta (model key, dimension, checksum)")
+            if meta.get("model") != self.model_key:
+                raise ShardMismatch(f"written for model key {str(meta.get('model'))[:40]!r}")
+            if keys.ndim != 1 or keys.dtype != np.dtype("S32") or meta.get("count") != len(keys):
+                raise ShardMismatch(f"{len(keys)} keys of type {keys.dtype}, meta says {meta.get('count')}")
+            if self.dim is not None and meta.get("dim") != self.dim:
+                raise ShardMismatch(f"dimension {meta.get('dim')}, not {self.dim}")
+            if not vectors:
+                return keys, None
+            vecs = data["vectors"]
+        if vecs.dtype != np.float32 or vecs.ndim != 2:
+            raise ShardMismatch(f"vectors of shape {vecs.shape} and type {vecs.dtype}")
+        if len(vecs) != len(keys):
+            raise ShardMismatch(f"{len(vecs)} vectors for {len(keys)} keys")
+        if vecs.shape[1] != meta.get("dim") or (self.dim is not None and vecs.shape[1] != self.dim):
+            raise ShardMismatch(f"dimension {vecs.shape[1]}, not {self.dim or meta.get('dim')}")
+        if meta.get("sha256") != _checksum(keys, vecs):
+            raise ShardMismatch("checksum mismatch")
+        if not np.isfinite(vecs).all():
+            raise ShardMismatch("NaN or infinite values")
+        self.dim = self.dim or int(vecs.shape[1])
+        return keys, vecs
 
     def _move_aside(self, shard: Path, exc: Exception) -> None:
         target = self.dir / "corrupt" / shard.name
@@ -56,14 +108,22 @@ class EmbeddingCache:
         with_suffix = target
         if with_suffix.exists():
             with_suffix = target.with_name(f"{target.stem}-{uuid.uuid4().hex[:6]}{target.suffix}")
-        os.replace(shard, with_suffix)
+        try:
+            os.replace(shard, with_suffix)
+        except FileNotFoundError:
+            return  # another process moved it first
         self.moved_aside.append(with_suffix)
+        why = str(exc) if isinstance(exc, ShardMismatch) else type(exc).__name__
         logger.warning(
-            "embedding cache shard %s is unreadable (%s); moved to %s and will be recomputed", shard, type(exc).__name__, with_suffix
+            "embedding cache shard %s does not fit (%s); moved to %s and its texts will be encoded again", shard, why, with_suffix
         )
 
-    def get(self, prompt: str, texts: list[str]) -> dict[str, np.ndarray]:
-        """Return the cached vectors of those `texts` the cache holds."""
+    def get(self, prompt: str, texts: list[str], *, dim: int | None = None) -> dict[str, np.ndarray]:
+        """Return the cached vectors of those `texts` the cache holds (of dimension `dim`, when given)."""
+        if dim and self.dim is not None and dim != self.dim:
+            self._drop_other_dims(dim)
+        if dim:
+            self.dim = dim
         self._scan()
         found: dict[str, np.ndarray] = {}
         for text in texts:
@@ -76,14 +136,23 @@ class EmbeddingCache:
                 found[text] = vectors[row]
         return found
 
+    def _drop_other_dims(self, dim: int) -> None:
+        for shard, vectors in list(self._loaded.items()):
+            if vectors.shape[1] != dim:
+                self._move_aside(shard, ShardMismatch(f"dimension {vectors.shape[1]}, not the model's {dim}"))
+                self._forget(shard)
+
+    def _forget(self, shard: Path) -> None:
+        self._loaded.pop(shard, None)
+        self._index = {k: v for k, v in self._index.items() if v[0] != shard}
+
     def _vectors(self, shard: Path) -> np.ndarray | None:
         if shard not in self._loaded:
             try:
-                with np.load(shard) as data:
-                    self._loaded[shard] = np.asarray(data["vectors"], dtype=np.float32)
-            except Exception as exc:
+                self._loaded[shard] = self._read(shard)[1]  # type: ignore[assignment]
+            except Exception as exc:  # checked on first use: damaged, planted or of another dimension
                 self._move_aside(shard, exc)
-                self._index = {k: v for k, v in self._index.items() if v[0] != shard}
+                self._forget(shard)
                 return None
         return self._loaded[shard]
 
@@ -92,15 +161,61 @@ class EmbeddingCache:
         if not texts:
             return
         keys = np.array([text_key(prompt, t) for t in texts], dtype="S32")
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        meta = {"model": self.model_key, "dim": int(vectors.shape[1]), "count": len(keys), "sha256": _checksum(keys, vectors)}
         name = f"shard-{uuid.uuid4().hex}.npz"
-        tmp = self.dir / f".{name}.tmp"
-        with tmp.open("wb") as f:
-            np.savez(f, keys=keys, vectors=np.asarray(vectors, dtype=np.float32))
-            f.flush()
-            os.fsync(f.fileno())
-        final = self.dir / name
-        os.replace(tmp, final)
+        tmp = self.dir / f".{name}.{_HOST}-{os.getpid()}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, keys=keys, vectors=vectors, meta=np.array(json.dumps(meta)))
+                f.flush()
+                os.fsync(f.fileno())
+            final = self.dir / name
+            os.replace(tmp, final)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            logger.warning(
+                "embedding cache %s: cannot store %d vectors (%s); going on without caching them", self.dir, len(keys), exc.strerror or exc
+            )
+            return
+        self.dim = self.dim or int(vectors.shape[1])
         self._seen.add(final)
-        self._loaded[final] = np.asarray(vectors, dtype=np.float32)
+        self._loaded[final] = vectors
         for row, key in enumerate(keys):
             self._index[bytes(key)] = (final, row)
+
+
+class ShardMismatch(Exception):
+    """A cache shard that does not fit this cache; the message says how."""
+
+
+_HOST = "".join(c if c.isalnum() else "_" for c in os.uname().nodename) or "host"
+
+
+def _checksum(keys: np.ndarray, vectors: np.ndarray) -> str:
+    digest = hashlib.sha256(np.ascontiguousarray(keys).tobytes())
+    digest.update(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def _remove_stale(folder: Path, older_than: float = 6 * 3600) -> None:
+    """Remove the temporary shards of killed writers: this host's dead pids, anyone's after `older_than` seconds."""
+    now = time.time()
+    for tmp in folder.glob(".shard-*.tmp"):
+        pid = tmp.name[: -len(".tmp")].rsplit("-", 1)[-1]
+        mine = tmp.name.endswith(f".{_HOST}-{pid}.tmp") and pid.isdigit()
+        with contextlib.suppress(OSError):
+            if (mine and int(pid) != os.getpid() and not _alive(int(pid))) or now - tmp.lstat().st_mtime > older_than:
+                tmp.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -96,7 +96,7 @@ class _CachingEncoder:
         self._count("empty", sum(1 for t in texts if not t or not t.strip()))
         unique = list(dict.fromkeys(t for t in texts if (key_prompt, t) not in self._memo))
         if unique and self.cache is not None:
-            found = self.cache.get(key_prompt, unique)
+            found = self.cache.get(key_prompt, unique, dim=getattr(self.mteb_model_meta, "embed_dim", None))
             self._count("cache_hits", len(found))
             for text, vec in found.items():
                 self._memo[(key_prompt, text)] = vec

@@ -12,13 +12,13 @@ checkpoint loads as plain BERT with newly initialised layers, and scores are sil
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from evalkit.errors import ModelError
+from evalkit import _parse
+from evalkit.errors import DataError, ModelError
 from evalkit.model.settings import ModelSettings
 
 logger = logging.getLogger(__name__)
@@ -174,9 +174,11 @@ def check_trust(resolved: ResolvedModel, settings: ModelSettings) -> None:
     config_path = resolved.path / "config.json"
     if config_path.is_file():
         try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-        except ValueError:
-            raise ModelError(f"model {resolved.name}: config.json is not valid JSON; repair or re-download the checkpoint") from None
+            config = _parse.read_json(config_path, f"model {resolved.name}: config.json", error=ModelError)
+        except ModelError as exc:
+            raise ModelError(f"{exc}; repair or re-download the checkpoint") from None
+        if not isinstance(config, dict):
+            raise ModelError(f"model {resolved.name}: config.json is not a JSON object; repair or re-download the checkpoint")
         auto_map = config.get("auto_map") or {}
         if auto_map and not settings.trust_remote_code:
             target = auto_map.get("AutoModel") or next(iter(auto_map.values()))
@@ -247,8 +249,8 @@ def own_prompts(resolved: ResolvedModel) -> dict[str, str]:
     """The prompts a sentence-transformers checkpoint declares in config_sentence_transformers.json."""
     path = resolved.path / "config_sentence_transformers.json"
     try:
-        return dict(json.loads(path.read_text(encoding="utf-8")).get("prompts") or {})
-    except (OSError, ValueError):
+        return dict(_parse.read_json(path).get("prompts") or {})
+    except (DataError, ValueError, TypeError, AttributeError):
         return {}
 
 
@@ -361,8 +363,8 @@ def checkpoint_tensors(folder: Path) -> dict[str, tuple[int, ...] | None] | None
         index = folder / index_name
         if index.is_file():
             try:
-                return dict.fromkeys(json.loads(index.read_text(encoding="utf-8"))["weight_map"])
-            except (OSError, ValueError, KeyError, TypeError):
+                return dict.fromkeys(_parse.read_json(index)["weight_map"])
+            except (DataError, ValueError, KeyError, TypeError):
                 return None
     files = sorted(folder.glob("*.safetensors"))
     if files:
@@ -441,8 +443,8 @@ def _transformer_modules(model: Any, root: Path) -> list[tuple[Path, Any]]:
     modules_json = root / "modules.json"
     if modules_json.is_file():
         try:
-            paths = {int(m["idx"]): str(m.get("path") or "") for m in json.loads(modules_json.read_text(encoding="utf-8"))}
-        except (OSError, ValueError, KeyError, TypeError):
+            paths = {int(m["idx"]): str(m.get("path") or "") for m in _parse.read_json(modules_json)}
+        except (DataError, ValueError, KeyError, TypeError, AttributeError):
             paths = {}
     found = []
     for idx, module in enumerate(model):

@@ -20,7 +20,8 @@ from xml.etree import ElementTree as ET
 
 import pandas as pd
 
-from evalkit._io import write_atomic
+from evalkit._io import remove_stale_temps, write_atomic
+from evalkit._text import csv_cell, md_cell, xml_text
 
 Tone = Literal["good", "bad", "warn", "info"]
 _TEMPLATES = Path(__file__).with_name("templates")
@@ -45,12 +46,22 @@ def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
         return "_(none)_"
     cols = list(frame.columns)
     lines = [
-        "| " + " | ".join(str(c) for c in cols) + " |",
+        "| " + " | ".join(md_cell(c) for c in cols) + " |",
         "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(frame[c]) and frame[c].dtype != bool else "---" for c in cols) + "|",
     ]
     for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(fmt(v, digits).replace("|", "\\|") for v in row) + " |")
+        lines.append("| " + " | ".join(md_cell(fmt(v, digits)) for v in row) + " |")
     return "\n".join(lines)
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """`frame` as CSV whose text cells a spreadsheet will not run as formulas (see `_text.csv_cell`)."""
+    safe = frame.copy()
+    for col in safe.columns:
+        if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col]):
+            safe[col] = safe[col].map(csv_cell)
+    safe.columns = [csv_cell(str(c)) for c in safe.columns]
+    return safe.to_csv(index=False)
 
 
 @dataclass(frozen=True)
@@ -68,19 +79,22 @@ def junit_xml(suite_name: str, cases: Sequence[JUnitCase]) -> str:
     """JUnit XML with one test case per `JUnitCase`."""
     failures = sum(1 for c in cases if c.failure)
     skipped = sum(1 for c in cases if c.skipped and not c.failure)
-    root = ET.Element("testsuite", name=suite_name, tests=str(len(cases)), failures=str(failures), errors="0", skipped=str(skipped))
+    x = xml_text  # names come from results folders written by others: no character XML cannot hold
+    root = ET.Element("testsuite", name=x(suite_name), tests=str(len(cases)), failures=str(failures), errors="0", skipped=str(skipped))
     for c in cases:
-        case = ET.SubElement(root, "testcase", classname=c.classname, name=c.name, time=f"{c.seconds:.3f}")
+        case = ET.SubElement(root, "testcase", classname=x(c.classname), name=x(c.name), time=f"{c.seconds:.3f}")
         if c.failure:
-            failure = ET.SubElement(case, "failure", message=c.failure)
-            failure.text = c.failure
+            failure = ET.SubElement(case, "failure", message=x(c.failure))
+            failure.text = x(c.failure)
         elif c.skipped:
-            ET.SubElement(case, "skipped", message=c.skipped)
+            ET.SubElement(case, "skipped", message=x(c.skipped))
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def write_files(folder: Path, stem: str, contents: dict[str, str]) -> list[Path]:
-    """Write `<stem>.<ext>` files atomically; returns their paths."""
+    """Write `<stem>.<ext>` files atomically; returns their paths (temp files of killed writers go first)."""
+    if folder.is_dir():
+        remove_stale_temps(folder, recursive=False)
     paths = []
     for ext, text in contents.items():
         path = folder / f"{stem}.{ext}"

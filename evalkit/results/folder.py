@@ -18,13 +18,13 @@ public mteb results repository reads the same way. Every file is written atomica
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalkit import _parse
 from evalkit._io import locked, move_aside, remove_stale_temps, safe_part, try_lock, write_atomic, write_json
 from evalkit._types import EncodeStats
 from evalkit.errors import DataError
@@ -91,8 +91,18 @@ class ResultsFolder:
 
     @classmethod
     def for_model(cls, output_dir: Path, name: str, revision: str) -> ResultsFolder:
-        """Where a model's results go: never outside `output_dir`, whatever the name holds."""
-        return cls(Path(output_dir) / safe_part(name) / safe_part(revision))
+        """Where a model's results go: never outside `output_dir`, whatever the name holds.
+
+        Raises:
+            DataError: a revision named `evalkit` (the name of evalkit's own record folder).
+        """
+        if safe_part(revision) == "evalkit":
+            raise DataError(f"revision {revision!r}: is reserved for evalkit's record folder; pass another --revision")
+        folder = cls(Path(output_dir) / safe_part(name) / safe_part(revision))
+        inside = (folder.path.parent, folder.path, *(folder.path / "evalkit" / p for p in ("", "tasks", "locks", "examples", "local")))
+        if link := next((p for p in inside if p.is_symlink()), None):
+            raise DataError(f"results folder {link}: is a symbolic link; evalkit writes into real folders only, remove the link")
+        return folder
 
     @classmethod
     def of_file(cls, path: Path) -> ResultsFolder:
@@ -183,9 +193,9 @@ class ResultsFolder:
         meta_path = self.path / MODEL_META
         if meta_path.is_file():
             try:
-                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+                meta = _parse.read_json(meta_path)
                 return str(meta.get("name") or self.path.parent.name.replace("__", "/")), str(meta.get("revision") or self.path.name)
-            except ValueError:
+            except (DataError, AttributeError):
                 pass
         return self.path.parent.name.replace("__", "/"), self.path.name
 
@@ -217,8 +227,8 @@ class ResultsFolder:
         if not path.exists():
             return None
         try:
-            return TaskRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (ValueError, KeyError, TypeError):
+            return TaskRecord.from_json(_parse.read_json(path))
+        except (DataError, ValueError, KeyError, TypeError, AttributeError):
             moved = move_aside(path)
             logger.warning("%s: unreadable task record moved to %s; recomputing", path, moved.name)
             return None
@@ -231,9 +241,9 @@ class ResultsFolder:
         """(main metric, task type) of a task from its record; (None, '') when unknown."""
         path = self.record_path(task)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = _parse.read_json(path)
             return data.get("main_metric"), data.get("task_type", "")
-        except (OSError, ValueError):
+        except (DataError, AttributeError):
             return None, ""
 
     def reusable(self, task: str, *, local: bool, settings_hash: str) -> tuple[bool, str]:
@@ -270,8 +280,9 @@ class ResultsFolder:
     def read_manifest(self) -> dict[str, Any]:
         """The manifest ({} when there is none)."""
         try:
-            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            manifest = _parse.read_json(self.manifest_path)
+            return manifest if isinstance(manifest, dict) else {}
+        except DataError:
             return {}
 
     def update_manifest(self, update: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
@@ -281,8 +292,10 @@ class ResultsFolder:
             previous: dict[str, Any] = {}
             if path.exists():
                 try:
-                    previous = json.loads(path.read_text(encoding="utf-8"))
-                except ValueError:
+                    previous = _parse.read_json(path)
+                    if not isinstance(previous, dict):
+                        raise DataError("not a JSON object")
+                except DataError:
                     moved = move_aside(path)
                     logger.warning("%s: unreadable manifest moved to %s; starting a new one", path, moved.name)
             write_json(path, update(previous))
@@ -306,6 +319,7 @@ def read_task_result(path: Path) -> Any:
     """
     from mteb.results import TaskResult
 
+    _parse.read_json(path, f"results file {path}")  # bounded: huge, deep or duplicated JSON is refused first
     try:
         return TaskResult.from_disk(path)
     except Exception as exc:  # noqa: BLE001 - any failure to parse names the file

@@ -8,10 +8,10 @@ with different results for the same task are refused rather than silently pickin
 from __future__ import annotations
 
 import filecmp
-import json
 from pathlib import Path
 from typing import Any
 
+from evalkit import _parse
 from evalkit.errors import DataError
 from evalkit.results.folder import MODEL_META, ResultsFolder
 
@@ -42,10 +42,15 @@ def merge_folders(folders: list[Path], output: Path) -> list[Path]:
     sources = [(src, ResultsFolder(output / src.path.parent.name / src.path.name)) for f in folders for src in _folders(Path(f))]
     for src, target in sources:
         for file in _files(src):
+            if file.is_symlink() or not file.resolve().is_relative_to(src.path.resolve()):
+                raise DataError(f"merge: {file} is a symbolic link; merge copies real files only, replace the link with the file")
             plan.append((file, target, file.relative_to(src.path)))
-    # Check every conflict before writing anything: a refused merge writes nothing.
+    # Check every file and conflict before writing anything: a refused merge writes nothing.
+    manifests = {src.path: _read_manifest(src) for src, _ in sources}
     seen: dict[Path, Path] = {}
     for file, target, rel in plan:
+        if file.suffix == ".json":
+            _parse.read_json(file, f"merge: {file}")
         dst = target.path / rel
         if rel.name == MODEL_META or rel.parent.name == "tasks":
             continue  # records and model metadata may differ in timings only
@@ -61,14 +66,24 @@ def merge_folders(folders: list[Path], output: Path) -> list[Path]:
         if file in results:
             written.append(dst)
     for src, target in sources:
-        _merge_manifest(src, target)
+        _merge_manifest(src, target, manifests[src.path])
     return written
 
 
-def _merge_manifest(src: ResultsFolder, dst: ResultsFolder) -> None:
+def _read_manifest(src: ResultsFolder) -> dict[str, Any] | None:
+    if src.manifest_path.is_symlink():
+        raise DataError(f"merge: {src.manifest_path} is a symbolic link; merge copies real files only, replace the link with the file")
     if not src.manifest_path.is_file():
+        return None
+    manifest = _parse.read_json(src.manifest_path, f"merge: manifest {src.manifest_path}")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("tasks", {}), dict):
+        raise DataError(f"merge: manifest {src.manifest_path} is not an evalkit manifest; restore it or remove it from the shard")
+    return manifest
+
+
+def _merge_manifest(src: ResultsFolder, dst: ResultsFolder, incoming: dict[str, Any] | None) -> None:
+    if incoming is None:
         return
-    incoming = json.loads(src.manifest_path.read_text(encoding="utf-8"))
 
     def update(current: dict[str, Any]) -> dict[str, Any]:
         if not current:

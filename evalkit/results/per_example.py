@@ -26,6 +26,7 @@ from typing import Literal
 
 import numpy as np
 
+from evalkit import _parse
 from evalkit._io import write_atomic
 from evalkit.errors import DataError
 
@@ -60,6 +61,23 @@ class ExampleScores:
 
     def __len__(self) -> int:
         return len(self.values) if self.kind == "mean" else len(self.gold)
+
+
+def _check_types(e: ExampleScores) -> None:
+    """Refuse entries whose lists are not lists of the right type or length (a hand-edited file)."""
+    for name in ("ids", "values", "gold", "pred", "texts", "texts2", "answers", "ranks"):
+        if not isinstance(getattr(e, name), list):
+            raise TypeError(f"{name} is not a list")
+    if not isinstance(e.split, str) or not isinstance(e.subset, str):
+        raise TypeError("split and subset must be text")
+    numbers = (e.values,) if e.kind == "mean" else (e.gold, e.pred)
+    for column in numbers:
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in column):
+            raise TypeError("a score is not a number")
+    if e.kind != "mean" and len(e.gold) != len(e.pred):
+        raise ValueError("gold and pred differ in length")
+    if e.ids and len(e.ids) != len(e):
+        raise ValueError("ids and scores differ in length")
 
 
 def statistic(kind: Kind, arrays: tuple[np.ndarray, ...], index: np.ndarray | None = None) -> float:
@@ -131,13 +149,14 @@ def load(path: Path) -> tuple[str, list[ExampleScores]]:
         DataError: when the file is truncated or not a per-example file.
     """
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
+        payload = _parse.read_json(path, f"per-example file {path}")
         entries = [ExampleScores(**e) for e in payload["entries"]]
         for e in entries:
             if e.kind not in ("correlation", "threshold_accuracy", "mean"):
                 raise ValueError(f"unknown kind {e.kind}")
+            _check_types(e)
         return str(payload["task"]), entries
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DataError(
             f"per-example file {path}: unreadable ({type(exc).__name__}); delete it and rerun the task with --overwrite"
         ) from None

@@ -19,7 +19,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from evalkit import _parse
 from evalkit.errors import DataError
 
 COLUMNS = [
@@ -152,7 +152,7 @@ def read_published(path: Path) -> pd.DataFrame:
         DataError: when the file is missing or not in that format.
     """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = _parse.read_json(path, f"published scores {path}")
         rows = [
             {
                 "model": data["model"],
@@ -170,7 +170,7 @@ def read_published(path: Path) -> pd.DataFrame:
             }
             for s in data["scores"]
         ]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DataError(
             f"published scores {path}: unreadable ({type(exc).__name__}); expected {{model, scores: [{{task, split, metric, main_score}}]}}"
         ) from None

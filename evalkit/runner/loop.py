@@ -206,6 +206,20 @@ def main_scores_of(task_result: Any) -> dict[str, float]:
     return out
 
 
+def degenerate_scores(task_result: Any) -> str | None:
+    """Why a task's scores cannot be reported as done (an empty split, a NaN or infinite main score), or None."""
+    if not task_result.scores:
+        return "no split was scored (empty data); check the task's files"
+    for split, rows in task_result.scores.items():
+        values = [r.get("main_score") for r in rows]
+        if not values:
+            return f"split {split} has no scores (empty data); check the task's files"
+        bad = next((v for v in values if not isinstance(v, int | float) or v != v or v in (float("inf"), float("-inf"))), "ok")
+        if bad != "ok":
+            return f"split {split}: the main score is {bad}, not a finite number (constant or degenerate data or embeddings)"
+    return None
+
+
 def persist_task(folder: ResultsFolder, plan: TaskPlan, evaluated: Evaluated, *, run_info: dict[str, Any] | None = None) -> TaskOutcome:
     """Write a task's per-example scores, its record, then its result file; return its outcome.
 
@@ -213,6 +227,8 @@ def persist_task(folder: ResultsFolder, plan: TaskPlan, evaluated: Evaluated, *,
     kill at any moment leaves either a reusable task or one that is simply rerun.
     """
     built = plan.built
+    if evaluated.task_result is not None and (degenerate := degenerate_scores(evaluated.task_result)):
+        evaluated = Evaluated(None, degenerate, evaluated.seconds, evaluated.stats, [], evaluated.max_seq_length)
     status: Status = "done" if evaluated.task_result is not None else "failed"
     outcome = TaskOutcome(
         task=built.name,

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalkit import _parse
+from evalkit._io import write_atomic
 from evalkit.errors import DataError
 
 #: The marker file the mirror layout keeps per dataset; `pull` writes one too.
@@ -61,9 +63,9 @@ def locate(task_name: str, dataset_path: str, revision: str, data_dir: Path) -> 
     marker = local / MIRROR_FILE
     if marker.is_file():
         try:
-            recorded = json.loads(marker.read_text(encoding="utf-8")).get("revision")
-        except (OSError, ValueError) as exc:
-            raise DataError(f"mirror file {marker}: unreadable ({exc}); pull {task_name} again") from None
+            recorded = _parse.read_json(marker, f"mirror file {marker}").get("revision")
+        except (DataError, AttributeError) as exc:
+            raise DataError(f"{exc}; pull {task_name} again") from None
     return MirrorEntry(task=task_name, path=local, revision=recorded, expected_revision=revision)
 
 
@@ -111,8 +113,6 @@ def pull(
                 f"pull {task_name}: downloading {path}@{revision[:12]} failed ({first}); check the network or HF_TOKEN"
             ) from None
         record = {"task": task_name, "path": path, "revision": revision, "source": f"hf://datasets/{path}@{revision}"}
-        tmp = target / (MIRROR_FILE + ".tmp")
-        tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
-        tmp.replace(target / MIRROR_FILE)
+        write_atomic(target / MIRROR_FILE, json.dumps(record, indent=2))  # O_EXCL | O_NOFOLLOW temp, removed on failure
         entries.append(MirrorEntry(task=task_name, path=target, revision=revision, expected_revision=revision))
     return entries

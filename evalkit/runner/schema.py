@@ -19,6 +19,7 @@ from pydantic.dataclasses import dataclass as schema
 from pydantic_core import ErrorDetails
 
 from evalkit._schema import FORBID, Flag, Number, Text, describe, is_unknown_key, problem, unknown_key
+from evalkit._text import name_problem
 from evalkit._types import TaskType
 from evalkit.errors import SuiteError
 from evalkit.model.settings import OPT_INS, SUITE_KEYS, SettingsLayer, check_values
@@ -46,7 +47,10 @@ def _listed(value: Any) -> Any:
 
 
 def _file_safe(name: str) -> str:
-    # Task names become file names under the output folder: nothing that could leave it.
+    # Task names become file names, terminal lines, Markdown/CSV cells and JUnit names.
+    if found := name_problem(name):
+        raise problem(f"the task name {found}")
+    # As file names under the output folder: nothing that could leave it.
     if "/" in name or "\\" in name or name.startswith(".") or "\x00" in name or len(name) > 120:
         raise problem(f"{name!r} cannot be used as a file name; use letters, digits, '-', '_' and '.'")
     return name

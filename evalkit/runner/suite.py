@@ -1,6 +1,6 @@
 """Suites: YAML files that name tasks and model settings, validated when loaded.
 
-A suite is plain data read with `yaml.safe_load`. It may `include` other suites (paths relative to
+A suite is plain data read with `yaml.safe_load` (bounded: `evalkit._parse`). It may `include` other suites (paths relative to
 the including file, or the name of a suite shipped in `configs/`); the including file's keys win,
 tasks are merged by name, and include cycles are refused. Every file is checked against the schema
 (`evalkit.runner.schema`) and every task name against mteb's registry before any model loads.
@@ -26,8 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from evalkit import _parse
 from evalkit.errors import SuiteError
 from evalkit.model.settings import SettingsLayer
 from evalkit.runner.schema import LocalTaskSpec, RegressSettings, TaskSpec, model_layer, parse_file
@@ -102,7 +101,8 @@ def resolve_suite_path(ref: str | Path, *, relative_to: Path | None = None) -> P
     if str(ref) in shipped:
         return shipped[str(ref)]
     if candidate.exists():
-        raise SuiteError(f"suite {ref}: is a folder, not a YAML file; pass the .yaml file")
+        kind = "a folder" if candidate.is_dir() else "not a regular file (a device, pipe or socket)"
+        raise SuiteError(f"suite {ref}: is {kind}, not a YAML file; pass the .yaml file")
     names = ", ".join(sorted(shipped))
     raise SuiteError(f"suite {ref}: no such file; give a path to a .yaml suite or one of: {names}")
 
@@ -130,19 +130,7 @@ def load_suite(ref: str | Path, *, check_registry: bool = True) -> Suite:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise SuiteError(f"suite {path}: is not UTF-8 text; save it as UTF-8") from None
-    except OSError as exc:
-        raise SuiteError(f"suite {path}: cannot be read ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise SuiteError(f"suite {path}: broken YAML{where} ({problem}); fix the syntax") from None
+    data = _parse.read_yaml(path, f"suite {path}", error=SuiteError)
     if data is None:
         raise SuiteError(f"suite {path}: is empty; add a `tasks:` list")
     if not isinstance(data, dict):
@@ -151,6 +139,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _load_merged(path: Path, stack: tuple[Path, ...]) -> dict[str, Any]:
+    if len(stack) >= _parse.MAX_INCLUDES:
+        raise SuiteError(f"suite {path}: includes nested more than {_parse.MAX_INCLUDES} deep; include the suites from one file")
     if path in stack:
         chain = " -> ".join(p.name for p in (*stack, path))
         raise SuiteError(f"suite {path}: include cycle ({chain}); remove one of the includes")

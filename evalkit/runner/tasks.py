@@ -8,6 +8,7 @@ files and are small subclasses of mteb's task types, one level deep.
 from __future__ import annotations
 
 import hashlib
+import math
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -155,6 +156,22 @@ def _texts(series: Any, path: Path, task: str, column: str) -> list[str]:
     return values
 
 
+def _gold_scores(raw: list[Any], path: Path, task: str) -> list[float]:
+    """STS gold scores as floats: every one a finite number, not all the same (a correlation needs spread)."""
+    out = []
+    for row, value in enumerate(raw, start=1):
+        try:
+            number = float(value) if not isinstance(value, bool) else math.nan
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number):
+            raise DataError(f"task {task}: {path.name} row {row} has score {str(value)[:30]!r}, not a finite number; fix the file")
+        out.append(number)
+    if len(set(out)) == 1:
+        raise DataError(f"task {task}: {path.name} gives every row the score {out[0]:g}; a correlation needs differing gold scores")
+    return out
+
+
 def _fingerprint(paths: list[Path]) -> str:
     h = hashlib.sha256()
     for p in sorted(paths):
@@ -248,8 +265,8 @@ def _local_classes() -> dict[str, type]:
     class LocalSTS(_LocalFiles, AbsTaskSTS):
         def _read(self) -> Any:
             out = {}
-            for split, _, cols, scores in self._rows(("sentence1", "sentence2"), "score"):
-                out[split] = Dataset.from_dict({**cols, "score": [float(x) for x in scores]})
+            for split, path, cols, scores in self._rows(("sentence1", "sentence2"), "score"):
+                out[split] = Dataset.from_dict({**cols, "score": _gold_scores(scores, path, self.metadata.name)})
             return DatasetDict(out)
 
     class LocalPairClassification(_LocalFiles, AbsTaskPairClassification):
