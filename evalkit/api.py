@@ -20,12 +20,12 @@ if TYPE_CHECKING:
 
     from evalkit.card import CardExport
     from evalkit.judge.compare import CompareReport
-    from evalkit.runner.mirror import MirrorEntry
-    from evalkit.model.presets import Preset
     from evalkit.judge.leaderboard import Leaderboard
     from evalkit.judge.regress import RegressReport
-    from evalkit.runner.plan import Plan
+    from evalkit.model.presets import Preset
     from evalkit.runner.loop import RunSummary
+    from evalkit.runner.mirror import MirrorEntry
+    from evalkit.runner.plan import Plan
     from evalkit.runner.settings import RunConfig
     from evalkit.runner.suite import Suite
 
@@ -315,9 +315,9 @@ def compare_card(
     Raises:
         EvalkitError: broken card or results folder.
     """
-    from evalkit.report import pages as R
     from evalkit.card import read_card
     from evalkit.judge.compare import compare, write_reports
+    from evalkit.report import pages as R
     from evalkit.results.scores import read_results as _read
     from evalkit.runner.settings import check_tolerance
 
@@ -443,8 +443,8 @@ def regress(
     Raises:
         EvalkitError: missing folders, no common task, corrupt per-example files.
     """
-    from evalkit.report import pages as R
     from evalkit.judge.regress import gate, load_side, write_reports
+    from evalkit.report import pages as R
 
     resolved_suite = resolve_suite(suite, None)[0] if suite is not None else None
     if candidate_model is not None:

@@ -89,7 +89,7 @@ def _scores(folder: Path) -> dict[str, float]:
 
 def test_ray_run_equals_a_local_run(ray_session: Any, smoke_results: Path, tmp_path: Path):
     import evalkit
-    from evalkit.runner.executors import texts_to_encode
+    from evalkit.runner.sizes import texts_to_encode
     from evalkit.runner.suite import load_suite
     from evalkit.runner.tasks import build_task
 
@@ -219,19 +219,22 @@ def test_worker_killed_mid_task_is_retried_and_computed_once(ray_session: Any, t
 
 def test_worker_refuses_other_weights_than_the_drivers():
     """A node whose checkpoint differs from the driver's fails the task, naming both."""
-    from evalkit.runner.executors import TaskJob, _versions, run_job
+    from evalkit.model.prompts import PromptTable
+    from evalkit.model.source import ResolvedModel
+    from evalkit.runner.loop import package_versions
     from evalkit.runner.settings import ModelSettings
     from evalkit.runner.suite import load_suite
+    from evalkit.runner.task import ModelJob
+    from evalkit.runner.worker import VERSIONED, TaskJob, run_job
 
     spec = load_suite("smoke").tasks[0]
+    driver = ResolvedModel("sentence-transformers/all-MiniLM-L6-v2", Path("/elsewhere"), "0000000000000000", "default")
     job = TaskJob(
         spec=spec,
         data_dir=None,
-        settings=ModelSettings(),
-        model_name="sentence-transformers/all-MiniLM-L6-v2",
-        revision="0000000000000000",
+        model=ModelJob(driver, ModelSettings(), PromptTable(), None),
         cache=None,
-        versions=_versions(),
+        versions=package_versions(VERSIONED),
         env={},
     )
     report = run_job(job)
@@ -243,7 +246,7 @@ def test_worker_refuses_other_weights_than_the_drivers():
 
 
 def test_task_sizes_come_from_mteb_statistics():
-    from evalkit.runner.executors import texts_to_encode
+    from evalkit.runner.sizes import texts_to_encode
     from evalkit.runner.suite import TaskSpec
     from evalkit.runner.tasks import build_task
 
@@ -257,7 +260,7 @@ def test_task_sizes_come_from_mteb_statistics():
 
 def test_task_resources_follow_the_device_and_the_cluster():
     from evalkit.errors import EvalkitError
-    from evalkit.runner.executors import task_resources
+    from evalkit.runner.sizes import task_resources
 
     cpu_nodes = [{"Alive": True, "Resources": {"CPU": 2.0}}, {"Alive": True, "Resources": {"CPU": 64.0}}, {"Alive": False, "Resources": {}}]
     assert task_resources("auto", cpu_nodes) == ({"num_cpus": 2, "num_gpus": 0}, "cpu")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.runner.mirror import locate
 from evalkit.errors import DataError, SuiteError
+from evalkit.runner.mirror import locate
 from evalkit.runner.suite import LocalTaskSpec, TaskSpec, check_task_name
 
 logger = logging.getLogger(__name__)
