@@ -99,7 +99,7 @@ def _one(task: Any, data: dict[str, Any], *, evalkit: bool) -> tuple[float, floa
     from evalkit.runner.settings import ModelSettings
 
     task.dataset, task.data_loaded = data, True
-    encoder = Encoder(StandIn(), ResolvedModel("stand-in", Path("."), "0", "local"), ModelSettings(batch_size=512), PromptTable())
+    encoder = Encoder(StandIn(), ResolvedModel("stand-in", Path("."), "0", "local"), ModelSettings(batch_size=512), prompts=PromptTable())
     start = time.monotonic()
     # As `evalkit run` evaluates a task: with its hooks (whole columns instead of row-by-row reads).
     columns = task_hooks(task, capture=False) if evalkit else contextlib.nullcontext()

@@ -275,7 +275,7 @@ def load_resolved(
     if settings.dtype == "fp16" and device == "cpu":
         logger.warning("fp16 on CPU is slow and lossy; bf16 or fp32 is the better choice there")
     model = load_sentence_transformer(resolved, settings, device)
-    return Encoder(model, resolved, settings, prompts, cache=cache)
+    return Encoder(model, resolved, settings, prompts=prompts, cache=cache)
 
 
 def model_key(resolved: ResolvedModel, settings: ModelSettings) -> str:
