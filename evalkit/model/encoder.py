@@ -192,7 +192,6 @@ class ProtocolEncoder(CachingEncoder):
         """Wrap a loaded protocol object; use `load_resolved` rather than calling this."""
         super().__init__(resolved, settings, cache=cache)
         self.model = model
-        self.prompts = PromptTable()
         meta = getattr(model, "mteb_model_meta", None)
         if meta is None:
             raise ModelError(

@@ -87,6 +87,12 @@ class PromptTable:
                 return ResolvedPrompt(task_prompts[""] or None, "suite", "task")
         return self.resolve(task_metadata, prompt_type)
 
+    def instructions(self, task: Any) -> dict[str, str | None] | None:
+        """An instruct model's instruction on each side of a task (for the settings record), else None."""
+        if self.instruct is None:
+            return None
+        return {str(side): self.resolve(task.metadata, side).text for side in task_sides(task)}
+
     def record(self) -> dict[str, Any]:
         """JSON-ready: what identifies the table (part of an encoder's identity in a worker process)."""
         return {"prompts": dict(self.prompts), "source": self.source, "instruct": self.instruct}

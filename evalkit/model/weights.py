@@ -155,9 +155,7 @@ def check_loaded_weights(model: Any, name: str, root: Path, settings: ModelSetti
     )
     modules = _transformer_modules(model, root)
     if not modules:
-        raise ModelError(
-            f"model {name}: evalkit cannot check which weights loaded (no transformers module in the model); {opt_out}"
-        )
+        raise ModelError(f"model {name}: evalkit cannot check which weights loaded (no transformers module in the model); {opt_out}")
     for folder, module in modules:
         tensors = checkpoint_tensors(folder)
         if not tensors:

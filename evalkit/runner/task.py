@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from evalkit._types import EncodeStats
 from evalkit.errors import EvalkitError, ModelError
-from evalkit.model.prompts import PromptTable, check_table, task_sides
+from evalkit.model.prompts import PromptTable, check_table
 from evalkit.results import per_example as examples_mod
 from evalkit.results.folder import ResultsFolder, TaskRecord
 
@@ -174,9 +174,9 @@ def settings_record(built: BuiltTask, resolved: ResolvedModel, settings: ModelSe
         "subsets": list(built.task.hf_subsets),
         "dataset_revision": built.dataset_revision,
     }
-    if table.instruct is not None:
-        # Instruct models: the instruction of each side of this task, as the model will get it.
-        record["instructions"] = {str(side): table.resolve(built.task.metadata, side).text for side in task_sides(built.task)}
+    instructions = table.instructions(built.task)
+    if instructions is not None:
+        record["instructions"] = instructions  # instruct models: each side's instruction, as the model gets it
     if settings.similarity:
         record["similarity"] = settings.similarity
     return record
