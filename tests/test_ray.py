@@ -7,7 +7,6 @@ with SIGINT and resumed.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
@@ -422,7 +421,7 @@ PRESETS = ("Qwen/Qwen3-Embedding-0.6B", "intfloat/multilingual-e5-small", "BAAI/
 
 
 @pytest.mark.slow
-def test_registry_presets_run_on_ray_as_locally_with_their_prompts(ray_session: Any, ray_home: Path, tmp_path: Path):
+def test_registry_presets_run_on_ray_as_locally_with_their_prompts(ray_session: Any, ray_home: Path, tmp_path: Path, capsys):
     """An instruct, an e5 and a bge-zh preset (all-MiniLM-L6-v2's weights standing in): Ray equals local.
 
     Scores, settings hashes and prompt rows are equal, and on every (task, side) the plan, both
@@ -442,9 +441,10 @@ def test_registry_presets_run_on_ray_as_locally_with_their_prompts(ray_session: 
 
     seen_instructions = 0
     for name in PRESETS:
-        plan = evalkit.plan(suite, model=name, device="cpu")
-        assert plan.revision == find_preset(name).revision and all(t["status"] == "will run" for t in plan.tasks)
-        rows = [dataclasses.asdict(r) for r in plan.prompts]
+        assert main(["run", str(suite), "--model", name, "--device", "cpu", "--dry-run", "--json"]) == 0
+        plan = json.loads(capsys.readouterr().out)
+        assert plan["revision"] == find_preset(name).revision and all(t["status"] == "will run" for t in plan["tasks"])
+        rows = plan["prompts"]
         runs = {}
         for where, ray in (("local", None), ("ray", "auto")):
             runs[where] = evalkit.run(
