@@ -94,11 +94,12 @@ def _one(task: Any, data: dict[str, Any], *, evalkit: bool) -> tuple[float, floa
 
     from evalkit._compat.mteb import task_hooks
     from evalkit.model.encoder import Encoder
+    from evalkit.model.prompts import PromptTable
     from evalkit.model.settings import ModelSettings
     from evalkit.model.source import ResolvedModel
 
     task.dataset, task.data_loaded = data, True
-    encoder = Encoder(StandIn(), ResolvedModel("stand-in", Path("."), "0", "local"), ModelSettings(batch_size=512))
+    encoder = Encoder(StandIn(), ResolvedModel("stand-in", Path("."), "0", "local"), ModelSettings(batch_size=512), prompts=PromptTable())
     start = time.monotonic()
     # As `evalkit run` evaluates a task: with its hooks (whole columns instead of row-by-row reads).
     columns = task_hooks(task, capture=False) if evalkit else contextlib.nullcontext()

@@ -107,7 +107,7 @@ def _makespan_greedy(times: list[float], n: int) -> float:
 def project(args: argparse.Namespace) -> None:
     from bench_cmteb_shape import workload  # text groups of configs/cmteb.yaml from mteb's statistics
 
-    from evalkit.runner.executors import texts_to_encode
+    from evalkit.runner.sizes import texts_to_encode
     from evalkit.runner.suite import load_suite
     from evalkit.runner.tasks import build_task
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import mteb, torch
 from evalkit.model.encoder import Encoder
+from evalkit.model.prompts import PromptTable
 from evalkit.model.source import ResolvedModel
 from evalkit.model.settings import ModelSettings
 from evalkit.runner.suite import LocalTaskSpec, TaskSpec
@@ -48,7 +49,7 @@ class StandIn:
 spec = TaskSpec(name="ScaleRetrieval", local=LocalTaskSpec(type="Retrieval", corpus=folder / "corpus.jsonl", queries=folder / "queries.jsonl", qrels=folder / "qrels.tsv"))
 built = build_task(spec)
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-encoder = Encoder(StandIn(), ResolvedModel("stand-in", folder, "0", "local"), ModelSettings(batch_size=512))
+encoder = Encoder(StandIn(), ResolvedModel("stand-in", folder, "0", "local"), ModelSettings(batch_size=512), prompts=PromptTable())
 t0 = time.monotonic()
 with encoder.for_task(spec.name, {}):
     res = mteb.evaluate(encoder, built.task, cache=None, show_progress_bar=False, encode_kwargs={"batch_size": 512})

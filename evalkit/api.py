@@ -21,13 +21,13 @@ if TYPE_CHECKING:
     from evalkit._types import DType
     from evalkit.card import CardExport
     from evalkit.judge.compare import CompareReport
-    from evalkit.runner.mirror import MirrorEntry
-    from evalkit.model.presets import Preset
-    from evalkit.model.settings import Loader
     from evalkit.judge.leaderboard import Leaderboard
     from evalkit.judge.regress import RegressReport
-    from evalkit.runner.plan import Plan
+    from evalkit.model.presets import Preset
+    from evalkit.model.settings import Loader
     from evalkit.runner.loop import RunSummary
+    from evalkit.runner.mirror import MirrorEntry
+    from evalkit.runner.plan import Plan
     from evalkit.runner.settings import RunConfig
     from evalkit.runner.suite import Suite
 
@@ -341,9 +341,9 @@ def compare_card(
     Raises:
         EvalkitError: broken card or results folder.
     """
-    from evalkit.report import pages as R
     from evalkit.card import read_card
     from evalkit.judge.compare import compare, write_reports
+    from evalkit.report import pages as R
     from evalkit.results.scores import read_results as _read
     from evalkit.runner.settings import check_tolerance
 
@@ -469,8 +469,8 @@ def regress(
     Raises:
         EvalkitError: missing folders, no common task, corrupt per-example files.
     """
-    from evalkit.report import pages as R
     from evalkit.judge.regress import gate, load_side, write_reports
+    from evalkit.report import pages as R
 
     resolved_suite = resolve_suite(suite, None)[0] if suite is not None else None
     if candidate_model is not None:

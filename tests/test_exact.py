@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 import evalkit
-from evalkit.results import scores as S
 from evalkit.cli import main
-from evalkit.results.per_example import ExampleScores, best_threshold_accuracy
 from evalkit.judge.regress import Side, gate, paired_bootstrap
+from evalkit.results import scores as S
+from evalkit.results.per_example import ExampleScores, best_threshold_accuracy
 
 from .conftest import MIRROR, needs_shared
 

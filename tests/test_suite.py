@@ -35,9 +35,10 @@ def test_cmteb_suite_maps_all_35_card_results():
 
 
 def test_every_cmteb_task_builds_with_the_splits_and_subsets_the_card_used(tmp_path):
+    from evalkit.model.prompts import PromptTable
     from evalkit.model.settings import ModelSettings
     from evalkit.model.source import prepare_model
-    from evalkit.runner.loop import settings_record
+    from evalkit.runner.task import settings_record
     from evalkit.runner.tasks import build_task
 
     settings = ModelSettings()
@@ -49,10 +50,10 @@ def test_every_cmteb_task_builds_with_the_splits_and_subsets_the_card_used(tmp_p
         if spec.subsets:
             assert list(built.task.hf_subsets) == list(spec.subsets), spec.name
         # What a rerun compares: the splits and subsets actually evaluated, not mteb's defaults.
-        record = settings_record(built, resolved, settings, {})
+        record = settings_record(built, resolved, settings, PromptTable())
         assert record["splits"] == list(built.task.eval_splits) and record["subsets"] == list(built.task.hf_subsets)
     amazon = build_task(next(s for s in load_suite("cmteb").tasks if s.name == "AmazonReviewsClassification"))
-    assert settings_record(amazon, resolved, settings, {})["splits"] == ["test"]
+    assert settings_record(amazon, resolved, settings, PromptTable())["splits"] == ["test"]
 
 
 @pytest.mark.parametrize(

@@ -149,7 +149,7 @@ def self_check() -> dict[str, str]:
 
 def self_check_notes() -> list[str]:
     """One line per hook that is off, saying what that costs; empty when every hook fits."""
-    return [
+    return prompt_lookup_notes() + [
         f"mteb hook {name} is off ({problem}): "
         + (
             "that speed-up is skipped; scores are unaffected"
@@ -157,6 +157,55 @@ def self_check_notes() -> list[str]:
             else "no per-example scores for it; regress falls back to tolerance alone"
         )
         for name, problem in self_check().items()
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# mteb's prompt lookup (`mteb.models.abs_encoder.get_prompt_name`, not exported): the model
+# prompt table's key for a task and side. When it no longer fits, evalkit's copy of mteb 2.26's
+# documented order is used instead, and the run says so.
+
+
+def _mteb_prompt_name() -> Callable[..., str | None] | None:
+    if "prompt-lookup" in {s.strip() for s in os.environ.get("EVALKIT_DISABLE_HOOKS", "").split(",")}:
+        return None
+    try:
+        from mteb.models.abs_encoder import get_prompt_name
+    except ImportError:
+        return None
+    if _params_problem(get_prompt_name, ("model_prompts", "task_metadata", "prompt_type")):
+        return None
+    return get_prompt_name  # type: ignore[no-any-return]
+
+
+def _own_prompt_name(prompts: dict[str, str], task_metadata: Any, side: str | None) -> str | None:
+    # mteb 2.26's order: <task>-<side>, <task>, <type>-<side>, <type>, <side>.
+    task, kind = task_metadata.name, task_metadata.type
+    candidates = [f"{task}-{side}" if side else None, task, f"{kind}-{side}" if side and kind else None, kind, side]
+    return next((c for c in candidates if c and c in prompts), None)
+
+
+def table_prompt(prompts: dict[str, str], task_metadata: Any, side: str | None) -> tuple[str | None, str | None]:
+    """(key, prompt) a model prompt table gives a task on a side, as mteb picks it; (None, None) when none."""
+    if not prompts:
+        return None, None
+    lookup = _mteb_prompt_name()
+    if lookup is None:
+        key = _own_prompt_name(prompts, task_metadata, side)
+    else:
+        from mteb.types import PromptType
+
+        key = lookup(prompts, task_metadata, PromptType(side) if side else None)
+    return key, (prompts.get(key) if key else None)
+
+
+def prompt_lookup_notes() -> list[str]:
+    """One line when mteb's prompt lookup is not used, else none."""
+    if _mteb_prompt_name() is not None:
+        return []
+    return [
+        "mteb's prompt lookup (mteb.models.abs_encoder.get_prompt_name) is off or no longer fits: "
+        "evalkit resolves prompts with its own copy of mteb 2.26's order (task-side, task, type-side, type, side)"
     ]
 
 

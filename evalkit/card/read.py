@@ -16,10 +16,10 @@ import pandas as pd
 import yaml
 
 from evalkit import _parse
-from evalkit.results import scores as S
 from evalkit.card.names import EXTRA, MTEB_TYPES, from_percent, is_extra, main_metric, mteb_key, parse_task_name, type_of
 from evalkit.card.style import CardEntry, CardMetric, CardStyle, detect_style
 from evalkit.errors import DataError
+from evalkit.results import scores as S
 
 
 @dataclass

@@ -18,11 +18,11 @@ import pandas as pd
 import yaml
 
 from evalkit import _parse
-from evalkit.results import scores as S
 from evalkit.card.names import CARD_TASK_RENAMES, HF_TASK_TYPES, is_extra, main_metric, printed_name, same_model, to_printed
 from evalkit.card.read import CardScores, front_matter, parse_card, plain, split_front_matter
 from evalkit.card.style import STYLES, CardEntry, CardMetric, CardStyle, Style, style_of
 from evalkit.errors import DataError
+from evalkit.results import scores as S
 
 
 def _entry_name(style: CardStyle, task: str, subset: str) -> str:

@@ -32,10 +32,10 @@ from typing import Literal
 import pandas as pd
 
 from evalkit import _parse
-from evalkit.report import pages as R
-from evalkit.results import scores as S
 from evalkit._types import TASK_TYPES
 from evalkit.errors import DataError
+from evalkit.report import pages as R
+from evalkit.results import scores as S
 from evalkit.runner.settings import COMPARE_TOLERANCE
 from evalkit.runner.suite import Suite
 

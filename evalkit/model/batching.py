@@ -68,29 +68,26 @@ def cpu_workers(device: str, threads: int, batches: int) -> tuple[int, int]:
 def worker_threads(model: Any, workers: int, threads: int) -> Iterator[Any]:
     """A thread pool whose threads run torch ops on `threads` threads each.
 
-    The tokenizer is shared and not safe to call from two threads at once (a fast tokenizer raises
-    "Already borrowed"), so the model's `preprocess` step runs under a lock for the duration: it is
-    a few percent of the time, and the forward passes, the bulk, run in parallel.
+    The tokenizer is shared and not safe to call from two threads at once, so its step runs under
+    a lock for the duration (`evalkit._compat.sentence_transformers.tokenizer_lock`): it is a few
+    percent of the time, and the forward passes, the bulk, run in parallel. Call only when
+    `can_thread(model)`.
     """
-    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     import torch
 
-    lock = threading.Lock()
-    preprocess = model.preprocess
+    from evalkit._compat.sentence_transformers import tokenizer_lock
 
-    def locked_preprocess(*args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return preprocess(*args, **kwargs)
+    with tokenizer_lock(model), ThreadPoolExecutor(max_workers=workers, initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+        yield pool
 
-    # Set on the instance, removed afterwards: the model stays picklable for a process pool.
-    model.preprocess = locked_preprocess
-    try:
-        with ThreadPoolExecutor(max_workers=workers, initializer=torch.set_num_threads, initargs=(threads,)) as pool:
-            yield pool
-    finally:
-        del model.preprocess
+
+def can_thread(model: Any) -> bool:
+    """True when the model's tokenizing step can be put under a lock, so batches may run on threads."""
+    from evalkit._compat.sentence_transformers import lock_fits
+
+    return lock_fits(model)
 
 
 def plan_batches(lengths: list[int], *, device: str, batch_size: int, max_tokens: int) -> list[list[int]]:

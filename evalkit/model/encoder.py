@@ -8,164 +8,31 @@ loaded correctly is `evalkit.model.source`; how texts are batched is `evalkit.mo
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import math
 import os
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evalkit._types import EncodeStats
-from evalkit.model.batching import cpu_workers, plan_batches, worker_threads
-from evalkit.errors import EncodingError, ModelError
-from evalkit.model.source import ResolvedModel, load_mteb, load_python, load_sentence_transformer, pick_device, prepare_model
-from evalkit.model.prompts import PromptTable, default_prompts, with_task_prompts
+from evalkit.errors import ModelError
+from evalkit.model.batching import can_thread, cpu_workers, plan_batches, worker_threads
+from evalkit.model.caching import CachingEncoder
+from evalkit.model.prompts import PromptTable, check_table, default_prompts
 from evalkit.model.settings import ModelSettings
+from evalkit.model.source import ResolvedModel, load_mteb, load_python, load_sentence_transformer, pick_device, prepare_model
 
 if TYPE_CHECKING:
     from evalkit.model.cache import EmbeddingCache
 
 logger = logging.getLogger(__name__)
 
-_MEMO_LIMIT = 200_000  # vectors kept in memory between encode calls of one task
 
-
-class _CachingEncoder:
-    """mteb's encoder protocol around a backend, with de-duplication, the embedding cache and counts.
-
-    Subclasses say how a (task, side) maps to a cache key and how missing texts are encoded.
-    Identical (key, text) pairs are encoded once per run; with an `EmbeddingCache`, once ever.
-    """
-
-    mteb_model_meta: Any
-
-    def __init__(self, resolved: ResolvedModel, settings: ModelSettings, *, cache: EmbeddingCache | None) -> None:
-        self.resolved = resolved
-        self.settings = settings
-        self.cache = cache
-        self.task_prompts: Mapping[str, str] = {}
-        self.current_task: str | None = None
-        self.stats = EncodeStats()  # the whole run
-        self.task_stats = EncodeStats()  # the current task
-        self._memo: dict[tuple[str, str], np.ndarray] = {}
-
-    @contextlib.contextmanager
-    def for_task(self, name: str, prompts: Mapping[str, str]) -> Iterator[None]:
-        """Within the block, per-task prompts from the suite override the model-level ones."""
-        self.current_task, self.task_prompts = name, dict(prompts)
-        self.task_stats = EncodeStats()
-        try:
-            yield
-        finally:
-            # Sharing across tasks goes through the disk cache: memory stays bounded by one task.
-            self.current_task, self.task_prompts = None, {}
-            self._memo.clear()
-
-    def _key(self, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any) -> tuple[str, str | None]:
-        """(cache key of this task and side, prompt text to encode with or None)."""
-        raise NotImplementedError
-
-    def _encode_unique(self, texts: list[str], prompt: str | None, context: dict[str, Any]) -> np.ndarray:
-        raise NotImplementedError
-
-    def encode(
-        self,
-        inputs: Any,
-        *,
-        task_metadata: Any,
-        hf_split: str,
-        hf_subset: str,
-        prompt_type: Any = None,
-        **kwargs: Any,
-    ) -> np.ndarray:
-        """Encode a DataLoader of texts; returns float32 embeddings in input order.
-
-        Raises:
-            EncodingError: when the model returns NaN or infinite values.
-        """
-        texts = [text for batch in inputs for text in batch["text"]]
-        key_prompt, prompt = self._key(task_metadata, hf_split, hf_subset, prompt_type)
-        # Empty and over-long texts are encoded as mteb does (empty string, truncation); counted to report.
-        self._count("texts", len(texts))
-        self._count("empty", sum(1 for t in texts if not t or not t.strip()))
-        unique = list(dict.fromkeys(t for t in texts if (key_prompt, t) not in self._memo))
-        if unique and self.cache is not None:
-            found = self.cache.get(key_prompt, unique, dim=getattr(self.mteb_model_meta, "embed_dim", None))
-            self._count("cache_hits", len(found))
-            for text, vec in found.items():
-                self._memo[(key_prompt, text)] = vec
-            unique = [t for t in unique if t not in found]
-        if unique:
-            self._count("truncated", self._over_limit(unique, prompt))
-            started = time.monotonic()
-            context = {
-                "task_metadata": task_metadata,
-                "hf_split": hf_split,
-                "hf_subset": hf_subset,
-                "prompt_type": prompt_type,
-                "kwargs": kwargs,
-            }
-            vectors = self._check_finite(self._encode_unique(unique, prompt, context), task_metadata.name)
-            # The rest of a task's time is data loading and mteb's scoring: the CPU side.
-            self._count("encode_seconds", time.monotonic() - started)
-            self._count("encoded", len(unique))
-            for text, vec in zip(unique, vectors, strict=True):
-                self._memo[(key_prompt, text)] = vec
-            if self.cache is not None:
-                self.cache.put(key_prompt, unique, vectors)
-        if not texts:
-            return np.zeros((0, self.mteb_model_meta.embed_dim), dtype=np.float32)
-        out = np.stack([self._memo[(key_prompt, t)] for t in texts])
-        if len(self._memo) > _MEMO_LIMIT:
-            # Corpus chunks of big retrieval tasks would pile up here; the disk cache still has them.
-            self._memo.clear()
-        return out
-
-    def _count(self, key: str, n: float) -> None:
-        for stats in (self.stats, self.task_stats):
-            setattr(stats, key, getattr(stats, key) + n)
-
-    def _over_limit(self, texts: list[str], prompt: str | None) -> int:
-        return 0
-
-    def _check_finite(self, vectors: np.ndarray, task: str) -> np.ndarray:
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if not np.isfinite(vectors).all():
-            bad = int((~np.isfinite(vectors)).any(axis=1).sum())
-            raise EncodingError(
-                f"model {self.resolved.name} on task {task}: {bad} embeddings hold NaN or infinite values; "
-                "try --dtype fp32, or check the checkpoint"
-            )
-        return vectors
-
-    def similarity(self, embeddings1: Any, embeddings2: Any) -> Any:
-        """Similarity matrix, computed by mteb in fp32 (embeddings are returned as fp32)."""
-        from mteb.models.abs_encoder import AbsEncoder
-
-        # Borrow mteb's similarity functions without inheriting its class tree.
-        return AbsEncoder.similarity(self, embeddings1, embeddings2)  # type: ignore[arg-type]
-
-    def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> Any:
-        """Pairwise similarities, computed by mteb in fp32."""
-        from mteb.models.abs_encoder import AbsEncoder
-
-        return AbsEncoder.similarity_pairwise(self, embeddings1, embeddings2)  # type: ignore[arg-type]
-
-    def close(self) -> None:
-        """Release what the backend holds (worker pools); the default holds nothing."""
-
-    def clear_memo(self) -> None:
-        """Forget the in-memory embeddings (between tasks that share no texts)."""
-        self._memo.clear()
-
-
-class Encoder(_CachingEncoder):
+class Encoder(CachingEncoder):
     """A task-aware encoder for mteb 2.x around a SentenceTransformer that evalkit loaded.
 
     Prompts resolve as mteb resolves them (task-query, task, type-query, type, query/document),
@@ -184,8 +51,8 @@ class Encoder(_CachingEncoder):
         resolved: ResolvedModel,
         settings: ModelSettings,
         *,
+        prompts: PromptTable,
         cache: EmbeddingCache | None = None,
-        prompts: PromptTable | None = None,
     ) -> None:
         """Wrap a loaded SentenceTransformer; use `load_encoder` rather than calling this."""
         from mteb.models.model_meta import ModelMeta, ScoringFunction
@@ -194,7 +61,7 @@ class Encoder(_CachingEncoder):
         self.model = model
         self.devices = [d.strip() for d in settings.device.split(",")] if "," in settings.device else [str(model.device)]
         self._pool: Any = None
-        self.prompts = prompts if prompts is not None else default_prompts(resolved, settings)
+        self.prompts = check_table(prompts, f"model {resolved.name}")
         similarity = {"dot": ScoringFunction.DOT_PRODUCT}.get(str(getattr(model, "similarity_fn_name", "cosine")), ScoringFunction.COSINE)
         self.mteb_model_meta = ModelMeta.create_empty(
             overwrites={
@@ -208,14 +75,9 @@ class Encoder(_CachingEncoder):
             }
         )
 
-    @property
-    def model_prompts(self) -> dict[str, str]:
-        """The model-level prompt table."""
-        return dict(self.prompts.prompts)
-
     def prompt_for(self, task_metadata: Any, prompt_type: Any) -> str | None:
         """The prompt text for this task and side, or None."""
-        return with_task_prompts(self.prompts, self.task_prompts, task_metadata, prompt_type).text
+        return self.prompts.for_task(self.task_prompts, task_metadata, prompt_type).text
 
     def _key(self, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any) -> tuple[str, str | None]:
         prompt = self.prompt_for(task_metadata, prompt_type)
@@ -275,8 +137,8 @@ class Encoder(_CachingEncoder):
             return len(batch)
 
         workers, threads = cpu_workers(str(self.model.device), torch.get_num_threads(), len(batches))
-        if not hasattr(self.model, "preprocess"):
-            workers = 1  # no separate tokenizing step to put under a lock: one thread is the safe choice
+        if not can_thread(self.model):
+            workers = 1  # no tokenizing step evalkit can put under a lock: one thread is the safe choice
         with progress:
             if workers == 1:
                 for batch in batches:
@@ -318,7 +180,7 @@ class Encoder(_CachingEncoder):
             self._pool = None
 
 
-class ProtocolEncoder(_CachingEncoder):
+class ProtocolEncoder(CachingEncoder):
     """Any object with mteb's encoder protocol (a Python factory's, or one of mteb's own wrappers).
 
     Its prompts and instructions are its own business, so texts are cached per (task, subset,
@@ -330,7 +192,6 @@ class ProtocolEncoder(_CachingEncoder):
         """Wrap a loaded protocol object; use `load_resolved` rather than calling this."""
         super().__init__(resolved, settings, cache=cache)
         self.model = model
-        self.prompts = PromptTable()
         meta = getattr(model, "mteb_model_meta", None)
         if meta is None:
             raise ModelError(
@@ -385,17 +246,20 @@ def load_encoder(settings: ModelSettings, *, cache_dir: Path | None = None) -> E
     Raises:
         ModelError: missing model, remote code or pickle weights not opted in, weights that did not load.
     """
-    return load_resolved(prepare_model(settings), settings, cache_dir=cache_dir)
+    resolved = prepare_model(settings)
+    return load_resolved(resolved, settings, default_prompts(resolved, settings), cache_dir=cache_dir)
 
 
 def load_resolved(
-    resolved: ResolvedModel, settings: ModelSettings, *, cache_dir: Path | None = None, prompts: PromptTable | None = None
+    resolved: ResolvedModel, settings: ModelSettings, prompts: PromptTable, *, cache_dir: Path | None = None
 ) -> Encoder | ProtocolEncoder:
-    """Load an already resolved and checked model into an encoder for mteb.
+    """Load an already resolved and checked model into an encoder for mteb, with the run's prompt table.
 
     Raises:
+        TypeError: `prompts` is not a `PromptTable` (a plain dict would lose instructions and sources).
         ModelError: weights that did not load, a checkpoint that cannot be read, or a factory that fails.
     """
+    check_table(prompts, f"model {resolved.name}")
     cache = None
     if cache_dir is not None:
         from evalkit.model.cache import EmbeddingCache
@@ -410,7 +274,7 @@ def load_resolved(
     if settings.dtype == "fp16" and device == "cpu":
         logger.warning("fp16 on CPU is slow and lossy; bf16 or fp32 is the better choice there")
     model = load_sentence_transformer(resolved, settings, device)
-    return Encoder(model, resolved, settings, cache=cache, prompts=prompts)
+    return Encoder(model, resolved, settings, prompts=prompts, cache=cache)
 
 
 def model_key(resolved: ResolvedModel, settings: ModelSettings) -> str:

@@ -1,7 +1,8 @@
 """Presets from mteb's model registry: every known model runs as its authors ran it.
 
 mteb 2.26 keeps, for about 960 models, how to load each one and which prompts or instructions it
-needs (`mteb.get_model_meta`). evalkit reads that registry instead of copying it:
+needs (`mteb.get_model_meta`). evalkit reads that registry instead of copying it (which prompt
+each task gets is `evalkit.model.prompts`):
 
 - **sentence-transformers** entries (bge-zh, multilingual-e5, ...): evalkit's own encoder loads
   them, with the registry's prompt table (as a whole), revision pin, dtype and similarity;
@@ -24,7 +25,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from evalkit.model.prompts import PromptTable, default_prompts
 from evalkit.model.settings import SettingsLayer
 
 PresetKind = Literal["sentence-transformers", "instruct", "mteb", "refused"]
@@ -49,29 +49,12 @@ class Preset:
         """The registry's settings as the layer below the suite's."""
         return SettingsLayer("registry", dict(self.values))
 
-    def prompt_table(self) -> PromptTable:
-        """How prompts resolve for this model: the registry's table, or its instruct wrapper."""
-        if self.kind == "instruct":
-            return PromptTable({}, "registry", instruction=functools.partial(_instruction, self.name))
-        return PromptTable(dict(self.values.get("prompts") or {}), "registry")
-
     def summary(self) -> str:
         """One line for `evalkit models`: kind, and the prompt keys or instruction style."""
         if self.kind == "instruct":
             return "instructions per task (mteb's instruct wrapper)"
         prompts = self.values.get("prompts") or {}
         return ", ".join(f"{k}: {v!r}" for k, v in prompts.items()) if prompts else "no prompts"
-
-
-def _instruction(name: str, task_metadata: Any, side: str | None) -> tuple[str | None, str]:
-    import warnings
-
-    from evalkit._compat.mteb import registry_shell, shell_prompt
-
-    with warnings.catch_warnings():
-        # mteb warns when a task has no prompt for a side; that side then gets none, as in mteb.
-        warnings.simplefilter("ignore", UserWarning)
-        return shell_prompt(registry_shell(name), task_metadata, side), "instruct wrapper"
 
 
 def _refusal(meta: Any) -> str:
@@ -248,24 +231,3 @@ def check_runnable(preset: Preset | None, loader: str, model: str) -> None:
             f"model {model}: mteb runs it with its own wrapper ({preset.loader}), not as a plain sentence-transformers model; "
             "run it with --loader mteb or `loader: mteb` in the suite's model section"
         )
-
-
-def prompt_table_for(resolved: Any, settings: Any, sources: Mapping[str, str]) -> PromptTable:
-    """The prompt table of a run, by source.
-
-    The command line's or suite's prompts, else the registry's (or its instruct wrapper's
-    instructions), else the checkpoint's own, else none.
-    """
-    if resolved.kind == "mteb":
-        # mteb's wrapper applies its own prompts; shown (not applied) as mteb resolves them.
-        preset = find_preset(settings.model)
-        return PromptTable(dict(preset.model_prompts), "registry") if preset is not None else PromptTable()
-    if resolved.kind != "sentence-transformers":
-        return PromptTable()  # a Python factory's object applies its own prompts
-    source = sources.get("prompts", "default")
-    if source in ("cli", "suite"):
-        return default_prompts(resolved, settings, source)  # type: ignore[arg-type]
-    preset = find_preset(settings.model)
-    if preset is not None and preset.kind == "instruct":
-        return preset.prompt_table()
-    return default_prompts(resolved, settings, "registry")  # the registry's table, else the checkpoint's

@@ -1,12 +1,10 @@
-"""Where a model comes from, and whether it may and did load: resolve, fingerprint, trust, load, guard.
+"""Where a model comes from, and whether it may load: resolve, fingerprint, trust, load.
 
 `resolve_model` turns a reference (a Hub id, a local folder, or None for the embedded default)
 into files on disk with a name and revision to file results under. `check_trust` refuses remote
 code and pickle weights that were not opted in. `load_sentence_transformer` loads the model, and
-`check_loaded_weights` then proves that every weight of each transformers module came from the
-checkpoint: the tensor names in the checkpoint's own files (safetensors headers, index files)
-against the loaded module's parameters. That is the jina-v2 trap: without its own code, the
-checkpoint loads as plain BERT with newly initialised layers, and scores are silently wrong.
+`evalkit.model.weights.check_loaded_weights` then proves that every weight of each transformers
+module came from the checkpoint (the jina-v2 trap).
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from evalkit import _parse
-from evalkit.errors import DataError, ModelError
+from evalkit.errors import ModelError
 from evalkit.model.settings import ModelSettings
 
 logger = logging.getLogger(__name__)
@@ -245,15 +243,6 @@ def prepare_model(settings: ModelSettings, *, download: bool = True) -> Resolved
     return resolved
 
 
-def own_prompts(resolved: ResolvedModel) -> dict[str, str]:
-    """The prompts a sentence-transformers checkpoint declares in config_sentence_transformers.json."""
-    path = resolved.path / "config_sentence_transformers.json"
-    try:
-        return dict(_parse.read_json(path).get("prompts") or {})
-    except (DataError, ValueError, TypeError, AttributeError):
-        return {}
-
-
 def _torch_dtype(dtype: str) -> Any:
     import torch
 
@@ -283,9 +272,10 @@ def load_sentence_transformer(resolved: ResolvedModel, settings: ModelSettings, 
         ModelError: the checkpoint cannot be read, or its weights did not all load.
     """
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.base.modules import Normalize, Transformer
-    from sentence_transformers.sentence_transformer.modules import Pooling
     from transformers.utils import logging as hf_logging
+
+    from evalkit._compat.sentence_transformers import modules as st_modules
+    from evalkit.model.weights import check_loaded_weights
 
     hf_logging.disable_progress_bar()  # a per-tensor "Loading weights" bar is noise here
     model_kwargs = {"dtype": _torch_dtype(settings.dtype)}
@@ -295,6 +285,13 @@ def load_sentence_transformer(resolved: ResolvedModel, settings: ModelSettings, 
         extra["similarity_fn_name"] = settings.similarity
     if settings.truncate_dim:
         extra["truncate_dim"] = settings.truncate_dim
+    classes = st_modules()
+    if classes is None and (not is_st or settings.pooling != "auto"):
+        raise ModelError(
+            f"model {resolved.name}: this sentence-transformers has none of the module classes evalkit assembles a plain "
+            "transformers checkpoint from; install sentence-transformers>=5.4, or use a checkpoint with modules.json"
+        )
+    Transformer, Pooling, Normalize = classes or (None, None, None)
     try:
         if is_st:
             model = SentenceTransformer(
@@ -321,7 +318,7 @@ def load_sentence_transformer(resolved: ResolvedModel, settings: ModelSettings, 
     except (OSError, ValueError, RuntimeError, KeyError, ImportError) as exc:
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"model {resolved.name}: cannot be loaded from {resolved.path} ({first})") from None
-    check_loaded_weights(model, resolved, settings)
+    check_loaded_weights(model, resolved.name, resolved.path, settings)
     if is_st and settings.pooling != "auto":
         _replace_pooling(model, settings.pooling, Pooling)
     if settings.max_seq_length is not None:
@@ -337,166 +334,3 @@ def _replace_pooling(model: Any, mode: str, pooling_cls: type) -> None:
             model[idx] = pooling_cls(module.get_embedding_dimension(), pooling_mode=mode)
             return
     raise ModelError("model: has no pooling module to replace; drop `pooling:` from the settings")
-
-
-# ---------------------------------------------------------------------------------------------
-# The weight guard, on public API only: the checkpoint's tensor names against the loaded module's.
-
-
-@dataclass(frozen=True)
-class WeightCheck:
-    """What a checkpoint's tensors and a loaded module's parameters have in common."""
-
-    missing: tuple[str, ...]  # parameters no checkpoint tensor filled: newly initialised
-    mismatched: tuple[str, ...]  # parameters whose checkpoint tensor has another shape
-    unused: tuple[str, ...]  # checkpoint tensors no parameter took
-    matched: int
-
-
-def checkpoint_tensors(folder: Path) -> dict[str, tuple[int, ...] | None] | None:
-    """Tensor names (with shapes where cheap) of the weights in `folder`, or None when unreadable.
-
-    Reads safetensors headers or the index file of a sharded checkpoint; pickle files are opened
-    with `weights_only=True` on the meta device (no code runs, no memory is used).
-    """
-    for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
-        index = folder / index_name
-        if index.is_file():
-            try:
-                return dict.fromkeys(_parse.read_json(index)["weight_map"])
-            except (DataError, ValueError, KeyError, TypeError):
-                return None
-    files = sorted(folder.glob("*.safetensors"))
-    if files:
-        from safetensors import safe_open
-
-        out: dict[str, tuple[int, ...] | None] = {}
-        try:
-            for file in files:
-                with safe_open(str(file), framework="pt") as f:
-                    for key in f.keys():  # noqa: SIM118 - safe_open has no __iter__
-                        out[key] = tuple(f.get_slice(key).get_shape())
-        except Exception:  # noqa: BLE001 - an unreadable header means "cannot tell"
-            return None
-        return out
-    pickles = sorted(folder.glob("pytorch_model*.bin"))
-    if pickles:
-        import torch
-
-        out = {}
-        try:
-            for file in pickles:
-                state = torch.load(str(file), map_location="meta", weights_only=True, mmap=True)
-                out.update({k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")})
-        except Exception:  # noqa: BLE001 - an unreadable file means "cannot tell"
-            return None
-        return out
-    return None
-
-
-def _legacy_name(key: str) -> str:
-    # Old checkpoints name LayerNorm parameters gamma/beta; transformers renames them when loading.
-    if key.endswith(".gamma"):
-        return key[: -len(".gamma")] + ".weight"
-    if key.endswith(".beta"):
-        return key[: -len(".beta")] + ".bias"
-    return key
-
-
-def compare_weights(module: Any, tensors: dict[str, tuple[int, ...] | None]) -> WeightCheck:
-    """Match a loaded transformers module's parameters with a checkpoint's tensors by name.
-
-    Checkpoints saved from a task model carry the base model's prefix (`bert.`); those saved from
-    the base model do not. The reading that matches more parameters is taken: the module's own
-    prefix convention. Tied parameters count as loaded when any of their names is in the checkpoint.
-    """
-    groups: dict[int, list[tuple[str, Any]]] = {}
-    for name, param in module.named_parameters(remove_duplicate=False):
-        groups.setdefault(id(param), []).append((name, param))
-    names = {n for group in groups.values() for n, _ in group}
-    prefix = str(getattr(module, "base_model_prefix", "") or "")
-    readings = [{_legacy_name(k): v for k, v in tensors.items()}]
-    if prefix:
-        readings.append({_legacy_name(k[len(prefix) + 1 :] if k.startswith(prefix + ".") else k): v for k, v in tensors.items()})
-        readings.append({_legacy_name(f"{prefix}.{k}"): v for k, v in tensors.items()})
-    reading = max(readings, key=lambda r: len(names & r.keys()))
-    missing, mismatched, matched = [], [], 0
-    for group in groups.values():
-        found = [(n, p) for n, p in group if n in reading]
-        if not found:
-            missing.append(group[0][0])
-            continue
-        name, param = found[0]
-        shape = reading[name]
-        if shape is not None and tuple(param.shape) != tuple(shape):
-            mismatched.append(f"{name} {tuple(shape)} -> {tuple(param.shape)}")
-        else:
-            matched += 1
-    buffers = {n for n, _ in module.named_buffers()}
-    unused = sorted(k for k in reading if k not in names and k not in buffers)
-    return WeightCheck(tuple(sorted(missing)), tuple(sorted(mismatched)), tuple(unused), matched)
-
-
-def _transformer_modules(model: Any, root: Path) -> list[tuple[Path, Any]]:
-    """(weights folder, transformers module) for each module of a SentenceTransformer that has one."""
-    paths: dict[int, str] = {}
-    modules_json = root / "modules.json"
-    if modules_json.is_file():
-        try:
-            paths = {int(m["idx"]): str(m.get("path") or "") for m in _parse.read_json(modules_json)}
-        except (DataError, ValueError, KeyError, TypeError, AttributeError):
-            paths = {}
-    found = []
-    for idx, module in enumerate(model):
-        inner = getattr(module, "auto_model", None)
-        if inner is not None and hasattr(inner, "named_parameters"):
-            found.append((root / paths.get(idx, ""), inner))
-    return found
-
-
-def check_loaded_weights(model: Any, resolved: ResolvedModel, settings: ModelSettings) -> None:
-    """Refuse a model unless every weight of its transformers modules came from the checkpoint.
-
-    A missing pooler is accepted: sentence embeddings pool token states, never the pooler. When
-    the check cannot tell (no transformers module, unreadable weight files), it refuses too, unless
-    the user opted out for this model (`--unchecked-weights MODEL`).
-
-    Raises:
-        ModelError: newly initialised or mis-shaped weights, or a model the check cannot read.
-    """
-    if settings.unchecked_weights:
-        logger.warning(
-            "model %s: the weight check is switched off (unchecked_weights); scores rely on the checkpoint loading as intended",
-            resolved.name,
-        )
-        return
-    opt_out = (
-        f"if you are sure it loads as intended, pass --unchecked-weights {settings.model or resolved.name} "
-        "or set `unchecked_weights: true` next to its name in the suite's model section"
-    )
-    modules = _transformer_modules(model, resolved.path)
-    if not modules:
-        raise ModelError(
-            f"model {resolved.name}: evalkit cannot check which weights loaded (no transformers module in the model); {opt_out}"
-        )
-    for folder, module in modules:
-        tensors = checkpoint_tensors(folder)
-        if not tensors:
-            raise ModelError(
-                f"model {resolved.name}: evalkit cannot read the tensor names of the weights in {folder} "
-                f"(no safetensors, index or pytorch_model.bin file it can open); {opt_out}"
-            )
-        check = compare_weights(module, tensors)
-        missing = [k for k in check.missing if not k.startswith("pooler.")]
-        if missing or check.mismatched:
-            newly = missing + list(check.mismatched)
-            raise ModelError(
-                f"model {resolved.name}: {len(newly)} weights were newly initialised (e.g. {', '.join(newly[:3])})"
-                + (
-                    f" and {len(check.unused)} checkpoint weights were not used (e.g. {', '.join(check.unused[:3])})"
-                    if check.unused
-                    else ""
-                )
-                + "; the checkpoint does not match the architecture that loaded; if the model ships its own code set "
-                "`trust_remote_code: true`, otherwise repair the checkpoint"
-            )

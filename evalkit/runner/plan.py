@@ -10,19 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from evalkit.model.prompts import PromptTable, side_of, task_sides, with_task_prompts
+from evalkit.model.prompts import PromptRow, prompt_rows, prompt_table_for
 from evalkit.runner.settings import RunConfig
-
-
-@dataclass(frozen=True)
-class PromptRow:
-    """The prompt (or instruction) one task gets on one side, and its source."""
-
-    task: str
-    task_type: str
-    side: str | None  # "query", "document" or None
-    prompt: str | None
-    source: str
 
 
 @dataclass(frozen=True)
@@ -84,22 +73,6 @@ def _show(value: Any) -> str:
     return repr(value).replace("|", "\\|") if isinstance(value, str) else str(value).replace("|", "\\|")
 
 
-def prompt_rows(built: list[Any], table: PromptTable, *, own_prompts: bool = False) -> list[PromptRow]:
-    """One row per task and side: the prompt that task gets there and where it came from.
-
-    `own_prompts`: the model is a Python object that applies its own prompts, invisible to evalkit.
-    """
-    rows = []
-    for b in built:
-        for side in task_sides(b.task):
-            if own_prompts:
-                rows.append(PromptRow(b.name, b.task_type, side_of(side), None, "model's own"))
-                continue
-            resolved = with_task_prompts(table, b.spec.prompts, b.task.metadata, side)
-            rows.append(PromptRow(b.name, b.task_type, side_of(side), resolved.text, resolved.source))
-    return rows
-
-
 def make_plan(config: RunConfig) -> Plan:
     """Resolve everything a run would, without loading weights or downloading them.
 
@@ -107,10 +80,10 @@ def make_plan(config: RunConfig) -> Plan:
         EvalkitError: the same bad input a run would refuse (unknown task, missing mirror data, ...).
     """
     from evalkit.errors import ModelError
+    from evalkit.model.presets import find_preset
     from evalkit.model.source import check_trust, resolve_model
-    from evalkit.model.presets import find_preset, prompt_table_for
     from evalkit.results.folder import ResultsFolder
-    from evalkit.runner.loop import plan_task
+    from evalkit.runner.task import ModelJob, plan_task
     from evalkit.runner.tasks import build_task
 
     built = [build_task(s, data_dir=config.data_dir) for s in config.selected()]
@@ -122,6 +95,7 @@ def make_plan(config: RunConfig) -> Plan:
     except ModelError as exc:
         notes.append(f"the run would stop here: {exc}")
     table = prompt_table_for(resolved, config.model, config.sources)
+    model = ModelJob(resolved, config.model, table, config.cache_dir)
     preset = find_preset(config.model.model)
     folder = ResultsFolder.for_model(config.output_dir, resolved.name, resolved.revision)
     tasks = []
@@ -129,7 +103,7 @@ def make_plan(config: RunConfig) -> Plan:
         if resolved.kind == "sentence-transformers" and not resolved.path.parts:
             tasks.append({"task": b.name, "status": "will run", "reason": "model not downloaded yet: its revision is not known"})
             continue
-        plan = plan_task(b, folder, resolved, config.model, table, overwrite=config.overwrite)
+        plan = plan_task(b, folder, model, overwrite=config.overwrite)
         tasks.append({"task": b.name, "status": "done" if plan.reuse else "will run", "reason": plan.reason})
     if resolved.kind == "mteb":
         notes.append(

@@ -8,15 +8,15 @@ files and are small subclasses of mteb's task types, one level deep.
 from __future__ import annotations
 
 import hashlib
-import math
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.runner.mirror import locate
 from evalkit.errors import DataError, SuiteError
+from evalkit.runner.mirror import locate
 from evalkit.runner.suite import LocalTaskSpec, TaskSpec, check_task_name
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,110 @@
+"""How big a task is and what it asks Ray for: the order and the resources of a Ray run."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from evalkit.errors import EvalkitError
+from evalkit.model.batching import CPU_MAX_WORKERS
+
+if TYPE_CHECKING:
+    from evalkit.runner.tasks import BuiltTask
+
+logger = logging.getLogger(__name__)
+
+
+def texts_to_encode(built: BuiltTask) -> int:
+    """About how many texts a task encodes: the order in which a Ray run submits tasks.
+
+    Registered tasks: from mteb's descriptive statistics of the evaluated splits and subsets
+    (both sides of a pair, documents and queries, a classifier's training draws). In-house tasks:
+    the rows of their loaded files. 0 when unknown (such a task is submitted last).
+
+    Example::
+
+        >>> texts_to_encode(build_task(TaskSpec("Ocnli")))   # 1,847 pairs
+        3694
+    """
+    try:
+        return _local_texts(built) if built.spec.local is not None else _registered_texts(built.task)
+    except (KeyError, TypeError, AttributeError, ValueError):
+        # Only an ordering hint: a task whose size cannot be read still runs, last.
+        logger.debug("size of task %s unknown", built.name, exc_info=True)
+        return 0
+
+
+def _texts_in(stats: dict[str, Any]) -> int:
+    count = 0
+    for key, value in stats.items():
+        is_text = key.startswith(("text", "documents_text", "queries_text")) and key.endswith("_statistics")
+        if is_text and isinstance(value, dict):
+            side = "num_documents" if key.startswith("documents") else "num_queries" if key.startswith("queries") else "num_samples"
+            count += int(value.get("num_texts") or stats.get(side) or 0)
+    return count
+
+
+def _per_subset(split_stats: dict[str, Any], subsets: list[str]) -> list[dict[str, Any]]:
+    per_subset = split_stats.get("hf_subset_descriptive_stats")
+    if per_subset and set(subsets) < set(per_subset):
+        return [per_subset[s] for s in subsets if s in per_subset]
+    return [split_stats]
+
+
+def _registered_texts(task: Any) -> int:
+    stats = task.metadata.descriptive_stats or {}
+    subsets = list(task.hf_subsets)
+    total = sum(_texts_in(part) for split in task.eval_splits for part in _per_subset(stats.get(split) or {}, subsets))
+    if task.metadata.type == "Classification" and "train" in stats:
+        # Each classifier run draws `samples_per_label` texts per label from the training split.
+        for part in _per_subset(stats["train"], subsets):
+            labels = int((part.get("label_statistics") or {}).get("unique_labels") or 0)
+            drawn = int(getattr(task, "n_experiments", 1)) * int(getattr(task, "samples_per_label", 8)) * labels
+            total += min(int(part.get("num_samples") or 0), drawn or int(part.get("num_samples") or 0))
+    return total
+
+
+def _local_texts(built: BuiltTask) -> int:
+    data = built.task.dataset
+    if built.task_type in ("Retrieval", "Reranking"):
+        return sum(len(s["corpus"]) + len(s["queries"]) for s in data["default"].values())
+    splits = list(built.task.eval_splits) + (["train"] if built.task_type == "Classification" else [])
+    total = 0
+    for split in splits:
+        ds = data[split]
+        total += len(ds) * sum(c in ds.column_names for c in ("sentence1", "sentence2", "text"))
+        if "sentences" in ds.column_names:
+            total += sum(len(row) for row in ds["sentences"])
+    return total
+
+
+def task_resources(device: str, nodes: list[dict[str, Any]]) -> tuple[dict[str, float], str]:
+    """What one evalkit task asks Ray for, and the device its worker encodes on.
+
+    Args:
+        device: the run's `--device` (one device: Ray assigns GPUs).
+        nodes: `ray.nodes()`.
+
+    Returns:
+        (Ray resource options, worker device).
+
+    Raises:
+        EvalkitError: a GPU device on a cluster without GPUs, or a cluster without CPUs.
+
+    Example::
+
+        >>> task_resources("auto", [{"Alive": True, "Resources": {"CPU": 2.0}}])
+        ({'num_cpus': 2, 'num_gpus': 0}, 'cpu')
+        >>> task_resources("auto", [{"Alive": True, "Resources": {"CPU": 32.0, "GPU": 4.0}}])
+        ({'num_cpus': 1, 'num_gpus': 1}, 'cuda')
+    """
+    alive = [n.get("Resources") or {} for n in nodes if n.get("Alive", True)]
+    has_gpu = any(r.get("GPU", 0) >= 1 for r in alive)
+    if device.startswith("cuda") or (device == "auto" and has_gpu):
+        if not has_gpu:
+            raise EvalkitError(f"--device {device}: the Ray cluster has no GPU; use --device cpu, or add GPU nodes")
+        return {"num_cpus": 1, "num_gpus": 1}, "cuda"
+    cpus = [int(r["CPU"]) for r in alive if r.get("CPU", 0) >= 1]
+    if not cpus:
+        raise EvalkitError("--ray: the Ray cluster has no node with CPUs; add a worker node")
+    return {"num_cpus": min(CPU_MAX_WORKERS, min(cpus)), "num_gpus": 0}, "cpu" if device == "auto" else device

@@ -1,0 +1,344 @@
+"""One task, wherever it runs: plan it, open the model, evaluate it, write it.
+
+A task goes through three steps, each its own function so that an executor can run the middle
+one elsewhere (a Ray worker) and hand the result back:
+
+1. `plan_task`: the task's settings record and hash, and whether a stored result can be reused;
+2. `run_task`: open the encoder (`ModelJob`: the resolved model, its settings, the run's prompt
+   table, the embedding cache) and evaluate the task with mteb; writes nothing. A local run and a
+   Ray worker call this same function, so both apply the same prompts and file the same record;
+3. `persist_task`: per-example scores, the task record, then the result file, each atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from evalkit._types import EncodeStats
+from evalkit.errors import EvalkitError, ModelError
+from evalkit.model.prompts import PromptTable, check_table
+from evalkit.results import per_example as examples_mod
+from evalkit.results.folder import ResultsFolder, TaskRecord
+
+if TYPE_CHECKING:
+    from evalkit.model.encoder import Encoder, ProtocolEncoder
+    from evalkit.model.settings import ModelSettings
+    from evalkit.model.source import ResolvedModel
+    from evalkit.runner.tasks import BuiltTask
+
+logger = logging.getLogger(__name__)
+
+Status = Literal["done", "skipped", "failed", "locked"]
+
+
+@dataclass
+class TaskOutcome:
+    """What happened to one task in a run: status, time, main score per split, encoder counts."""
+
+    task: str
+    task_type: str
+    status: Status
+    seconds: float = 0.0
+    splits: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+    stats: EncodeStats = field(default_factory=EncodeStats)
+    max_seq_length: int | None = None
+
+    @property
+    def main_score(self) -> float | None:
+        """The mean of the per-split main scores (as mteb's `get_score`), or None."""
+        return sum(self.splits.values()) / len(self.splits) if self.splits else None
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """What a run will do with one task: its settings record and hash, and why it runs or not."""
+
+    built: BuiltTask
+    settings: dict[str, Any]
+    settings_hash: str
+    reuse: bool
+    reason: str
+
+    @property
+    def local(self) -> bool:
+        """True for an in-house task read from local files."""
+        return self.built.spec.local is not None
+
+
+@dataclass
+class Evaluated:
+    """The result of evaluating one task, before anything is written."""
+
+    task_result: Any | None  # mteb TaskResult, None when the task failed
+    error: str
+    seconds: float
+    stats: EncodeStats
+    examples: list[examples_mod.ExampleScores]
+    max_seq_length: int | None = None
+
+    @classmethod
+    def failed(cls, reason: str) -> Evaluated:
+        """A task that did not run, and why."""
+        return cls(task_result=None, error=reason, seconds=0.0, stats=EncodeStats(), examples=[])
+
+
+@dataclass(frozen=True)
+class ModelJob:
+    """Everything that opens a run's encoder: plain data, pickled into Ray jobs."""
+
+    resolved: ResolvedModel
+    settings: ModelSettings
+    prompts: PromptTable
+    cache_dir: Path | None
+
+    def __post_init__(self) -> None:
+        check_table(self.prompts, "ModelJob")
+
+    def key(self) -> str:
+        """The encoder's identity: a worker process reuses a loaded encoder only for the same key."""
+        record = {
+            "model": [self.resolved.name, self.resolved.revision, str(self.resolved.path)],
+            "settings": self.settings.record(),
+            "prompts": self.prompts.record(),
+            "cache": str(self.cache_dir),
+        }
+        return json.dumps(record, sort_keys=True, default=str)
+
+
+class EncoderSlot:
+    """Holds one loaded encoder and opens another only when the model job changes."""
+
+    def __init__(self) -> None:
+        self.key: str | None = None
+        self.encoder: Encoder | ProtocolEncoder | None = None
+
+    def get(self, model: ModelJob) -> Encoder | ProtocolEncoder:
+        """The encoder for this model job, loaded on first use.
+
+        Raises:
+            ModelError: weights that do not load, a checkpoint that cannot be read, a failing factory.
+        """
+        if self.encoder is None or self.key != model.key():
+            from evalkit.model.encoder import load_resolved
+
+            self.close()
+            self.encoder = load_resolved(model.resolved, model.settings, model.prompts, cache_dir=model.cache_dir)
+            self.key = model.key()
+        return self.encoder
+
+    def close(self) -> None:
+        """Stop the encoder's worker pool, if it started one, and forget it."""
+        if self.encoder is not None:
+            self.encoder.close()
+        self.encoder, self.key = None, None
+
+
+@dataclass
+class TaskReport:
+    """What evaluating one task gives back: the evaluation (or why there is none), and where and when it ran."""
+
+    evaluated: Evaluated
+    fatal: str = ""  # the checkpoint cannot load: the run stops
+    model_meta: dict[str, Any] | None = None
+    device: str = ""
+    node: str = ""
+    node_ip: str = ""
+    node_id: str = ""
+    pid: int = 0
+    gpu_ids: list[str] = field(default_factory=list)
+    started: float = 0.0  # the clock of the process that ran it
+    finished: float = 0.0
+
+
+def settings_record(built: BuiltTask, resolved: ResolvedModel, settings: ModelSettings, prompts: PromptTable) -> dict[str, Any]:
+    """Everything that decides a task's scores: a stored result with the same record is reused.
+
+    Raises:
+        TypeError: `prompts` is not a `PromptTable`.
+    """
+    table = check_table(prompts, "settings_record")
+    record = {
+        "model": resolved.name,
+        "revision": resolved.revision,
+        "vectors": settings.vector_key(),
+        "model_prompts": dict(table.prompts),
+        "task_prompts": dict(built.spec.prompts),
+        "splits": list(built.task.eval_splits),
+        "subsets": list(built.task.hf_subsets),
+        "dataset_revision": built.dataset_revision,
+    }
+    instructions = table.instructions(built.task)
+    if instructions is not None:
+        record["instructions"] = instructions  # instruct models: each side's instruction, as the model gets it
+    if settings.similarity:
+        record["similarity"] = settings.similarity
+    return record
+
+
+def _hash(record: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def plan_task(built: BuiltTask, folder: ResultsFolder, model: ModelJob, *, overwrite: bool) -> TaskPlan:
+    """Decide whether a task runs: its settings hash against the stored record."""
+    record = settings_record(built, model.resolved, model.settings, model.prompts)
+    digest = _hash(record)
+    if overwrite:
+        return TaskPlan(built, record, digest, False, "--overwrite")
+    reuse, reason = folder.reusable(built.name, local=built.spec.local is not None, settings_hash=digest)
+    return TaskPlan(built, record, digest, reuse, reason)
+
+
+def run_task(built: BuiltTask, model: ModelJob, slot: EncoderSlot, *, show_progress: bool = False) -> TaskReport:
+    """Open the encoder (once per slot) and evaluate one task in this process; writes nothing.
+
+    A checkpoint that cannot load comes back as a fatal report (the run stops); a failure of the
+    task itself as a failed evaluation (the run goes on).
+    """
+    started = time.time()
+    try:
+        encoder = slot.get(model)
+    except ModelError as exc:
+        return TaskReport(Evaluated.failed(str(exc)), fatal=str(exc), started=started, finished=time.time())
+    evaluated = evaluate_task(built, encoder, show_progress=show_progress)
+    return TaskReport(
+        evaluated,
+        model_meta=encoder.mteb_model_meta.to_dict(),
+        device=str(getattr(encoder.model, "device", "n/a")),
+        started=started,
+        finished=time.time(),
+    )
+
+
+def evaluate_task(built: BuiltTask, encoder: Encoder | ProtocolEncoder, *, show_progress: bool = False) -> Evaluated:
+    """Evaluate one task with mteb in this process, with evalkit's hooks; nothing is written.
+
+    A failure of the task itself (bad data, a model error) is returned, not raised, so the run goes
+    on; interrupts are not caught.
+    """
+    import mteb
+
+    from evalkit._compat.mteb import task_hooks
+
+    spec = built.spec
+    start = time.monotonic()
+    task_result, error, entries = None, "", []
+    with task_hooks(built.task) as capture, encoder.for_task(spec.name, spec.prompts):
+        try:
+            res = mteb.evaluate(
+                encoder,
+                built.task,
+                cache=None,
+                overwrite_strategy="always",
+                encode_kwargs={"batch_size": encoder.settings.batch_size, "show_progress_bar": show_progress},
+                show_progress_bar=False,
+                raise_error=True,
+            )
+            task_result = res.task_results[0]
+            entries = list(capture.entries)
+        except EvalkitError as exc:
+            error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - isolate per task; recorded and reported, never swallowed
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            error = f"{type(exc).__name__}: {first}"
+            logger.debug("task %s failed", spec.name, exc_info=True)
+    return Evaluated(
+        task_result=task_result,
+        error=error,
+        seconds=time.monotonic() - start,
+        stats=encoder.task_stats,
+        examples=entries,
+        max_seq_length=getattr(encoder.model, "max_seq_length", None),
+    )
+
+
+def main_scores_of(task_result: Any) -> dict[str, float]:
+    """Each split's main score (the mean over its subsets), as mteb reports it."""
+    out = {}
+    for split, rows in task_result.scores.items():
+        values = [r["main_score"] for r in rows if "main_score" in r]
+        if values:
+            out[split] = float(sum(values) / len(values))
+    return out
+
+
+def degenerate_scores(task_result: Any) -> str | None:
+    """Why a task's scores cannot be reported as done (an empty split, a NaN or infinite main score), or None."""
+    if not task_result.scores:
+        return "no split was scored (empty data); check the task's files"
+    for split, rows in task_result.scores.items():
+        values = [r.get("main_score") for r in rows]
+        if not values:
+            return f"split {split} has no scores (empty data); check the task's files"
+        bad = next((v for v in values if not isinstance(v, int | float) or v != v or v in (float("inf"), float("-inf"))), "ok")
+        if bad != "ok":
+            return f"split {split}: the main score is {bad}, not a finite number (constant or degenerate data or embeddings)"
+    return None
+
+
+def persist_task(folder: ResultsFolder, plan: TaskPlan, evaluated: Evaluated, *, run_info: dict[str, Any] | None = None) -> TaskOutcome:
+    """Write a task's per-example scores, its record, then its result file; return its outcome.
+
+    The results file goes last: once it exists, its record and per-example scores do too, so a
+    kill at any moment leaves either a reusable task or one that is simply rerun.
+    """
+    built = plan.built
+    if evaluated.task_result is not None and (degenerate := degenerate_scores(evaluated.task_result)):
+        evaluated = Evaluated(None, degenerate, evaluated.seconds, evaluated.stats, [], evaluated.max_seq_length)
+    status: Status = "done" if evaluated.task_result is not None else "failed"
+    outcome = TaskOutcome(
+        task=built.name,
+        task_type=built.task_type,
+        status=status,
+        seconds=evaluated.seconds,
+        reason=plan.reason if status == "done" else evaluated.error,
+        stats=evaluated.stats,
+        max_seq_length=evaluated.max_seq_length,
+    )
+    if status == "done":
+        outcome.splits = main_scores_of(evaluated.task_result)
+        if evaluated.examples:
+            examples_mod.save(
+                folder.examples_path(built.name), built.name, built.task_type, built.task.metadata.main_score, evaluated.examples
+            )
+    folder.write_record(
+        TaskRecord(
+            task=built.name,
+            task_type=built.task_type,
+            main_metric=built.task.metadata.main_score,
+            status=status,
+            reason=outcome.reason,
+            settings=plan.settings,
+            settings_hash=plan.settings_hash,
+            seconds=evaluated.seconds,
+            data_source=built.data_source,
+            local=plan.local,
+            stats=evaluated.stats,
+            max_seq_length=evaluated.max_seq_length,
+            run=run_info or {},
+        )
+    )
+    if status == "done":
+        folder.write_result(evaluated.task_result, local=plan.local)
+    return outcome
+
+
+def skipped_outcome(folder: ResultsFolder, plan: TaskPlan) -> TaskOutcome:
+    """The outcome of a task whose stored result is reused."""
+    result = folder.read_result(plan.built.name, local=plan.local)
+    record = folder.read_record(plan.built.name)
+    return TaskOutcome(
+        task=plan.built.name,
+        task_type=plan.built.task_type,
+        status="skipped",
+        reason=plan.reason,
+        splits=main_scores_of(result),
+        max_seq_length=record.max_seq_length if record else None,
+    )

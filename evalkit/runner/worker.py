@@ -1,0 +1,113 @@
+"""The Ray worker's side of a task: check this node can run it as the driver would, then `run_task`.
+
+A job carries the task's spec and the driver's `ModelJob` (resolved model, settings, the run's
+prompt table, embedding cache); the worker builds the task, resolves the model on this node and
+checks its weights are the driver's (a Hub id is fetched at the driver's commit into this node's
+cache; a path must exist here), then calls `evalkit.runner.task.run_task`, the function a local
+run calls for each task. It writes nothing: the driver persists the report.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from evalkit.errors import EvalkitError
+from evalkit.runner.task import EncoderSlot, Evaluated, ModelJob, TaskReport, run_task
+
+if TYPE_CHECKING:
+    from evalkit.model.source import ResolvedModel
+    from evalkit.runner.suite import TaskSpec
+
+VERSIONED = ("evalkit", "mteb")  # decide the scores: every node must run the driver's versions
+
+
+@dataclass(frozen=True)
+class TaskJob:
+    """What a worker needs to evaluate one task: plain data, pickled to the worker."""
+
+    spec: TaskSpec
+    data_dir: Path | None
+    model: ModelJob  # the driver's; settings with the worker's device and, for Hub models, the driver's commit
+    cache: Path | Literal["node"] | None  # "node": that node's default embedding cache
+    versions: dict[str, str]
+    env: dict[str, str]
+    submitted: float = 0.0  # the driver's clock
+
+
+# One slot per worker process: Ray reuses CPU workers across tasks, so the next task on this
+# process skips resolving, fingerprinting and loading the same checkpoint again.
+_SLOT = EncoderSlot()
+_RESOLVED: dict[str, Any] = {}
+
+
+def run_job(job: TaskJob) -> TaskReport:
+    """Evaluate one task where this function runs (a Ray worker, or this process); writes nothing.
+
+    Returns:
+        The report; a task that cannot run on this node (data or model missing here, other
+        weights, other versions) is a failed evaluation with the reason.
+    """
+    started = time.time()
+    os.environ.update(job.env)  # before the Hub libraries are imported: they read it once
+    from evalkit.runner.loop import package_versions
+    from evalkit.runner.tasks import build_task
+
+    where = _where()
+    node, driver = where["node"], job.model.resolved
+
+    def failed(reason: str) -> TaskReport:
+        return TaskReport(Evaluated.failed(reason), started=started, finished=time.time(), **where)
+
+    mine = package_versions(VERSIONED)
+    mismatch = [f"{p} {v}" for p, v in mine.items() if job.versions.get(p) != v]
+    if mismatch:
+        wanted = ", ".join(f"{p} {job.versions.get(p)}" for p in VERSIONED)
+        return failed(f"node {node} runs {', '.join(mismatch)}, the driver {wanted}; install the same evalkit and mteb on every node")
+    try:
+        built = build_task(job.spec, data_dir=job.data_dir)
+        resolved = _resolved_here(job.model)
+    except EvalkitError as exc:
+        return failed(f"node {node}: {exc}")
+    if (resolved.name, resolved.revision) != (driver.name, driver.revision):
+        return failed(
+            f"node {node}: model {job.model.settings.model or resolved.name} resolves to {resolved.name} @ {resolved.revision} there, "
+            f"the driver to {driver.name} @ {driver.revision}; put the same checkpoint on every node (shared storage or one Hub revision)"
+        )
+    from evalkit.runner.settings import default_cache_dir
+
+    cache = default_cache_dir() if job.cache == "node" else job.cache
+    report = run_task(built, replace(job.model, resolved=resolved, cache_dir=cache), _SLOT)
+    return replace(report, started=started, **where)
+
+
+def _resolved_here(model: ModelJob) -> ResolvedModel:
+    # The driver's revision is part of the key: a checkpoint folder rewritten between two runs of
+    # one session (a training loop) is resolved and loaded again, not served from memory.
+    from evalkit.model.source import prepare_model
+
+    key = model.key()
+    if _RESOLVED.get("key") != key:
+        _RESOLVED.clear()
+        _RESOLVED.update(key=key, resolved=prepare_model(model.settings))
+    return _RESOLVED["resolved"]  # type: ignore[no-any-return]
+
+
+def _where() -> dict[str, Any]:
+    out: dict[str, Any] = {"node": socket.gethostname(), "pid": os.getpid()}
+    try:
+        import ray
+    except ImportError:
+        return out
+    if ray.is_initialized():
+        ctx = ray.get_runtime_context()
+        out.update(
+            node_ip=ray.util.get_node_ip_address(),
+            node_id=ctx.get_node_id(),
+            gpu_ids=[str(g) for g in ctx.get_accelerator_ids().get("GPU", [])],
+        )
+    return out
