@@ -19,7 +19,7 @@ from evalkit._notices import current_phase
 _FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
-class _Short(logging.Formatter):
+class ShortFormatter(logging.Formatter):
     """`warning: ...` for evalkit's own records and captured warnings; the logger name otherwise."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -49,10 +49,14 @@ class Console:
         if self.enabled:
             from tqdm.contrib.logging import logging_redirect_tqdm
 
+            root = logging.getLogger()
+            level = min((h.level for h in root.handlers), default=logging.WARNING) or logging.WARNING
             self._redirect = logging_redirect_tqdm()
             self._redirect.__enter__()
-            for handler in logging.getLogger().handlers:
-                handler.setFormatter(_Short())
+            for handler in root.handlers:
+                # tqdm's handler replaces the terminal's: same level (a run's INFO lines go to its log file only).
+                handler.setLevel(level)
+                handler.setFormatter(ShortFormatter())
             self._ticker = threading.Thread(target=self._tick, name="evalkit-console", daemon=True)
             self._ticker.start()
         return self
@@ -86,6 +90,7 @@ class Console:
 
             self._bar = tqdm(total=total, unit="task", file=sys.stderr, position=0, dynamic_ncols=True)
         self._task = task
+        self._bar.set_postfix_str("", refresh=False)  # the last task's phase is over
         self._bar.set_description(f"task {task}")
 
     def done(self, outcome: Any) -> None:

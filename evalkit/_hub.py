@@ -15,11 +15,8 @@ import urllib.request
 
 PROBE_TIMEOUT = 3.0  # seconds: a reachable Hub answers a HEAD well within this
 
-FIX = (
-    "set HF_HUB_OFFLINE=1 to use only the local cache, pass --data-dir MIRROR for datasets "
-    "(made with `evalkit data pull SUITE --data-dir DIR` on a machine that reaches the Hub), "
-    "or a local model folder for --model"
-)
+DATA_FIX = "pass --data-dir MIRROR (made with `evalkit data pull SUITE --data-dir DIR` on a machine that reaches the Hub)"
+MODEL_FIX = "pass a local checkpoint folder as --model, or fetch the model where the Hub is reachable and copy its HF_HOME cache"
 
 
 def endpoint() -> str:
@@ -44,34 +41,68 @@ def reachable(url: str | None = None, timeout: float = PROBE_TIMEOUT) -> bool:
         return False
 
 
+_SWITCHED: list[str] = []  # the note, once evalkit switched this process to offline mode
+
+
+def switched() -> str | None:
+    """The note of `offline_unless_reachable` when it switched this process to offline mode, else None."""
+    return _SWITCHED[0] if _SWITCHED else None
+
+
 def offline_unless_reachable() -> str | None:
     """Switch to offline mode when the Hub cannot be reached; returns a note saying so, or None.
 
     Must run before huggingface_hub or datasets are imported: both read the switch at import.
+    Asked again in the same process, it returns the same note without probing.
     """
-    if is_offline():
-        return None
-    if reachable():
+    if _SWITCHED:
+        return _SWITCHED[0]
+    if is_offline() or reachable():
         return None
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["HF_DATASETS_OFFLINE"] = "1"
-    return f"the Hub ({endpoint()}) cannot be reached: running offline from the local cache"
+    _SWITCHED.append(f"the Hub ({endpoint()}) cannot be reached: running offline from the local cache")
+    return _SWITCHED[0]
 
 
 _NETWORK_ERRORS = ("LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectionError", "ConnectTimeout", "MaxRetryError")
 
 
-def network_reason(exc: BaseException, what: str) -> str | None:
+def _where() -> str:
+    if switched() or not is_offline():
+        return f"the Hub ({endpoint()}) cannot be reached"
+    return "HF_HUB_OFFLINE is set"
+
+
+def network_reason(exc: BaseException, what: str, fix: str = DATA_FIX) -> str | None:
     """One line for a failure that needed the network (None when `exc` is something else).
 
     Args:
         exc: the exception a load raised (its chain is searched too).
         what: what was being fetched, e.g. "dataset C-MTEB/AFQMC".
+        fix: the way forward (datasets: a mirror; models: a local folder).
     """
     seen: BaseException | None = exc
     while seen is not None:
         if type(seen).__name__ in _NETWORK_ERRORS or "Couldn't reach" in str(seen):
-            where = "offline mode is on" if is_offline() else f"the Hub ({endpoint()}) cannot be reached"
-            return f"{what}: not in the local cache and {where}; {FIX}"
+            return f"{what}: not in the local cache and {_where()}; {fix}"
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def dataset_cached(path: str, revision: str | None) -> bool:
+    """True when the Hub dataset `path` at `revision` is in the local Hub cache (asks no network)."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        snapshot_download(path, repo_type="dataset", revision=revision, local_files_only=True)
+    except Exception:  # noqa: BLE001 - any failure means "not there"
+        return False
+    return True
+
+
+def missing_datasets(datasets: list[tuple[str, str | None]]) -> list[str]:
+    """The Hub datasets of a run that offline mode cannot load (none when online: they download)."""
+    if not is_offline():
+        return []
+    return [path for path, revision in datasets if not dataset_cached(path, revision)]

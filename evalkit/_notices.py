@@ -99,3 +99,22 @@ def current_phase() -> tuple[str, float] | None:
             return None
         name, since = _PHASE[-1]
     return name, time.monotonic() - since
+
+
+_BARS = [False]
+
+
+@contextlib.contextmanager
+def progress_bars(enabled: bool) -> Iterator[None]:
+    """Within the block, evalkit's own encoding bar is drawn when `enabled` (mteb's bars never are)."""
+    before = _BARS[0]
+    _BARS[0] = enabled
+    try:
+        yield
+    finally:
+        _BARS[0] = before
+
+
+def progress_bars_enabled() -> bool:
+    """True inside `progress_bars(True)`."""
+    return _BARS[0]

@@ -7,6 +7,7 @@ defaults), validates before any work starts, and raises an `EvalkitError` on bad
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -189,6 +190,7 @@ def run_config(
     from evalkit.model.settings import cli_layer
     from evalkit.runner.settings import RunConfig
 
+    # Unreachable Hub: offline from here on; the failures that need it say so (evalkit._hub).
     offline_if(data_dir)
     resolved_suite, only = resolve_suite(suite, tasks)
     flags = cli_layer(
@@ -261,14 +263,24 @@ def _reports(reports_dir: Path | str) -> Path:
     return default_reports_dir() if reports_dir == "default" else Path(reports_dir)
 
 
-def offline_if(data_dir: Path | str | None) -> None:
-    """With a mirror, the Hub is never asked: switch huggingface_hub and datasets to offline.
+def offline_if(data_dir: Path | str | None) -> str | None:
+    """Decide whether the Hub is asked at all; returns a note when evalkit switched to offline mode.
 
-    Read by those libraries when they are imported, so this runs before evalkit imports them.
+    With a mirror, the Hub is never asked. Without one, one quick probe (a few seconds at most)
+    tells whether the Hub answers; when it does not, huggingface_hub and datasets go offline, so
+    what is cached works at once and the rest fails in one line with the way forward, instead of
+    minutes of retries. Both libraries read the switch when imported, so this runs before evalkit
+    imports them; once they are imported, it asks nothing.
     """
+    from evalkit import _hub
+
     if data_dir is not None:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["HF_DATASETS_OFFLINE"] = "1"
+        return None
+    if "huggingface_hub" in sys.modules and not _hub.switched():
+        return None  # too late to switch: the library has read its setting
+    return _hub.offline_unless_reachable()
 
 
 def format_run_summary(summary: RunSummary) -> str:

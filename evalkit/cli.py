@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from evalkit._console import Console, ShortFormatter
 from evalkit._text import printable
 from evalkit.errors import EvalkitError
 from evalkit.model.settings import RUN_FLAGS, choices, default
@@ -65,6 +66,11 @@ def _quiet_libraries(debug: bool) -> None:
     # Library chatter drowns the one-line messages users need; --debug brings it back.
     level = logging.DEBUG if debug else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        # The terminal shows warnings; a run's log file (runner/loop.py) keeps its INFO lines too.
+        handler.setLevel(level)
+        if not debug:
+            handler.setFormatter(ShortFormatter())
     if not debug:
         for name in ("mteb", "sentence_transformers", "transformers", "datasets", "huggingface_hub", "httpx", "urllib3"):
             logging.getLogger(name).setLevel(logging.ERROR)
@@ -98,7 +104,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         raise EvalkitError("--json: goes with --dry-run (a run's results are JSON files already); add --dry-run or drop --json")
     _check_outputs(args)
-    with _Progress(enabled=not args.quiet and sys.stderr.isatty(), lines=not args.quiet) as progress:
+    with Console(enabled=not args.quiet and sys.stderr.isatty(), lines=not args.quiet) as progress:
         summary = api.run(
             args.suite,
             **_model_args(args),
@@ -125,59 +131,6 @@ def _check_outputs(args: argparse.Namespace) -> None:
         check_writable(Path(args.reports), "--reports", create=False)
         if Path(args.reports).is_dir():
             remove_stale_temps(Path(args.reports), recursive=False)
-
-
-class _Progress:
-    """One tasks bar on stderr, with each finished task's line printed above it, never over it.
-
-    Lines and log records go through `tqdm.write`, which clears the bars, prints, and redraws them.
-    """
-
-    def __init__(self, *, enabled: bool, lines: bool) -> None:
-        self.enabled, self.lines = enabled, lines
-        self._bar: Any = None
-        self._redirect: Any = None
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from tqdm.contrib.logging import logging_redirect_tqdm
-
-            self._redirect = logging_redirect_tqdm()
-            self._redirect.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()
-        if self._redirect is not None:
-            self._redirect.__exit__(*exc)
-
-    def start(self, task: str, index: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if self._bar is None:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=total, unit="task", file=sys.stderr, position=0, dynamic_ncols=True)
-        self._bar.set_description(f"task {task}")
-
-    def done(self, outcome: Any) -> None:
-        if self._bar is not None:
-            self._bar.update(1)
-        if not self.lines:
-            return
-        line = _outcome_line(outcome)
-        if self._bar is not None:
-            self._bar.write(line, file=sys.stderr)
-        else:
-            print(line, file=sys.stderr, flush=True)
-
-
-def _outcome_line(outcome: Any) -> str:
-    """`   done  ATEC  test 0.1288  validation 0.1301  12.3s`: each split's main score."""
-    scores = "  ".join(f"{split} {value:.4f}" for split, value in outcome.splits.items()) or "-"
-    extra = f"  ({outcome.reason})" if outcome.status in ("failed", "locked", "skipped") else ""
-    return f"{outcome.status:>7}  {outcome.task}  {scores}  {outcome.seconds:.1f}s{extra}"
 
 
 def _cmd_models(args: argparse.Namespace) -> int:

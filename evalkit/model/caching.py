@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from evalkit._notices import phase
 from evalkit._types import EncodeStats
 from evalkit.errors import EncodingError
 
@@ -101,7 +102,8 @@ class CachingEncoder:
                 "prompt_type": prompt_type,
                 "kwargs": kwargs,
             }
-            vectors = self._check_finite(self._encode_unique(unique, prompt, context), task_metadata.name)
+            with phase("encoding"):
+                vectors = self._check_finite(self._encode_unique(unique, prompt, context), task_metadata.name)
             # The rest of a task's time is data loading and mteb's scoring: the CPU side.
             self._count("encode_seconds", time.monotonic() - started)
             self._count("encoded", len(unique))

@@ -109,6 +109,8 @@ class Encoder(CachingEncoder):
         import torch
         from tqdm.auto import tqdm
 
+        from evalkit._notices import progress_bars_enabled
+
         batch_size = int(kwargs.get("batch_size") or self.settings.batch_size)
         if len(self.devices) > 1:
             return self._encode_data_parallel(texts, prompt, batch_size)
@@ -119,7 +121,7 @@ class Encoder(CachingEncoder):
         batches = plan_batches(lengths, device=str(self.model.device), batch_size=batch_size, max_tokens=limit)
         vectors = np.empty((len(texts), self.mteb_model_meta.embed_dim), dtype=np.float32)
         progress = tqdm(
-            total=len(texts), desc=f"encoding {task}", unit="text", leave=False, disable=not kwargs.get("show_progress_bar", False)
+            total=len(texts), desc=f"encoding {task}", unit="text", leave=False, disable=not progress_bars_enabled()
         )
 
         def encode_batch(batch: list[int]) -> int:

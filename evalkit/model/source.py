@@ -102,6 +102,10 @@ def resolve_model(settings: ModelSettings, *, download: bool = True) -> Resolved
     except Exception as exc:  # huggingface_hub raises many types; all mean "not available"
         if not download:
             return ResolvedModel(settings.model_name or ref, Path(""), settings.revision or "not downloaded", "hub")
+        from evalkit._hub import MODEL_FIX, network_reason
+
+        if reason := network_reason(exc, f"model {ref}", MODEL_FIX):
+            raise ModelError(reason) from None
         kind = type(exc).__name__
         raise ModelError(
             f"model {ref}: cannot be fetched from the Hub ({kind}); check the id, your network or HF_TOKEN, "

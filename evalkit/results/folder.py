@@ -154,6 +154,11 @@ class ResultsFolder:
         """The run manifest."""
         return self.evalkit_dir / "manifest.json"
 
+    @property
+    def log_path(self) -> Path:
+        """The runs' log: evalkit's messages and library warnings, appended run after run."""
+        return self.evalkit_dir / "run.log"
+
     def result_path(self, task: str, *, local: bool = False) -> Path:
         """Where a task's TaskResult lives (in-house tasks under `evalkit/local/`)."""
         return (self.evalkit_dir / "local" if local else self.path) / f"{task}.json"

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from evalkit._io import check_writable
+from evalkit._notices import WarningLog, capture_warnings
 from evalkit._types import EncodeStats
-from evalkit.errors import ModelError, SuiteError
+from evalkit.errors import DataError, ModelError, SuiteError
 from evalkit.model.prompts import prompt_rows, prompt_table_for
 from evalkit.model.source import ResolvedModel, prepare_model
 from evalkit.results.folder import ResultsFolder
@@ -143,6 +144,7 @@ class RunState:
     prompts: list[dict[str, Any]]  # per task and side: the prompt and where it came from
     stats: EncodeStats = field(default_factory=EncodeStats)  # this run's encoder counts, all tasks
     device: str = "not loaded"  # where the model ran (the last task's device)
+    warnings: WarningLog = field(default_factory=WarningLog)  # library warnings, once each
 
     def update_manifest(self, tasks: dict[str, Any]) -> None:
         """Merge these task entries into the manifest, with the run's settings, versions and prompts."""
@@ -169,7 +171,7 @@ class RunState:
                 "hardware": _hardware(self.device),
                 "started": previous.get("started", self.started),
                 "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "warnings": sorted(set(previous.get("warnings", [])) | set(self.notes)),
+                "warnings": sorted(set(previous.get("warnings", [])) | set(self.notes) | set(self.warnings.lines())),
                 "prompts": _merge_prompts(previous.get("prompts", []), self.prompts),
                 "encoder_stats": self.stats.record() if self.stats.texts else previous.get("encoder_stats", {}),
                 "tasks": {**previous.get("tasks", {}), **tasks},
@@ -196,10 +198,13 @@ def prepare_run(config: RunConfig) -> tuple[RunState, list[BuiltTask]]:
     if not specs:
         raise SuiteError(f"suite {config.suite.name}: no task selected; check --tasks and --shard")
     built = [build_task(s, data_dir=config.data_dir) for s in specs]
-    check_writable(config.output_dir)
+    if config.data_dir is None:
+        _check_datasets_reachable(built)
+    # Proved writable without creating anything: a run that cannot start leaves no folder behind.
+    check_writable(config.output_dir, create=False)
     resolved = prepare_model(config.model)
     folder = ResultsFolder.for_model(config.output_dir, resolved.name, resolved.revision)
-    check_writable(folder.path)
+    check_writable(folder.path, create=False)
     if stale := folder.remove_stale_temps():
         logger.info("removed %d temporary files left by killed runs in %s", stale, folder.path)
     notes = list(config.notes) + [w for b in built for w in b.warnings] + mteb_compat.self_check_notes() + st_compat.self_check_notes()
@@ -210,6 +215,17 @@ def prepare_run(config: RunConfig) -> tuple[RunState, list[BuiltTask]]:
     prompts = [asdict(r) for r in prompt_rows(built, table, own_prompts=resolved.kind == "python")]
     state = RunState(config, resolved, folder, model, time.strftime("%Y-%m-%dT%H:%M:%S%z"), notes, prompts)
     return state, built
+
+
+def _check_datasets_reachable(built: list[BuiltTask]) -> None:
+    """Offline with none of the run's Hub datasets cached: say so now, before a model loads."""
+    from evalkit import _hub
+
+    hub = [(b.task.metadata.dataset["path"], b.task.metadata.dataset.get("revision")) for b in built if b.spec.local is None]
+    missing = _hub.missing_datasets(hub) if hub else []
+    if hub and len(missing) == len(hub):
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise DataError(_hub.network_reason(ConnectionError("Couldn't reach"), f"dataset {missing[0]}{more}") or "")
 
 
 def run(
@@ -296,10 +312,52 @@ def run_prepared(
             entry["run"] = run_info  # a remote task's entry says where it ran, as its record does
         finish(outcome, entry)
 
-    try:
-        executor.execute(to_run(), state.model, config, done)
-    finally:
-        for stack in locks.values():
-            stack.close()
+    created = [p for p in (folder.path, *folder.path.parents) if not p.exists()]
+    with _run_log(folder), capture_warnings(state.warnings):
+        try:
+            executor.execute(to_run(), state.model, config, done)
+        except BaseException:
+            if not any(o.status in ("done", "failed") for o in outcomes.values()):
+                _remove_created(created)
+            raise
+        finally:
+            for stack in locks.values():
+                stack.close()
+            if state.warnings.seen:
+                state.update_manifest({})  # the warnings of tasks that came after the last entry
     ordered = [outcomes[b.name] for b in built if b.name in outcomes]
-    return RunSummary(state.resolved.name, state.resolved.revision, folder.path, ordered, state.notes)
+    return RunSummary(state.resolved.name, state.resolved.revision, folder.path, ordered, state.notes + state.warnings.lines())
+
+
+def _remove_created(created: list[Path]) -> None:
+    """Undo a run that could not start (its model failed to load): remove the folders it created.
+
+    Only folders that did not exist before the run, and only when they hold no result or record:
+    locks, the run log and empty folders are all a failed start leaves.
+    """
+    import shutil
+
+    for folder in created:
+        if folder.is_dir() and not any(p.suffix == ".json" for p in folder.rglob("*") if p.is_file()):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _run_log(folder: ResultsFolder) -> Iterator[None]:
+    """Append evalkit's log records (library warnings included) to the folder's run log for the block."""
+    folder.evalkit_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(folder.log_path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger("evalkit")
+    level = root.level
+    root.addHandler(handler)
+    if root.getEffectiveLevel() > logging.INFO:
+        root.setLevel(logging.INFO)  # the file keeps INFO; the terminal's handler keeps its own level
+    try:
+        logging.getLogger("evalkit").info("run started")
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()

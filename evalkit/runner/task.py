@@ -226,18 +226,21 @@ def evaluate_task(built: BuiltTask, encoder: Encoder | ProtocolEncoder, *, show_
     import mteb
 
     from evalkit._compat.mteb import task_hooks
+    from evalkit._hub import network_reason
+    from evalkit._notices import phase, progress_bars
 
     spec = built.spec
     start = time.monotonic()
     task_result, error, entries = None, "", []
-    with task_hooks(built.task) as capture, encoder.for_task(spec.name, spec.prompts):
+    with task_hooks(built.task) as capture, encoder.for_task(spec.name, spec.prompts), progress_bars(show_progress), phase("scoring"):
         try:
             res = mteb.evaluate(
                 encoder,
                 built.task,
                 cache=None,
                 overwrite_strategy="always",
-                encode_kwargs={"batch_size": encoder.settings.batch_size, "show_progress_bar": show_progress},
+                # mteb's own bars (corpus chunks, reranking queries) stay off: evalkit's bar and phase line say it.
+                encode_kwargs={"batch_size": encoder.settings.batch_size, "show_progress_bar": False},
                 show_progress_bar=False,
                 raise_error=True,
             )
@@ -247,7 +250,8 @@ def evaluate_task(built: BuiltTask, encoder: Encoder | ProtocolEncoder, *, show_
             error = str(exc)
         except Exception as exc:  # noqa: BLE001 - isolate per task; recorded and reported, never swallowed
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-            error = f"{type(exc).__name__}: {first}"
+            dataset = built.task.metadata.dataset.get("path", spec.name) if spec.local is None else spec.name
+            error = network_reason(exc, f"dataset {dataset}") or f"{type(exc).__name__}: {first}"
             logger.debug("task %s failed", spec.name, exc_info=True)
     return Evaluated(
         task_result=task_result,
