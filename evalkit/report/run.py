@@ -44,6 +44,12 @@ def _record(folder: Path, task: str) -> dict[str, Any]:
     return record.to_json() if record else {}
 
 
+def this_run(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The latest run into the folder, from the manifest's `runs` (None for manifests before them)."""
+    runs = manifest.get("runs")
+    return runs[-1] if isinstance(runs, list) and runs and isinstance(runs[-1], dict) else None
+
+
 def run_tables(folder: Path) -> dict[str, Any]:
     """The run report's content for one model's results folder: scores, averages, timing, encoder counts.
 
@@ -66,12 +72,16 @@ def run_tables(folder: Path) -> dict[str, Any]:
     table = S.read_results(folder, single_model=True) if ResultsFolder(folder).has_results() else S.empty()
     states = manifest.get("tasks", {})
     main = S.main_scores(table)
-    names = list(dict.fromkeys([*states, *main["task"]]))
+    this = this_run(manifest)
+    # This run's tasks first, in its order; results that earlier runs into the folder left after them.
+    names = list(dict.fromkeys([*(this or {}).get("tasks", {}), *states, *main["task"]]))
     score_rows, time_rows = [], []
     for task in names:
         state, record = states.get(task, {}), _record(folder, task)
         status = state.get("status") or record.get("status") or "done"
         shown = "reused" if status == "skipped" else status
+        if this is not None and task not in this.get("tasks", {}):
+            shown = f"{shown} (earlier run)"
         rows = main[main["task"] == task]
         ttype = rows["task_type"].iloc[0] if len(rows) else record.get("task_type", "")
         for r in rows.itertuples():
@@ -181,11 +191,17 @@ def run_report(folder: Path, reports_dir: Path) -> tuple[Path, ...]:
     name = model.get("name") or (str(results["model"].iloc[0]) if len(results) else t["folder"].parent.name)
     revision = model.get("revision") or (str(results["revision"].iloc[0]) if len(results) else t["folder"].name)
     per_task = timing[timing["task"] != "total"]
-    failed = per_task[per_task["status"] == "failed"]
-    locked = per_task[per_task["status"] == "locked"]
+    failed = per_task[per_task["status"].str.startswith("failed")]
+    locked = per_task[per_task["status"].str.startswith("locked")]
     verdict, tone = ("FAILED", "bad") if len(failed) else (("INCOMPLETE", "warn") if len(locked) else ("PASS", "good"))
-    counts = per_task["status"].value_counts()
-    summary = f"{len(per_task)} task{'' if len(per_task) == 1 else 's'}: " + ", ".join(f"{int(n)} {s}" for s, n in counts.items())
+    this = this_run(manifest)
+    mine = per_task[~per_task["status"].str.endswith("(earlier run)")]
+    counts = mine["status"].value_counts()
+    summary = ("this run: " if this else "") + f"{len(mine)} task{'' if len(mine) == 1 else 's'}: " + ", ".join(
+        f"{int(n)} {s}" for s, n in counts.items()
+    )
+    if earlier := len(per_task) - len(mine):
+        summary += f"; {earlier} more from earlier runs into this folder"
     overall = averages[averages["average"] == "mean (task)"]
     if len(overall):
         summary += f"; mean (task) {overall['score'].iloc[0]:.4f}"
@@ -195,7 +211,7 @@ def run_report(folder: Path, reports_dir: Path) -> tuple[Path, ...]:
         summary += f"; {total['seconds'].iloc[0]:.1f} s" + ("" if pd.isna(share) else f" ({share:.0%} encoding)")
     about = About(
         models=(ModelRef("model", str(name), str(revision)),),
-        suite=(manifest.get("suite") or {}).get("name"),
+        suite=(this or {}).get("suite") or (manifest.get("suite") or {}).get("name"),
         result_versions=mteb_versions(results),
     )
 
@@ -253,7 +269,8 @@ def run_report(folder: Path, reports_dir: Path) -> tuple[Path, ...]:
         ("results", str(t["folder"])),
         ("started", manifest.get("started", "-")),
         ("updated", manifest.get("updated", "-")),
-        ("data", manifest.get("data_dir") or "the Hub (or its local cache)"),
+        ("data", (this or {}).get("data") or manifest.get("data_dir") or "the Hub (or its local cache)"),
+        ("runs into this folder", str(len(manifest.get("runs") or [])) if this else "-"),
         ("settings", ", ".join(f"{k}={v}" for k, v in settings.items()) or "-"),
         ("hardware", ", ".join(f"{k}={v}" for k, v in (manifest.get("hardware") or {}).items()) or "-"),
         ("run versions", ", ".join(f"{k} {v}" for k, v in (manifest.get("versions") or {}).items()) or "-"),
@@ -275,7 +292,7 @@ def run_report(folder: Path, reports_dir: Path) -> tuple[Path, ...]:
             id="timing",
             digits=2,
             percent=["encode share"],
-            row_class=lambda r: "bad" if r.status == "failed" else ("muted" if r.task == "total" else ""),
+            row_class=lambda r: "bad" if str(r.status).startswith("failed") else ("muted" if r.task == "total" else ""),
         ),
         facts=facts,
         warnings=list(manifest.get("warnings", [])),
@@ -294,7 +311,7 @@ def table_of_scores(scores: pd.DataFrame) -> Table:
         first.add(r.task)
         return anchor("score", r.task)
 
-    return table(scores, id="scores", row_class=lambda r: "bad" if r.status == "failed" else "", row_id=row_id)
+    return table(scores, id="scores", row_class=lambda r: "bad" if str(r.status).startswith("failed") else "", row_id=row_id)
 
 
 def _run_markdown(

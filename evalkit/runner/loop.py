@@ -146,6 +146,24 @@ class RunState:
     device: str = "not loaded"  # where the model ran (the last task's device)
     warnings: WarningLog = field(default_factory=WarningLog)  # library warnings, once each
 
+    def run_entry(self, runs: list[dict[str, Any]], tasks: dict[str, Any]) -> dict[str, Any]:
+        """This run in the manifest's `runs`: what it ran, from which data, and each task's status in it."""
+        mine = next((r for r in runs if r.get("id") == self.run_id), {})
+        config = self.config
+        data = f"mirror {config.data_dir}" if config.data_dir else ("local files" if all(s.local for s in config.selected()) else "the Hub")
+        return {
+            "id": self.run_id,
+            "started": self.started,
+            "suite": config.suite.name,
+            "data": data,
+            "tasks": {**mine.get("tasks", {}), **{name: entry.get("status") for name, entry in tasks.items()}},
+        }
+
+    @property
+    def run_id(self) -> str:
+        """This run among the runs into the same folder (several may share it at once)."""
+        return f"{self.started} {platform.node()} {os.getpid()}"
+
     def update_manifest(self, tasks: dict[str, Any]) -> None:
         """Merge these task entries into the manifest, with the run's settings, versions and prompts."""
         config = self.config
@@ -175,9 +193,14 @@ class RunState:
                 "prompts": _merge_prompts(previous.get("prompts", []), self.prompts),
                 "encoder_stats": self.stats.record() if self.stats.texts else previous.get("encoder_stats", {}),
                 "tasks": {**previous.get("tasks", {}), **tasks},
+                "runs": _merge_runs(previous.get("runs", []), self.run_entry(previous.get("runs", []), tasks)),
             }
 
         self.folder.update_manifest(update)
+
+
+def _merge_runs(previous: list[dict[str, Any]], current: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in previous if r.get("id") != current["id"]] + [current]
 
 
 def _merge_prompts(previous: list[dict[str, Any]], current: list[dict[str, Any]]) -> list[dict[str, Any]]:
