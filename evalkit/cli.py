@@ -28,15 +28,10 @@ _EPILOG_RUN = """examples:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from evalkit._util import package_versions
 
-    def of(pkg: str) -> str:
-        try:
-            return version(pkg)
-        except PackageNotFoundError:
-            return "not installed"
-
-    return f"evalkit {of('evalkit')} (mteb {of('mteb')}, Python {sys.version.split()[0]})"
+    v = package_versions("evalkit", "mteb", python=True)
+    return f"evalkit {v['evalkit']} (mteb {v['mteb']}, Python {v['python']})"
 
 
 _EPILOG_LEADERBOARD = """examples:

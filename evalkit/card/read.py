@@ -15,8 +15,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from evalkit.results.names import task_type_of
 from evalkit.results import scores as S
-from evalkit.card.names import EXTRA, MTEB_TYPES, from_percent, is_extra, main_metric, mteb_key, parse_task_name, type_of
+from evalkit.card.names import EXTRA, MTEB_TYPES, from_percent, is_extra, main_metric, mteb_key, parse_task_name
 from evalkit.card.style import CardEntry, CardMetric, CardStyle, detect_style
 from evalkit.errors import DataError
 
@@ -185,7 +186,7 @@ def _read_entry(result: Any, number: int, where: str) -> CardEntry:
         raise _malformed(where, f"result {number} needs metrics, each with type and value")
     declared = _declared_type(task_data)
     task, subset = parse_task_name(str(dataset.get("name") or dataset.get("type")), dataset.get("config"), dataset.get("type"), declared)
-    ttype = type_of(task) or declared or str(task_data.get("type") or "")
+    ttype = task_type_of(task) or declared or str(task_data.get("type") or "")
     main = main_metric(task)
     read = []
     for m in metrics:

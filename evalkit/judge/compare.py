@@ -15,6 +15,7 @@ import pandas as pd
 
 from evalkit.report import pages as R
 from evalkit.results import scores as S
+from evalkit.results.names import same_model
 from evalkit.runner.settings import COMPARE_TOLERANCE
 
 _MATCH = 5e-7
@@ -101,8 +102,6 @@ def header_lines(
     The first line names the results' model and revision and the card's model; a results model
     that is not the card's is a warning line.
     """
-    from evalkit.card import same_model
-
     model = _one(ours, "model") or "unknown model"
     revision = _one(ours, "revision") or "unknown revision"
     names = card_names or tuple(n for n in [_one(card, "model")] if n) or ("unnamed",)

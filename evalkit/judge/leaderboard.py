@@ -33,6 +33,7 @@ import pandas as pd
 
 from evalkit.report import pages as R
 from evalkit.results import scores as S
+from evalkit.results.names import same_model, task_type_of
 from evalkit._types import TASK_TYPES
 from evalkit.errors import DataError
 from evalkit.runner.settings import COMPARE_TOLERANCE
@@ -258,7 +259,7 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
         # that lacks one of them lacks the task (a mean over fewer splits would not be comparable).
         task_set = tuple(t.name for t in suite.tasks)
         for spec in suite.tasks:
-            types.setdefault(spec.name, spec.local.type if spec.local is not None else S.task_type_of(spec.name))
+            types.setdefault(spec.name, spec.local.type if spec.local is not None else task_type_of(spec.name))
             for key, pairs in pairs_of.items():
                 have = pairs.get(spec.name)
                 if have is None:
@@ -332,10 +333,6 @@ def _lacking(have: set[tuple[str, str]], splits: tuple[str, ...] | None, subsets
     return []
 
 
-def _norm(model: str) -> str:
-    return model.rsplit("/", 1)[-1].lower()
-
-
 def _claimed_vs_measured(
     per_task: dict[tuple[str, ...], dict[str, float]], types: dict[str, str], type_cols: tuple[str, ...]
 ) -> pd.DataFrame:
@@ -345,7 +342,7 @@ def _claimed_vs_measured(
         if key[2] != "measured":
             continue
         for ckey, card in claimed.items():
-            if _norm(ckey[0]) != _norm(key[0]):
+            if not same_model(ckey[0], key[0]):
                 continue
             shared = sorted(set(measured) & set(card))
             row = {

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from evalkit._types import EncodeStats
+from evalkit._util import first_line, package_versions
 from evalkit.model.batching import CPU_MAX_WORKERS
 from evalkit.errors import EvalkitError, ModelError
 
@@ -132,7 +133,7 @@ def run_job(job: TaskJob) -> WorkerReport:
         return WorkerReport(evaluated, started=started, finished=time.time(), **where)
 
     node = where["node"]
-    mismatch = [f"{p} {v}" for p, v in _versions().items() if job.versions.get(p) != v]
+    mismatch = [f"{p} {v}" for p, v in package_versions(*_VERSIONED).items() if job.versions.get(p) != v]
     if mismatch:
         wanted = ", ".join(f"{p} {job.versions.get(p)}" for p in _VERSIONED)
         return failed(f"node {node} runs {', '.join(mismatch)}, the driver {wanted}; install the same evalkit and mteb on every node")
@@ -206,18 +207,6 @@ def _where() -> dict[str, Any]:
             node_id=ctx.get_node_id(),
             gpu_ids=[str(g) for g in ctx.get_accelerator_ids().get("GPU", [])],
         )
-    return out
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in _VERSIONED:
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
     return out
 
 
@@ -442,7 +431,7 @@ def _connect(ray: Any, address: str) -> _Cluster:
                 finally:
                     said = captured.read() if captured is not None else ""
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc, 200)
         fix = "check the address, or use --ray local"
         if "InvalidAuthToken" in said or "Unauthenticated" in said:
             # Ray turns token authentication on for the clusters it starts, but a driver given an
@@ -601,7 +590,7 @@ class _Driver:
             model_name=resolved.name,
             revision=resolved.revision,
             cache=cache.resolve() if isinstance(cache, Path) else cache,
-            versions=_versions(),
+            versions=package_versions(*_VERSIONED),
             env={k: os.environ[k] for k in _ENV_PASSED if k in os.environ},
         )
         sizes = {p.built.name: texts_to_encode(p.built) for p in todo}
@@ -648,12 +637,9 @@ class _Driver:
         ray = self.ray
         if isinstance(exc, ray.exceptions.RayTaskError):
             cause = getattr(exc, "cause", None) or exc
-            text = str(cause).strip().splitlines()
-            reason = f"{type(cause).__name__}: {text[0][:300] if text else ''} (in the Ray worker)"
+            reason = f"{first_line(cause, with_type=True)} (in the Ray worker)"
         else:
-            text = str(exc).strip().splitlines()
-            first = text[0][:200] if text else ""
-            reason = f"Ray lost the task {self.max_retries + 1} times ({type(exc).__name__}: {first})"
+            reason = f"Ray lost the task {self.max_retries + 1} times ({first_line(exc, 200, with_type=True)})"
         return WorkerReport(Evaluated(task_result=None, error=reason, seconds=0.0, stats=EncodeStats(), examples=[]))
 
     def _run_info(self, report: WorkerReport, job: TaskJob, size: int, received: float) -> dict[str, Any]:

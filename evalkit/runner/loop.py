@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import platform
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from evalkit.results import per_example as examples_mod
 from evalkit._io import check_writable
 from evalkit._types import EncodeStats
+from evalkit._util import RUN_PACKAGES, first_line, package_versions
 from evalkit.errors import EvalkitError, SuiteError
 from evalkit.model.source import ResolvedModel, prepare_model
 from evalkit.model.presets import prompt_table_for
@@ -182,8 +182,7 @@ def evaluate_task(built: BuiltTask, encoder: Encoder | ProtocolEncoder, *, show_
         except EvalkitError as exc:
             error = str(exc)
         except Exception as exc:  # noqa: BLE001 - isolate per task; recorded and reported, never swallowed
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-            error = f"{type(exc).__name__}: {first}"
+            error = first_line(exc, with_type=True)
             logger.debug("task %s failed", spec.name, exc_info=True)
     return Evaluated(
         task_result=task_result,
@@ -299,18 +298,6 @@ class LazyEncoder:
         return str(getattr(self._encoder.model, "device", "n/a")) if self._encoder else "not loaded"
 
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": sys.version.split()[0]}
-    for pkg in ("evalkit", "mteb", "torch", "transformers", "sentence-transformers", "datasets", "numpy"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
-
-
 def _hardware(device: str) -> dict[str, Any]:
     info: dict[str, Any] = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "device": device}
     try:
@@ -371,7 +358,7 @@ class RunState:
                     "tasks": [t.name for t in config.suite.tasks],
                 },
                 "data_dir": str(config.data_dir) if config.data_dir else None,
-                "versions": _versions(),
+                "versions": package_versions(*RUN_PACKAGES, python=True),
                 "hardware": _hardware(encoder.device),
                 "started": previous.get("started", self.started),
                 "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalkit._util import first_line
 from evalkit.errors import DataError
 
 #: The marker file the mirror layout keeps per dataset; `pull` writes one too.
@@ -106,7 +107,7 @@ def pull(
         try:
             download(repo_id=path, repo_type="dataset", revision=revision, local_dir=str(target))
         except Exception as exc:  # any Hub failure: name the dataset, keep the cause short
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise DataError(
                 f"pull {task_name}: downloading {path}@{revision[:12]} failed ({first}); check the network or HF_TOKEN"
             ) from None

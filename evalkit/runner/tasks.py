@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evalkit._util import first_line
 from evalkit.runner.mirror import locate
 from evalkit.errors import DataError, SuiteError
 from evalkit.runner.suite import LocalTaskSpec, TaskSpec, check_task_name
@@ -128,7 +129,7 @@ def _read_table(path: Path, task: str) -> Any:
     except UnicodeDecodeError:
         raise DataError(f"task {task}: {path} is not UTF-8; convert it to UTF-8") from None
     except (ValueError, OSError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = first_line(exc)
         raise DataError(f"task {task}: {path} cannot be parsed ({first}); check the file") from None
     if frame.empty:
         raise DataError(f"task {task}: {path} has no rows")
