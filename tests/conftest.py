@@ -25,7 +25,8 @@ needs_shared = pytest.mark.skipif(
 
 
 # --- the fast layer stays fast: a test not marked `slow` may not load a model or import Ray -------------
-# evalkit raises the audit event "evalkit.model.load" each time it loads a model (`load_resolved`); an
+# evalkit raises the audit event "evalkit.model.load" each time it loads a model's weights (`load_resolved`:
+# a checkpoint or an mteb loader; a Python factory such as tests/keyword_encoder.py is the factory's business); an
 # audit hook counts them for the whole session (no patching). A test that raises the count, or is the
 # first to import Ray, fails unless it is marked slow: that is what keeps `pytest -m "not slow"` under a
 # minute with no weights and no Ray.
@@ -54,6 +55,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         return
     loads_before, had_ray = item.stash[_BEFORE]
     broke = [f"loaded a model ({', '.join(_LOADS[loads_before:])})"] if len(_LOADS) > loads_before else []
+    # A session run shared with earlier tests loads its model once: asking for one counts as loading it.
+    broke += [f"uses {name} (a run on real weights)" for name in ("smoke_results", "mirror_results") if name in item.fixturenames]
     if not had_ray and "ray" in sys.modules:
         broke.append("imported Ray")
     if broke and report.passed:

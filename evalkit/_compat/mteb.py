@@ -220,8 +220,10 @@ class _ListColumns:
 
 def as_list(values: Any) -> Any:
     """A datasets Column as a plain list (read in one go); anything else unchanged."""
-    from datasets.arrow_dataset import Column
-
+    try:
+        from datasets.arrow_dataset import Column
+    except ImportError:  # datasets < 4 gives plain lists already
+        return values
     return values[:] if isinstance(values, Column) else values
 
 

@@ -397,7 +397,6 @@ def load_resolved(
     Raises:
         ModelError: weights that did not load, a checkpoint that cannot be read, or a factory that fails.
     """
-    sys.audit("evalkit.model.load", resolved.name)  # tests/conftest.py counts these: the fast layer loads no model
     cache = None
     if cache_dir is not None:
         from evalkit.model.cache import EmbeddingCache
@@ -405,6 +404,7 @@ def load_resolved(
         cache = EmbeddingCache(cache_dir, model_key(resolved, settings))
     if resolved.kind == "python":
         return ProtocolEncoder(load_python(resolved), resolved, settings, cache=cache)
+    sys.audit("evalkit.model.load", resolved.name)  # weights from here on; tests/conftest.py keeps them out of the fast layer
     # "cuda:0,cuda:1" (or "cpu,cpu"): load on the first device, encode data-parallel on all.
     device = pick_device(settings.device.split(",")[0].strip())
     if resolved.kind == "mteb":

@@ -284,8 +284,8 @@ def load_sentence_transformer(resolved: ResolvedModel, settings: ModelSettings, 
         ModelError: the checkpoint cannot be read, or its weights did not all load.
     """
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.base.modules import Normalize, Transformer
-    from sentence_transformers.sentence_transformer.modules import Pooling
+    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling  # Normalize: here in 5.4 and 6.x
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # a per-tensor "Loading weights" bar is noise here
