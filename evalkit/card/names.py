@@ -110,7 +110,8 @@ def _tasks_by_path() -> dict[str, tuple[str, ...]]:
 
     index: dict[str, list[str]] = {}
     for name in task_names():
-        path = task_metadata(name).dataset.get("path")
+        meta = task_metadata(name)
+        path = meta.dataset.get("path") if meta is not None else None
         if isinstance(path, str):
             index.setdefault(path.lower(), []).append(name)
     return {k: tuple(v) for k, v in index.items()}

@@ -68,7 +68,7 @@ def _decimals(text: str) -> int | None:
 SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(SafeLoader):  # type: ignore[valid-type,misc]
+class _Loader(SafeLoader):
     """A safe loader whose floats keep their printed decimals (for "changed beyond printed precision")."""
 
 
@@ -105,7 +105,7 @@ def _declared_type(task_data: Any) -> str | None:
 
 def _bounded(metric: str | None) -> bool:
     # Scores in [0, 1] (or [-1, 1]): the ones that say whether a card prints percents.
-    return bool(metric) and not is_extra(metric) and not metric.startswith("nauc_") and not metric.endswith("_std")  # type: ignore[union-attr]
+    return metric is not None and bool(metric) and not is_extra(metric) and not metric.startswith("nauc_") and not metric.endswith("_std")
 
 
 def split_front_matter(text: str, where: str) -> tuple[str, str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -62,7 +63,7 @@ class CompareReport:
 def _status(delta: float | None, tolerance: float, card: float | None, ours: float | None) -> str:
     if card is None or pd.isna(card):
         return "missing on card"
-    if ours is None or pd.isna(ours):
+    if ours is None or pd.isna(ours) or delta is None:
         return "missing in results"
     if abs(delta) <= _MATCH:
         return "match"
@@ -227,6 +228,7 @@ def write_reports(report: CompareReport, folder: Path, *, about: R.About | None 
     both = main.dropna(subset=["card", "ours"])
     off = int((main["status"] == "off").sum())
     # Nothing compared fails the command (exit 1) as an off score does: nothing was checked.
+    tone: R.Tone
     verdict, tone = ("OFF", "bad") if off else (("MATCH", "good") if len(both) else ("NOTHING COMPARED", "bad"))
     counts = main["status"].value_counts()
     compared = [f"{int(counts[s])} {s}" for s in ("match", "within tolerance", "off") if s in counts]
@@ -235,11 +237,11 @@ def write_reports(report: CompareReport, folder: Path, *, about: R.About | None 
     if len(main) > len(both):
         summary += "; " + ", ".join(f"{int(counts[s])} {s}" for s in ("missing in results", "missing on card") if s in counts)
 
-    def label(r: object) -> str:
+    def label(r: Any) -> str:
         subset = "" if r.subset == "default" else f" {r.subset}"
         return f"{r.task}{subset} ({r.split})"
 
-    def row_id(r: object) -> str:
+    def row_id(r: Any) -> str:
         return R.anchor("main", r.task, r.subset, r.split)
 
     groups = [

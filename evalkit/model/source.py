@@ -332,7 +332,7 @@ def load_sentence_transformer(resolved: ResolvedModel, settings: ModelSettings, 
     return model
 
 
-def _replace_pooling(model: Any, mode: str, pooling_cls: type) -> None:
+def _replace_pooling(model: Any, mode: str, pooling_cls: Any) -> None:
     for idx, module in enumerate(model):
         if isinstance(module, pooling_cls):
             model[idx] = pooling_cls(module.get_embedding_dimension(), pooling_mode=mode)

@@ -460,6 +460,7 @@ def run_report(folder: Path, reports_dir: Path) -> tuple[Path, ...]:
     per_task = timing[timing["task"] != "total"]
     failed = per_task[per_task["status"] == "failed"]
     locked = per_task[per_task["status"] == "locked"]
+    tone: Tone
     verdict, tone = ("FAILED", "bad") if len(failed) else (("INCOMPLETE", "warn") if len(locked) else ("PASS", "good"))
     counts = per_task["status"].value_counts()
     summary = f"{len(per_task)} task{'' if len(per_task) == 1 else 's'}: " + ", ".join(f"{int(n)} {s}" for s, n in counts.items())

@@ -563,7 +563,8 @@ class _Driver:
                 reason = "another evalkit run is working on it; rerun later to pick up its result"
                 self._finish(TaskOutcome(b.name, b.task_type, "locked", reason=reason), None)
                 continue
-            plan = plan_task(b, folder, state.resolved, state.config.model, state.encoder.model_prompts, overwrite=state.config.overwrite)
+            # A plain dict where a PromptTable is meant: issue 17's Ray bug (instructions dropped), fixed on branch `ray`.
+            plan = plan_task(b, folder, state.resolved, state.config.model, state.encoder.model_prompts, overwrite=state.config.overwrite)  # type: ignore[arg-type]
             if plan.reuse:
                 outcome = skipped_outcome(folder, plan)
                 stack.close()

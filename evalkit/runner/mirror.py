@@ -98,7 +98,9 @@ def pull(
         DataError: when a download fails, naming the dataset.
     """
     if download is None:
-        from huggingface_hub import snapshot_download as download
+        from huggingface_hub import snapshot_download
+
+        download = snapshot_download
     data_dir.mkdir(parents=True, exist_ok=True)
     entries = []
     for task_name, path, revision in datasets:

@@ -185,10 +185,11 @@ def _build_local(spec: TaskSpec) -> BuiltTask:
     for p in paths:
         if p is None or not p.is_file():
             raise DataError(f"task {spec.name}: file {p} does not exist; fix the path in the suite")
+    files = [p for p in paths if p is not None]  # all of them, as just checked
     metadata = TaskMetadata(
         name=spec.name,
         description=f"In-house {local.type} task read from local files by evalkit.",
-        dataset={"path": str(paths[0].parent), "revision": _fingerprint(paths)},  # type: ignore[arg-type]
+        dataset={"path": str(files[0].parent), "revision": _fingerprint(files)},
         type=local.type,
         category="t2t",
         modalities=["text"],
@@ -228,6 +229,9 @@ def _local_classes() -> dict[str, type]:
         # Mixed in first: replaces mteb's Hub loading with reading the suite's files.
         local_spec: LocalTaskSpec
         metadata: Any
+
+        def _read(self) -> Any:
+            raise NotImplementedError  # each task type below reads its own files
 
         def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
             if getattr(self, "data_loaded", False):
