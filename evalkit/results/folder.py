@@ -259,6 +259,13 @@ class ResultsFolder:
 
     # -- the manifest -----------------------------------------------------------------------------
 
+    def read_manifest(self) -> dict[str, Any]:
+        """The manifest ({} when there is none)."""
+        try:
+            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
     def update_manifest(self, update: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
         """Read, update and write the manifest under its lock: several runs may share a folder."""
         path = self.manifest_path
