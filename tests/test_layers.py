@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-_TESTS = '''
+_TESTS = """
 import sys
 import types
 
@@ -29,7 +29,7 @@ def test_imports_ray():
 
 def test_plain():
     assert 1 + 1 == 2
-'''
+"""
 
 
 def test_a_fast_test_that_loads_a_model_or_imports_ray_fails(tmp_path: Path):

@@ -70,6 +70,14 @@ def test_no_posix_only_imports() -> None:
     offenders = []
     for path in root.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            offenders += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] in {"fcntl", "termios", "pwd", "grp", "resource"}]
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            offenders += [
+                f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] in {"fcntl", "termios", "pwd", "grp", "resource"}
+            ]
     assert offenders == []

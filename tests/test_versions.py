@@ -37,7 +37,14 @@ def test_every_dependency_declares_a_lower_bound_ci_can_pin():
 
 @pytest.mark.parametrize(
     ("installed", "minimum", "ok"),
-    [("5.4.0", "5.4", True), ("5.4", "5.4.0", True), ("5.3.2", "5.4", False), ("6.0.0rc1", "5.4", True), ("5.10.0", "5.4", True), ("4.99", "5.4", False)],
+    [
+        ("5.4.0", "5.4", True),
+        ("5.4", "5.4.0", True),
+        ("5.3.2", "5.4", False),
+        ("6.0.0rc1", "5.4", True),
+        ("5.10.0", "5.4", True),
+        ("4.99", "5.4", False),
+    ],
 )
 def test_at_least_compares_release_numbers(installed: str, minimum: str, ok: bool):
     assert at_least(installed, minimum) is ok
