@@ -220,10 +220,8 @@ class _ListColumns:
 
 def as_list(values: Any) -> Any:
     """A datasets Column as a plain list (read in one go); anything else unchanged."""
-    try:
-        from datasets.arrow_dataset import Column
-    except ImportError:  # datasets < 4 gives plain lists already
-        return values
+    from datasets.arrow_dataset import Column
+
     return values[:] if isinstance(values, Column) else values
 
 
