@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import re
@@ -13,6 +12,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout  # an OS lock: flock, or msvcrt on Windows, where fcntl does not exist
 
 from evalkit.errors import OutputError
 
@@ -114,6 +115,8 @@ def remove_stale_temps(folder: Path, *, recursive: bool = True) -> int:
 
 
 def _alive(pid: int) -> bool:
+    if os.name == "nt":
+        return True  # os.kill(pid, 0) would end the process on Windows: keep the file rather than guess
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -192,30 +195,22 @@ def check_lock_path(path: Path) -> None:
 @contextlib.contextmanager
 def try_lock(path: Path) -> Iterator[bool]:
     """Hold an exclusive, non-blocking lock on `path` for the block; yields False if another holds it."""
-    check_lock_path(path)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    check_lock_path(path)  # refuses a planted symlink before filelock opens the file
+    lock = FileLock(str(path), timeout=0)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        lock.acquire()
+    except Timeout:
+        yield False
+        return
+    try:
+        yield True
     finally:
-        os.close(fd)
+        lock.release()
 
 
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on `path` for the block, waiting for it if needed."""
-    check_lock_path(path)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    check_lock_path(path)  # refuses a planted symlink before filelock opens the file
+    with FileLock(str(path), timeout=-1):
         yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)

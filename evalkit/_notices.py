@@ -20,6 +20,8 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from evalkit._util import first_line
+
 logger = logging.getLogger("evalkit.warnings")
 
 _PHASE_LOCK = threading.Lock()
@@ -45,8 +47,10 @@ class WarningLog:
 
 def warning_text(message: Warning | str, category: type[Warning]) -> str:
     """One line for a warning: its category and the first line of its message."""
-    first = str(message).strip().splitlines()[0] if str(message).strip() else ""
-    return f"{category.__name__}: {first}"
+    if isinstance(message, Warning):
+        return f"{category.__name__}: {first_line(message)}"
+    lines = [line for line in str(message).strip().splitlines() if line.strip()]
+    return f"{category.__name__}: {lines[0].strip() if lines else ''}"
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from evalkit._console import Console, ShortFormatter
 from evalkit._text import printable
@@ -31,15 +31,10 @@ _EPILOG_RUN = """examples:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from evalkit._util import package_versions
 
-    def of(pkg: str) -> str:
-        try:
-            return version(pkg)
-        except PackageNotFoundError:
-            return "not installed"
-
-    return f"evalkit {of('evalkit')} (mteb {of('mteb')}, Python {sys.version.split()[0]})"
+    v = package_versions("evalkit", "mteb", python=True)
+    return f"evalkit {v['evalkit']} (mteb {v['mteb']}, Python {v['python']})"
 
 
 _EPILOG_LEADERBOARD = """examples:
@@ -267,7 +262,7 @@ def _shard(value: str) -> tuple[int, int]:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, like every other bad input
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, like every other bad input
         self.exit(2, f"evalkit: error: {message}; see `{self.prog} --help`\n")
 
 
@@ -400,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dry-run", action="store_true", help="with --into: print the unified diff, write nothing")
     ce.set_defaults(func=_cmd_card_export)
 
-    g = sub.add_parser("regress", help="gate a candidate against a baseline")
+    g = sub.add_parser("regress", help="gate a candidate against a baseline")  # type: ignore[assignment]  # g names each group in turn; a parser takes the same add_argument
     g.add_argument("baseline", help="results folder or model card (README.md or Hub id)")
     g.add_argument("candidate", type=Path, help="results folder of the candidate")
     g.add_argument("--suite", help="suite for per-task tolerances (and for --candidate-model)")

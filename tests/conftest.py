@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,46 @@ needs_shared = pytest.mark.skipif(
     not MIRROR.is_dir(),
     reason=f"needs the shared offline data at {SHARED} (a fresh clone has none; CI provides it)",
 )
+
+
+# --- the fast layer stays fast: a test not marked `slow` may not load a model or import Ray -------------
+# evalkit raises the audit event "evalkit.model.load" each time it loads a model's weights (`load_resolved`:
+# a checkpoint or an mteb loader; a Python factory such as tests/keyword_encoder.py is the factory's business); an
+# audit hook counts them for the whole session (no patching). A test that raises the count, or is the
+# first to import Ray, fails unless it is marked slow: that is what keeps `pytest -m "not slow"` under a
+# minute with no weights and no Ray.
+_LOADS: list[str] = []
+
+
+def _count_loads(event: str, args: tuple[object, ...]) -> None:
+    if event == "evalkit.model.load":
+        _LOADS.append(str(args[0]))
+
+
+sys.addaudithook(_count_loads)
+_BEFORE = pytest.StashKey[tuple[int, bool]]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.stash[_BEFORE] = (len(_LOADS), "ray" in sys.modules)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # noqa: ANN201 - a pytest hook wrapper
+    outcome = yield
+    report = outcome.get_result()
+    if call.when != "teardown" or item.get_closest_marker("slow") is not None or _BEFORE not in item.stash:
+        return
+    loads_before, had_ray = item.stash[_BEFORE]
+    broke = [f"loaded a model ({', '.join(_LOADS[loads_before:])})"] if len(_LOADS) > loads_before else []
+    # A session run shared with earlier tests loads its model once: asking for one counts as loading it.
+    broke += [f"uses {name} (a run on real weights)" for name in ("smoke_results", "mirror_results") if name in item.fixturenames]
+    if not had_ray and "ray" in sys.modules:
+        broke.append("imported Ray")
+    if broke and report.passed:
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid} {' and '.join(broke)} but is not marked slow: mark it @pytest.mark.slow"
 
 
 @pytest.fixture(autouse=True)

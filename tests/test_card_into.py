@@ -163,6 +163,7 @@ def test_model_index_in_the_middle_is_replaced_in_place(tmp_path: Path, capsys):
     assert path.read_text(encoding="utf-8") == f"---\nlicense: mit\n{model_index}# a comment\nlanguage:\n- en\n---\nbody\n"
 
 
+@pytest.mark.slow  # runs the smoke suite on the real all-MiniLM-L6-v2 weights (smoke_results)
 def test_in_house_tasks_are_not_exported_as_mteb_tasks(smoke_results: Path, capsys):
     code, out, err = run(["card", "export", str(smoke_results)], capsys)
     assert code == 2 and out == ""
@@ -181,6 +182,7 @@ def test_into_options_need_into(capsys):
     assert code == 2 and err == "evalkit: error: --dry-run: only with --into README.md\n"
 
 
+@pytest.mark.slow  # runs the smoke suite on the real all-MiniLM-L6-v2 weights (smoke_results)
 def test_compare_with_nothing_in_common_fails_and_names_both_models(smoke_results: Path, tmp_path: Path, capsys):
     code, out, _ = run(["card", "compare", str(smoke_results), "--card", str(JINA), "--reports", str(tmp_path)], capsys)
     assert code == 1

@@ -55,6 +55,7 @@ def test_reference_card_gives_its_own_cmteb_averages(tmp_path: Path, capsys):
     check_page(tmp_path / "leaderboard.html", "RANKED", [JINA, "cmteb"])
 
 
+@pytest.mark.slow  # runs the smoke suite on the real all-MiniLM-L6-v2 weights (smoke_results)
 @needs_card
 def test_results_and_cards_side_by_side(smoke_results: Path, short_results: Path, tmp_path: Path, capsys):
     sources = [str(smoke_results.parents[1]), str(short_results.parents[1]), str(CARD)]
@@ -86,6 +87,7 @@ def test_results_and_cards_side_by_side(smoke_results: Path, short_results: Path
     assert "no task is on every row, so there are no common averages" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # runs the smoke suite on the real all-MiniLM-L6-v2 weights (smoke_results)
 @needs_card
 def test_a_folder_of_results_and_cards(smoke_results: Path, short_results: Path, tmp_path: Path, capsys):
     # One folder holding two results trees, a card, and a README without a model-index (ignored).

@@ -19,6 +19,9 @@ from evalkit.cli import main
 
 from .test_regress import noisy_checkpoint
 
+# Every page here is made from runs on real weights (smoke_results, a noisy copy of the checkpoint).
+pytestmark = pytest.mark.slow
+
 CHROMIUM = Path("/usr/bin/chromium")
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 

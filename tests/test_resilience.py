@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,22 +34,34 @@ def _results(out: Path) -> list[Path]:
     return [p for p in out.glob("*/*/evalkit/local/Smoke*.json")]
 
 
+def _wait_until(proc: subprocess.Popen[bytes], reached: Callable[[], bool], what: str, timeout: float = 180) -> None:
+    """Poll until `reached()`; fail if the process ended first or it never happened."""
+    deadline = time.monotonic() + timeout
+    while not reached():
+        assert proc.poll() is None, f"the run ended ({proc.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {timeout:.0f} s"
+        time.sleep(0.02)
+
+
 @pytest.mark.parametrize("kill_after_results", [0, 2, 4])
 def test_sigkill_then_resume_equals_an_uninterrupted_run(smoke_results: Path, tmp_path: Path, kill_after_results: int):
     out, cache = tmp_path / "out", tmp_path / "cache"
     args = [*RUN, "--output", str(out), "--cache-dir", str(cache)]
     proc = subprocess.Popen(args, env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while len(_results(out)) < kill_after_results and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
     if kill_after_results == 0:
-        time.sleep(6)  # mid-start: imports and model loading
+        # Mid-start: the model is loaded (model_meta.json is written on first use) and the first task runs.
+        _wait_until(proc, lambda: bool(list(out.glob("*/*/model_meta.json"))), "model_meta.json")
+    else:
+        _wait_until(proc, lambda: len(_results(out)) >= kill_after_results, f"{kill_after_results} results")
+    assert proc.poll() is None  # killed while running, not after it finished
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert proc.returncode == -signal.SIGKILL
     # Whatever was written is whole: every results file present parses.
     for path in _results(out):
         json.loads(path.read_text())
     done_before = {p.stem for p in _results(out)}
+    assert len(done_before) < 6  # the kill came before the end: something is left to resume
     resumed = subprocess.run(args, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     for task in done_before:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 
 @functools.cache
-def _registry() -> dict[str, type]:
+def _registry() -> dict[str, Any]:  # task classes, each with a `metadata` attribute
     # mteb.get_task() builds a task object (and warns for superseded tasks); name lookups for
     # validation, card parsing and table building only need the class and its metadata.
     from mteb.get_tasks import _TASKS_REGISTRY
@@ -417,13 +417,13 @@ class Capture:
             queries = data["queries"]
             q_text = dict(zip(as_list(queries["id"]), as_list(queries["text"]), strict=True))
             corpus = data["corpus"]
-            wanted = {max(qrels[q], key=qrels[q].get) for q in ids if qrels.get(q)}
+            wanted = {max(qrels[q], key=qrels[q].__getitem__) for q in ids if qrels.get(q)}
             doc_ids = as_list(corpus["id"])
             rows = [i for i, d in enumerate(doc_ids) if d in wanted]
             picked = corpus.select(rows)
             titles = as_list(picked["title"]) if "title" in picked.column_names else [""] * len(rows)
             d_text = {doc_ids[i]: ((t + " " if t else "") + x)[:300] for i, t, x in zip(rows, titles, as_list(picked["text"]), strict=True)}
-            best = [d_text.get(max(qrels[q], key=qrels[q].get), "") if qrels.get(q) else "" for q in ids]
+            best = [d_text.get(max(qrels[q], key=qrels[q].__getitem__), "") if qrels.get(q) else "" for q in ids]
             return [str(q_text.get(q, "")) for q in ids], best
         except Exception:  # noqa: BLE001 - texts are for display; scores never depend on them
             return [], []
@@ -521,8 +521,10 @@ def registry_shell(name: str) -> Any:
     import sentence_transformers
 
     meta = mteb.get_model_meta(name)
+    if meta.loader is None:
+        raise TypeError(f"{name}: mteb has no loader for this model")
     saved = sentence_transformers.SentenceTransformer
-    sentence_transformers.SentenceTransformer = _RecordingSentenceTransformer  # type: ignore[misc]
+    sentence_transformers.SentenceTransformer = _RecordingSentenceTransformer  # type: ignore[misc, assignment]  # a stand-in for the loader's one call
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "no instruction template" notes of mteb's loaders
@@ -531,7 +533,7 @@ def registry_shell(name: str) -> Any:
         sentence_transformers.SentenceTransformer = saved  # type: ignore[misc]
     if not isinstance(getattr(wrapper, "model", None), _RecordingSentenceTransformer):
         raise TypeError(f"{name}: mteb's loader did not build a SentenceTransformer-based wrapper")
-    wrapper.mteb_model_meta = meta
+    wrapper.mteb_model_meta = meta  # type: ignore[misc]  # mteb's protocols declare it read-only; its wrappers store it
     return wrapper
 
 

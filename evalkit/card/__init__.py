@@ -28,10 +28,11 @@ The package, one module a stage: `names` (card names and scales: metric names ol
 Scores table) and `write` (entries from a table, `render`, `export`, `update_card`).
 """
 
-from evalkit.card.names import EXTRA, METRIC_MAP, MTEB_KEYS, is_extra, parse_task_name, same_model
+from evalkit.card.names import EXTRA, METRIC_MAP, MTEB_KEYS, is_extra, parse_task_name
 from evalkit.card.read import read_card
 from evalkit.card.style import STYLES, CardStyle
 from evalkit.card.write import CardExport, entries_from_table, export, export_card_text, render, select_exportable, update_card
+from evalkit.results.names import same_model
 
 __all__ = [
     "EXTRA",

@@ -3,8 +3,8 @@
 Old card metric names and mteb 2.x keys, both ways (`METRIC_MAP`, `mteb_key`, `printed_name`); the
 keys mteb 2.26 writes per task type (`MTEB_KEYS`); entry names `MTEB <Task> (<subset>)` to an mteb
 2.x task, by name, mteb's renames or the entry's dataset path (`parse_task_name`); card metrics with
-no mteb 2.x key (extras, `is_extra`); percents and 0-1 values (`from_percent`, `to_printed`); and
-whether two model names name one model (`same_model`).
+no mteb 2.x key (extras, `is_extra`); and percents and 0-1 values (`from_percent`, `to_printed`).
+Whether two model names name one model and a task's type are `evalkit.results.names`'.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import math
 import re
+
+from evalkit.results.names import task_type_of
 
 #: Prefix of the table metric of a card metric with no mteb 2.x equivalent (kept, not compared).
 EXTRA = "extra:"
@@ -108,18 +110,11 @@ def _tasks_by_path() -> dict[str, tuple[str, ...]]:
 
     index: dict[str, list[str]] = {}
     for name in task_names():
-        path = task_metadata(name).dataset.get("path")
+        meta = task_metadata(name)
+        path = meta.dataset.get("path") if meta is not None else None
         if isinstance(path, str):
             index.setdefault(path.lower(), []).append(name)
     return {k: tuple(v) for k, v in index.items()}
-
-
-def type_of(task: str) -> str | None:
-    """Mteb's task type of a task (`STS`, `Retrieval`...); None for a task mteb does not know."""
-    from evalkit._compat.mteb import task_metadata
-
-    meta = task_metadata(task)
-    return str(meta.type) if meta is not None else None
 
 
 @functools.cache
@@ -134,9 +129,9 @@ def _resolve_task(name: str, dataset_type: str | None = None, declared: str | No
     from evalkit._compat.mteb import has_task, renamed_tasks, task_names
 
     direct = name if has_task(name) else CARD_TASK_RENAMES.get(name) or renamed_tasks().get(name) or _lowercase_tasks().get(name.lower())
-    if direct is not None and (declared is None or type_of(direct) == declared):
+    if direct is not None and (declared is None or task_type_of(direct) == declared):
         return direct
-    prefix = [t for t in task_names() if t.lower().startswith(name.lower()) and (declared is None or type_of(t) == declared)]
+    prefix = [t for t in task_names() if t.lower().startswith(name.lower()) and (declared is None or task_type_of(t) == declared)]
     path = str(dataset_type or "").lower()
     on_path = set(_tasks_by_path().get(path, ())) | {t for p, ts in _tasks_by_path().items() if p.rsplit("/", 1)[-1] == path for t in ts}
     candidates = [t for t in prefix if t in on_path] or prefix
@@ -187,19 +182,6 @@ def printed_name(task_type: str, metric: str, old_names: bool) -> str | None:
     if not old_names:
         return metric
     return _OLD_NAME.get(task_type, {}).get(metric)
-
-
-def same_model(a: str, b: str) -> bool:
-    """True when two model names name the same model: equal, or equal last path components.
-
-    `sentence-transformers/all-MiniLM-L6-v2`, `all-MiniLM-L6-v2` and
-    `sentence-transformers__all-MiniLM-L6-v2` are one model; case does not matter.
-    """
-
-    def last(name: str) -> str:
-        return re.split(r"/|__", name.strip().rstrip("/"))[-1].lower()
-
-    return a.strip().lower() == b.strip().lower() or last(a) == last(b)
 
 
 # ---------------------------------------------------------------------------------------------

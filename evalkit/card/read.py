@@ -16,10 +16,11 @@ import pandas as pd
 import yaml
 
 from evalkit import _parse
-from evalkit.card.names import EXTRA, MTEB_TYPES, from_percent, is_extra, main_metric, mteb_key, parse_task_name, type_of
+from evalkit.card.names import EXTRA, MTEB_TYPES, from_percent, is_extra, main_metric, mteb_key, parse_task_name
 from evalkit.card.style import CardEntry, CardMetric, CardStyle, detect_style
 from evalkit.errors import DataError
 from evalkit.results import scores as S
+from evalkit.results.names import task_type_of
 
 
 @dataclass
@@ -105,7 +106,7 @@ def _declared_type(task_data: Any) -> str | None:
 
 def _bounded(metric: str | None) -> bool:
     # Scores in [0, 1] (or [-1, 1]): the ones that say whether a card prints percents.
-    return bool(metric) and not is_extra(metric) and not metric.startswith("nauc_") and not metric.endswith("_std")  # type: ignore[union-attr]
+    return metric is not None and bool(metric) and not is_extra(metric) and not metric.startswith("nauc_") and not metric.endswith("_std")
 
 
 def split_front_matter(text: str, where: str) -> tuple[str, str, str]:
@@ -178,7 +179,7 @@ def _read_entry(result: Any, number: int, where: str) -> CardEntry:
         raise _malformed(where, f"result {number} needs metrics, each with type and value")
     declared = _declared_type(task_data)
     task, subset = parse_task_name(str(dataset.get("name") or dataset.get("type")), dataset.get("config"), dataset.get("type"), declared)
-    ttype = type_of(task) or declared or str(task_data.get("type") or "")
+    ttype = task_type_of(task) or declared or str(task_data.get("type") or "")
     main = main_metric(task)
     read = []
     for m in metrics:

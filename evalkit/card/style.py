@@ -155,8 +155,8 @@ def detect_style(entries: list[CardEntry], *, percent: bool) -> CardStyle:
     lists = [[m.name for m in e.metrics] for e in entries]
     many = [names_ for names_ in lists if len(names_) > 1]
     first = entries[0].data
-    task_data = first.get("task") if isinstance(first.get("task"), dict) else {}
-    dataset = first.get("dataset") if isinstance(first.get("dataset"), dict) else {}
+    task_data: dict[str, Any] = first["task"] if isinstance(first.get("task"), dict) else {}
+    dataset: dict[str, Any] = first["dataset"] if isinstance(first.get("dataset"), dict) else {}
     metric0 = entries[0].metrics[0].fields if entries[0].metrics else {"type": None, "value": None}
     revisions = [(e.data.get("dataset") or {}).get("revision", "absent") for e in entries]
     # A dataset without a revision: `revision: None` (C-MTEB cards) or `revision: null`.

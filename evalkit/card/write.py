@@ -18,11 +18,11 @@ import pandas as pd
 import yaml
 
 from evalkit import _parse
-from evalkit.card.names import CARD_TASK_RENAMES, HF_TASK_TYPES, is_extra, main_metric, printed_name, same_model, to_printed
+from evalkit.card.names import CARD_TASK_RENAMES, HF_TASK_TYPES, is_extra, main_metric, printed_name, to_printed
 from evalkit.card.read import CardScores, front_matter, parse_card, plain, split_front_matter
 from evalkit.card.style import STYLES, CardEntry, CardMetric, CardStyle, Style, style_of
 from evalkit.errors import DataError
-from evalkit.results import scores as S
+from evalkit.results.names import same_model, task_type_of
 
 
 def _entry_name(style: CardStyle, task: str, subset: str) -> str:
@@ -89,7 +89,7 @@ def _place(metrics: list[CardMetric], new: CardMetric, style: CardStyle) -> None
 
 def _wanted(style: CardStyle, group: pd.DataFrame) -> list[tuple[str, str, float]]:
     """(printed name, table metric, value) of the metrics a style writes for one results group."""
-    ttype = _text(group["task_type"].iloc[0]) or S.task_type_of(str(group["task"].iloc[0]))
+    ttype = _text(group["task_type"].iloc[0]) or task_type_of(str(group["task"].iloc[0]))
     out = []
     for row in group.itertuples():
         if style.metrics == "main" and not (row.is_main and style.main_metric):
@@ -105,7 +105,7 @@ def _wanted(style: CardStyle, group: pd.DataFrame) -> list[tuple[str, str, float
 
 def _entry_from_group(style: CardStyle, key: tuple[str, str, str], group: pd.DataFrame) -> CardEntry:
     task, subset, split = key
-    ttype = _text(group["task_type"].iloc[0]) or S.task_type_of(task)
+    ttype = _text(group["task_type"].iloc[0]) or task_type_of(task)
     data = _new_entry_data(
         style, task, subset, split, ttype, _dataset_of(task, group["dataset"].iloc[0]), group["dataset_revision"].iloc[0]
     )

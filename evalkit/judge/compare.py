@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from evalkit.report import pages as R
 from evalkit.results import scores as S
+from evalkit.results.names import same_model
 from evalkit.runner.settings import COMPARE_TOLERANCE
 
 _MATCH = 5e-7
@@ -61,7 +63,7 @@ class CompareReport:
 def _status(delta: float | None, tolerance: float, card: float | None, ours: float | None) -> str:
     if card is None or pd.isna(card):
         return "missing on card"
-    if ours is None or pd.isna(ours):
+    if ours is None or pd.isna(ours) or delta is None:
         return "missing in results"
     if abs(delta) <= _MATCH:
         return "match"
@@ -101,8 +103,6 @@ def header_lines(
     The first line names the results' model and revision and the card's model; a results model
     that is not the card's is a warning line.
     """
-    from evalkit.card import same_model
-
     model = _one(ours, "model") or "unknown model"
     revision = _one(ours, "revision") or "unknown revision"
     names = card_names or tuple(n for n in [_one(card, "model")] if n) or ("unnamed",)
@@ -228,6 +228,7 @@ def write_reports(report: CompareReport, folder: Path, *, about: R.About | None 
     both = main.dropna(subset=["card", "ours"])
     off = int((main["status"] == "off").sum())
     # Nothing compared fails the command (exit 1) as an off score does: nothing was checked.
+    tone: R.Tone
     verdict, tone = ("OFF", "bad") if off else (("MATCH", "good") if len(both) else ("NOTHING COMPARED", "bad"))
     counts = main["status"].value_counts()
     compared = [f"{int(counts[s])} {s}" for s in ("match", "within tolerance", "off") if s in counts]
@@ -236,11 +237,11 @@ def write_reports(report: CompareReport, folder: Path, *, about: R.About | None 
     if len(main) > len(both):
         summary += "; " + ", ".join(f"{int(counts[s])} {s}" for s in ("missing in results", "missing on card") if s in counts)
 
-    def label(r: object) -> str:
+    def label(r: Any) -> str:
         subset = "" if r.subset == "default" else f" {r.subset}"
         return f"{r.task}{subset} ({r.split})"
 
-    def row_id(r: object) -> str:
+    def row_id(r: Any) -> str:
         return R.anchor("main", r.task, r.subset, r.split)
 
     groups = [

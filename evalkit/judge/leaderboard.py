@@ -27,7 +27,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -36,6 +36,7 @@ from evalkit._types import TASK_TYPES
 from evalkit.errors import DataError
 from evalkit.report import pages as R
 from evalkit.results import scores as S
+from evalkit.results.names import same_model, task_type_of
 from evalkit.runner.settings import COMPARE_TOLERANCE
 from evalkit.runner.suite import Suite
 
@@ -111,7 +112,7 @@ def collect(sources: Sequence[str | Path], *, suite: Suite | None = None) -> tup
                     f"leaderboard source {source}: holds no results (<model>/<revision>/<Task>.json) and no model card with a model-index"
                 )
             if not found:
-                warnings.append(f"{source}: no results on the tasks of suite {suite.name}; left out")
+                warnings.append(f"{source}: no results on the tasks of suite {suite.name if suite is not None else '-'}; left out")
             entries += found
         elif str(source).count("/") == 1 and not str(source).startswith((".", "/", "~")):
             entries.append(_card_entry(source, label))  # a Hub model id: its card
@@ -233,7 +234,7 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
     seen: set[tuple[str, ...]] = set()
     notes = list(warnings)
     for e in entries:
-        key = (e.model, e.revision, e.kind, e.source)
+        key: tuple[str, ...] = (e.model, e.revision, e.kind, e.source)
         if key in seen:
             notes.append(f"{e.model}@{e.revision} from {e.source} appears twice; kept once")
             continue
@@ -259,7 +260,7 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
         # that lacks one of them lacks the task (a mean over fewer splits would not be comparable).
         task_set = tuple(t.name for t in suite.tasks)
         for spec in suite.tasks:
-            types.setdefault(spec.name, spec.local.type if spec.local is not None else S.task_type_of(spec.name))
+            types.setdefault(spec.name, spec.local.type if spec.local is not None else task_type_of(spec.name))
             for key, pairs in pairs_of.items():
                 have = pairs.get(spec.name)
                 if have is None:
@@ -287,16 +288,16 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
         lacks += [f"{t} [{'/'.join(s)} missing]" for t, s in incomplete.get(key, {}).items()]
         counted = [t for t in (common if average == "common" else task_set) if t in scores]
         row = {"model": model, "revision": revision, "kind": kind, "source": source, "tasks": len(scores), "of": len(task_set)}
-        type_means = []
+        type_means: list[float] = []
         partial = []
         for ttype in type_cols:
             of_type = [t for t in counted if types.get(t) == ttype]
             wanted = [t for t in (common if average == "common" else task_set) if types.get(t) == ttype]
-            row[ttype] = _mean([scores[t] for t in of_type])
+            row[ttype] = type_mean = _mean([scores[t] for t in of_type])
             if of_type and len(of_type) < len(wanted):
                 partial.append(ttype)
             if of_type:
-                type_means.append(row[ttype])
+                type_means.append(type_mean)
         row["mean (task)"] = _mean([scores[t] for t in counted])
         row["mean (type)"] = _mean(type_means)
         row["partial"] = partial
@@ -314,8 +315,8 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
     tasks_wide = pd.DataFrame(
         [{**dict(zip(KEY, key, strict=True)), **{t: scores.get(t, math.nan) for t in task_set}} for key, scores in per_task.items()]
     )
-    order = {tuple(r): i for i, r in enumerate(frame[KEY].itertuples(index=False, name=None))}
-    tasks_wide = tasks_wide.iloc[sorted(range(len(tasks_wide)), key=lambda i: order[tuple(tasks_wide.loc[i, KEY])])].reset_index(drop=True)
+    rank_of = {tuple(r): i for i, r in enumerate(frame[KEY].itertuples(index=False, name=None))}
+    tasks_wide = tasks_wide.iloc[sorted(range(len(tasks_wide)), key=lambda i: rank_of[tuple(tasks_wide.loc[i, KEY])])].reset_index(drop=True)
     suite_name = suite.name if suite is not None else None
     text = _markdown(frame, versus, task_set, common, type_cols, average, suite_name, notes)
     return Leaderboard(frame, tasks_wide, versus, task_set, type_cols, common, average, suite_name, tuple(notes), text)
@@ -333,10 +334,6 @@ def _lacking(have: set[tuple[str, str]], splits: tuple[str, ...] | None, subsets
     return []
 
 
-def _norm(model: str) -> str:
-    return model.rsplit("/", 1)[-1].lower()
-
-
 def _claimed_vs_measured(
     per_task: dict[tuple[str, ...], dict[str, float]], types: dict[str, str], type_cols: tuple[str, ...]
 ) -> pd.DataFrame:
@@ -346,7 +343,7 @@ def _claimed_vs_measured(
         if key[2] != "measured":
             continue
         for ckey, card in claimed.items():
-            if _norm(ckey[0]) != _norm(key[0]):
+            if not same_model(ckey[0], key[0]):
                 continue
             shared = sorted(set(measured) & set(card))
             row = {
@@ -492,7 +489,7 @@ def write_reports(board: Leaderboard, folder: Path, *, about: R.About | None = N
             for r in twins.itertuples(index=False):
                 short[(r.model, r.revision, r.kind, r.source)] = ", " + os.path.relpath(os.path.abspath(r.source), base)
 
-    def name(r: object) -> str:
+    def name(r: Any) -> str:
         rev = "" if r.revision == "-" else f"@{r.revision[:8]}"
         return f"{r.model.rsplit('/', 1)[-1]}{rev} ({r.kind}{short.get((r.model, r.revision, r.kind, r.source), '')})"
 
@@ -514,6 +511,7 @@ def write_reports(board: Leaderboard, folder: Path, *, about: R.About | None = N
     top = frame.iloc[0]
     summary = f"#1 {top['model']} ({top['kind']}): mean (task) {R.fmt(top['mean (task)'])} over {top['tasks']} of {top['of']} tasks."
     versus = board.claimed_vs_measured
+    tone: R.Tone
     if versus.empty:
         verdict, tone = "RANKED", "info"
     else:

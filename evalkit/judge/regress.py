@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -84,8 +85,8 @@ def paired_bootstrap(
             return None
         bi = {q: i for i, q in enumerate(base.ids)}
         ci = {q: i for i, q in enumerate(cand.ids)}
-        a = (np.asarray(base.values)[[bi[q] for q in common]],)
-        b = (np.asarray(cand.values)[[ci[q] for q in common]],)
+        a: tuple[np.ndarray, ...] = (np.asarray(base.values)[[bi[q] for q in common]],)
+        b: tuple[np.ndarray, ...] = (np.asarray(cand.values)[[ci[q] for q in common]],)
     else:
         if len(base) != len(cand) or len(base) == 0:
             return None
@@ -157,8 +158,8 @@ def moved_examples(
     if base.kind != cand.kind or cap <= 0:
         return empty, "", 0
 
-    def at(values: list, i: int) -> str:
-        return str(values[i]) if i < len(values) else ""
+    def at(values: Sequence[object], i: int | np.integer) -> str:
+        return str(values[int(i)]) if i < len(values) else ""
 
     rows = []
     if base.kind == "mean":
@@ -186,7 +187,7 @@ def moved_examples(
             else "before/after: the share of classifier runs that got the item right; gold: its label"
         )
     else:
-        if len(base) != len(cand) or len(base) < 2 or not np.array_equal(*(np.asarray(x.gold) for x in (base, cand))):
+        if len(base) != len(cand) or len(base) < 2 or not np.array_equal(np.asarray(base.gold), np.asarray(cand.gold)):
             return empty, "", 0
         gold, pb, pc = (np.asarray(v, dtype=np.float64) for v in (base.gold, base.pred, cand.pred))
         if base.kind == "correlation":
@@ -525,7 +526,8 @@ def write_reports(report: RegressReport, folder: Path, *, about: R.About | None 
 
     colours = {"regressed": C.BAD, "improved": C.GOOD, "unchanged": C.NEUTRAL}
     tones = {"regressed": "bad", "missing": "warn", "improved": "good", "new": "muted"}
-    verdict, tone = {"pass": ("PASS", "good"), "regressed": ("REGRESSED", "bad"), "incomplete": ("INCOMPLETE", "warn")}[report.outcome]
+    verdicts: dict[str, tuple[str, R.Tone]] = {"pass": ("PASS", "good"), "regressed": ("REGRESSED", "bad"), "incomplete": ("INCOMPLETE", "warn")}
+    verdict, tone = verdicts[report.outcome]
     tasks = report.tasks
     counts = tasks["verdict"].value_counts()
     order = ("regressed", "improved", "unchanged", "missing", "new")
@@ -533,11 +535,11 @@ def write_reports(report: RegressReport, folder: Path, *, about: R.About | None 
     if len(report.missing):
         summary += "; missing tasks " + ("allowed (--allow-missing)" if report.allow_missing else "fail the gate")
 
-    def label(r: object) -> str:
+    def label(r: Any) -> str:
         subset = "" if r.subset == "default" else f" {r.subset}"
         return f"{r.task}{subset} ({r.split})"
 
-    def row_id(r: object) -> str:
+    def row_id(r: Any) -> str:
         return R.anchor("task", r.task, r.subset, r.split)
 
     judged = tasks[tasks.verdict.isin(list(colours))]

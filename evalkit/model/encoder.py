@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -269,6 +270,7 @@ def load_resolved(
         cache = EmbeddingCache(cache_dir, model_key(resolved, settings))
     if resolved.kind == "python":
         return ProtocolEncoder(load_python(resolved), resolved, settings, cache=cache)
+    sys.audit("evalkit.model.load", resolved.name)  # weights from here on; tests/conftest.py keeps them out of the fast layer
     # "cuda:0,cuda:1" (or "cpu,cpu"): load on the first device, encode data-parallel on all.
     device = pick_device(settings.device.split(",")[0].strip())
     if resolved.kind == "mteb":

@@ -196,7 +196,7 @@ def list_presets(*, language: str | None = None, kind: str | None = None) -> lis
         if language and not any(str(lang).split("-")[0] == language for lang in meta.languages or ()):
             continue
         preset_kind, reason = _kind(meta)
-        if kind and preset_kind != kind:
+        if not meta.name or (kind and preset_kind != kind):
             continue
         values = {"prompts": dict((meta.loader_kwargs or {}).get("model_prompts") or {})} if preset_kind == "sentence-transformers" else {}
         out.append(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from evalkit import _parse
+from evalkit._util import first_line, require_sentence_transformers
 from evalkit.errors import ModelError
 from evalkit.model.settings import ModelSettings
 
@@ -158,7 +159,7 @@ def load_python(resolved: ResolvedModel) -> Any:
     try:
         return getattr(_import(module_name), function)()
     except Exception as exc:  # noqa: BLE001 - the user's factory may raise anything; one line names it
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc, 200)
         raise ModelError(f"model py:{resolved.factory}: the factory failed ({type(exc).__name__}: {first})") from None
 
 
@@ -232,7 +233,7 @@ def load_mteb(resolved: ResolvedModel, settings: ModelSettings, device: str) -> 
     try:
         return mteb.get_model(str(settings.model), device=device)
     except Exception as exc:  # noqa: BLE001 - mteb's loaders raise many kinds; one line names it
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise ModelError(f"model {resolved.name}: mteb's loader failed ({type(exc).__name__}: {first})") from None
 
 
@@ -240,8 +241,10 @@ def prepare_model(settings: ModelSettings, *, download: bool = True) -> Resolved
     """Find a model's files and check it may be loaded, without loading it.
 
     Raises:
-        ModelError: missing model, or remote code / pickle weights not opted in.
+        ModelError: missing model, remote code / pickle weights not opted in, or a
+            sentence-transformers too old to load models with.
     """
+    require_sentence_transformers()  # the one version check: before any download or load, driver and Ray worker alike
     resolved = resolve_model(settings, download=download)
     check_trust(resolved, settings)
     return resolved
@@ -320,7 +323,7 @@ def load_sentence_transformer(resolved: ResolvedModel, settings: ModelSettings, 
                 modules.append(Normalize())
             model = SentenceTransformer(modules=modules, device=device, **extra)
     except (OSError, ValueError, RuntimeError, KeyError, ImportError) as exc:
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise ModelError(f"model {resolved.name}: cannot be loaded from {resolved.path} ({first})") from None
     check_loaded_weights(model, resolved.name, resolved.path, settings)
     if is_st and settings.pooling != "auto":
@@ -332,7 +335,7 @@ def load_sentence_transformer(resolved: ResolvedModel, settings: ModelSettings, 
     return model
 
 
-def _replace_pooling(model: Any, mode: str, pooling_cls: type) -> None:
+def _replace_pooling(model: Any, mode: str, pooling_cls: Any) -> None:
     for idx, module in enumerate(model):
         if isinstance(module, pooling_cls):
             model[idx] = pooling_cls(module.get_embedding_dimension(), pooling_mode=mode)

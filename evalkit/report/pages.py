@@ -22,6 +22,7 @@ import pandas as pd
 
 from evalkit._io import remove_stale_temps, write_atomic
 from evalkit._text import csv_cell, md_cell, xml_text
+from evalkit._util import package_versions
 
 Tone = Literal["good", "bad", "warn", "info"]
 _TEMPLATES = Path(__file__).with_name("templates")
@@ -149,18 +150,6 @@ def manifest_of(folder: Path) -> dict[str, Any]:
 def suite_of(folder: Path) -> str | None:
     """The suite a results folder was run with, from its manifest."""
     return (manifest_of(folder).get("suite") or {}).get("name")
-
-
-def _own_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("evalkit", "mteb"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 # --- tables ------------------------------------------------------------------------------------------
@@ -307,9 +296,8 @@ def render_page(
             summary=summary,
             about=about,
             created=time.strftime("%Y-%m-%d %H:%M %Z"),
-            versions=_own_versions(),
+            versions=package_versions("evalkit", "mteb"),
             charts=charts,
             **context,
         )
     )
-

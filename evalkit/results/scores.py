@@ -28,6 +28,7 @@ import pandas as pd
 
 from evalkit import _parse
 from evalkit.errors import DataError
+from evalkit.results.names import task_type_of
 
 COLUMNS = [
     "model",
@@ -64,14 +65,6 @@ def make(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     frame["value"] = frame["value"].astype("float64")
     frame["is_main"] = frame["is_main"].astype(bool)
     return frame[COLUMNS].reset_index(drop=True)
-
-
-def task_type_of(task: str) -> str:
-    """The mteb task type of a registered task name ('' when unknown)."""
-    from evalkit._compat.mteb import task_metadata
-
-    meta = task_metadata(task)
-    return meta.type if meta is not None else ""
 
 
 def read_results(folder: Path, *, single_model: bool = False, source: str = "run") -> pd.DataFrame:

@@ -36,9 +36,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from evalkit._util import first_line, package_versions
 from evalkit.errors import EvalkitError
 from evalkit.runner import ray_cluster
-from evalkit.runner.loop import Done, RunSummary, package_versions, prepare_run, run_prepared
+from evalkit.runner.loop import Done, RunSummary, prepare_run, run_prepared
 from evalkit.runner.sizes import task_resources, texts_to_encode
 from evalkit.runner.task import Evaluated, ModelJob, TaskOutcome, TaskPlan, TaskReport
 from evalkit.runner.worker import VERSIONED, TaskJob, run_job
@@ -152,7 +153,7 @@ class RayExecutor:
             data_dir=config.data_dir.resolve() if config.data_dir else None,
             model=replace(model, settings=settings),  # the run's prompt table travels with it
             cache=cache.resolve() if isinstance(cache, Path) else cache,
-            versions=package_versions(VERSIONED),
+            versions=package_versions(*VERSIONED),
             env={k: os.environ[k] for k in _ENV_PASSED if k in os.environ},
         )
         sizes = {p.built.name: texts_to_encode(p.built) for p in todo}
@@ -187,8 +188,7 @@ class RayExecutor:
         ray = self.ray
         if isinstance(exc, ray.exceptions.RayTaskError):
             cause = getattr(exc, "cause", None) or exc
-            text = str(cause).strip().splitlines()
-            reason = f"{type(cause).__name__}: {text[0][:300] if text else ''} (in the Ray worker)"
+            reason = f"{first_line(cause, with_type=True)} (in the Ray worker)"
         else:
             text = str(exc).strip().splitlines()
             first = text[0][:200] if text else ""

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import platform
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -24,6 +23,7 @@ from typing import Any, Protocol
 from evalkit._io import check_writable
 from evalkit._notices import WarningLog, capture_warnings
 from evalkit._types import EncodeStats
+from evalkit._util import RUN_PACKAGES, package_versions
 from evalkit.errors import DataError, ModelError, SuiteError
 from evalkit.model.prompts import prompt_rows, prompt_table_for
 from evalkit.model.source import ResolvedModel, prepare_model
@@ -84,24 +84,6 @@ class RunSummary:
     def failed(self) -> list[TaskOutcome]:
         """The tasks that failed."""
         return [o for o in self.outcomes if o.status == "failed"]
-
-
-def package_versions(packages: Iterable[str]) -> dict[str, str]:
-    """The installed version of each package, or "not installed"."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in packages:
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
-
-
-def _versions() -> dict[str, str]:
-    packages = ("evalkit", "mteb", "torch", "transformers", "sentence-transformers", "datasets", "numpy")
-    return {"python": sys.version.split()[0], **package_versions(packages)}
 
 
 def _hardware(device: str) -> dict[str, Any]:
@@ -185,7 +167,7 @@ class RunState:
                     "tasks": [t.name for t in config.suite.tasks],
                 },
                 "data_dir": str(config.data_dir) if config.data_dir else None,
-                "versions": _versions(),
+                "versions": package_versions(*RUN_PACKAGES, python=True),
                 "hardware": _hardware(self.device),
                 "started": previous.get("started", self.started),
                 "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

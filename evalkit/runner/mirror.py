@@ -14,6 +14,7 @@ from pathlib import Path
 
 from evalkit import _parse
 from evalkit._io import write_atomic
+from evalkit._util import first_line
 from evalkit.errors import DataError
 
 #: The marker file the mirror layout keeps per dataset; `pull` writes one too.
@@ -99,7 +100,9 @@ def pull(
         DataError: when a download fails, naming the dataset.
     """
     if download is None:
-        from huggingface_hub import snapshot_download as download
+        from huggingface_hub import snapshot_download
+
+        download = snapshot_download
     data_dir.mkdir(parents=True, exist_ok=True)
     entries = []
     for task_name, path, revision in datasets:
@@ -108,7 +111,7 @@ def pull(
         try:
             download(repo_id=path, repo_type="dataset", revision=revision, local_dir=str(target))
         except Exception as exc:  # any Hub failure: name the dataset, keep the cause short
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise DataError(
                 f"pull {task_name}: downloading {path}@{revision[:12]} failed ({first}); check the network or HF_TOKEN"
             ) from None

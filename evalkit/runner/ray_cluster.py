@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from evalkit._util import first_line
 from evalkit.errors import EvalkitError
 
 INSTALL_HINT = "install it with pip install 'evalkit[ray]'"
@@ -146,7 +147,7 @@ def connect(ray: Any, address: str) -> Cluster:
                 finally:
                     said = captured.read() if captured is not None else ""
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc, 200)
         fix = "check the address, or use --ray local"
         if "InvalidAuthToken" in said or "Unauthenticated" in said:
             # Ray turns token authentication on for the clusters it starts, but a driver given an

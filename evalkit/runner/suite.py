@@ -211,10 +211,9 @@ def _build(raw: dict[str, Any], path: Path) -> Suite:
 def _task_type(spec: TaskSpec) -> str:
     if spec.local is not None:
         return spec.local.type
-    from evalkit._compat.mteb import task_metadata
+    from evalkit.results.names import task_type_of
 
-    meta = task_metadata(spec.name)
-    return meta.type if meta is not None else ""
+    return task_type_of(spec.name)
 
 
 def check_task_names(suite: Suite) -> None:

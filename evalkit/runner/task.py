@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from evalkit._types import EncodeStats
+from evalkit._util import first_line
 from evalkit.errors import EvalkitError, ModelError
 from evalkit.model.prompts import PromptTable, check_table
 from evalkit.results import per_example as examples_mod
@@ -249,9 +250,8 @@ def evaluate_task(built: BuiltTask, encoder: Encoder | ProtocolEncoder, *, show_
         except EvalkitError as exc:
             error = str(exc)
         except Exception as exc:  # noqa: BLE001 - isolate per task; recorded and reported, never swallowed
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
             dataset = built.task.metadata.dataset.get("path", spec.name) if spec.local is None else spec.name
-            error = network_reason(exc, f"dataset {dataset}") or f"{type(exc).__name__}: {first}"
+            error = network_reason(exc, f"dataset {dataset}") or first_line(exc, with_type=True)
             logger.debug("task %s failed", spec.name, exc_info=True)
     return Evaluated(
         task_result=task_result,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evalkit._util import first_line
 from evalkit.errors import DataError, SuiteError
 from evalkit.runner.mirror import locate
 from evalkit.runner.suite import LocalTaskSpec, TaskSpec, check_task_name
@@ -129,7 +130,7 @@ def _read_table(path: Path, task: str) -> Any:
     except UnicodeDecodeError:
         raise DataError(f"task {task}: {path} is not UTF-8; convert it to UTF-8") from None
     except (ValueError, OSError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = first_line(exc)
         raise DataError(f"task {task}: {path} cannot be parsed ({first}); check the file") from None
     if frame.empty:
         raise DataError(f"task {task}: {path} has no rows")
@@ -201,10 +202,11 @@ def _build_local(spec: TaskSpec) -> BuiltTask:
     for p in paths:
         if p is None or not p.is_file():
             raise DataError(f"task {spec.name}: file {p} does not exist; fix the path in the suite")
+    files = [p for p in paths if p is not None]  # all of them, as just checked
     metadata = TaskMetadata(
         name=spec.name,
         description=f"In-house {local.type} task read from local files by evalkit.",
-        dataset={"path": str(paths[0].parent), "revision": _fingerprint(paths)},  # type: ignore[arg-type]
+        dataset={"path": str(files[0].parent), "revision": _fingerprint(files)},
         type=local.type,
         category="t2t",
         modalities=["text"],
@@ -244,6 +246,9 @@ def _local_classes() -> dict[str, type]:
         # Mixed in first: replaces mteb's Hub loading with reading the suite's files.
         local_spec: LocalTaskSpec
         metadata: Any
+
+        def _read(self) -> Any:
+            raise NotImplementedError  # each task type below reads its own files
 
         def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
             if getattr(self, "data_loaded", False):

@@ -54,7 +54,7 @@ def run_job(job: TaskJob) -> TaskReport:
     """
     started = time.time()
     os.environ.update(job.env)  # before the Hub libraries are imported: they read it once
-    from evalkit.runner.loop import package_versions
+    from evalkit._util import package_versions
     from evalkit.runner.tasks import build_task
 
     where = _where()
@@ -63,7 +63,7 @@ def run_job(job: TaskJob) -> TaskReport:
     def failed(reason: str) -> TaskReport:
         return TaskReport(Evaluated.failed(reason), started=started, finished=time.time(), **where)
 
-    mine = package_versions(VERSIONED)
+    mine = package_versions(*VERSIONED)
     mismatch = [f"{p} {v}" for p, v in mine.items() if job.versions.get(p) != v]
     if mismatch:
         wanted = ", ".join(f"{p} {job.versions.get(p)}" for p in VERSIONED)
