@@ -153,8 +153,8 @@ def check_writable(folder: Path, flag: str = "--output", *, create: bool = True)
                 where = "it is a file" if part == folder else f"{part} is a file"
                 raise OutputError(f"{what} {folder}: not writable, {where}, not a folder; pass {flag} with a folder")
             break
-    where = folder if create else next((p for p in (folder, *folder.parents) if p.is_dir()), folder)
-    probe = where / f".evalkit-write-probe-{_writer()}.tmp"
+    base = folder if create else next((p for p in (folder, *folder.parents) if p.is_dir()), folder)
+    probe = base / f".evalkit-write-probe-{_writer()}.tmp"
     try:
         if create:
             folder.mkdir(parents=True, exist_ok=True)

@@ -88,7 +88,7 @@ def read_text(path: Path, where: str, *, error: type[EvalkitError] = DataError, 
 # --- YAML -----------------------------------------------------------------------------------------
 
 
-class Loader(_Base):  # type: ignore[valid-type,misc]
+class Loader(_Base):
     """A safe loader that refuses repeated keys and out-of-range numbers. Subclass it to add types."""
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
@@ -185,13 +185,21 @@ def load_yaml(
         error: one line naming `where`, the problem (line, key, limit) and the fix.
     """
     text = "\n" * (first_line - 1) + text  # marks count the file's lines
-    parse = lambda: (check_yaml_events(text), yaml.load(text, Loader=loader))[1]  # noqa: E731, S506
+
+    def parse() -> Any:
+        check_yaml_events(text)
+        return yaml.load(text, Loader=loader)  # noqa: S506 - `loader` is a SafeLoader subclass
+
     return _guard(parse, where, error, label)
 
 
 def compose_yaml(text: str, where: str, *, error: type[EvalkitError] = DataError) -> Any:
     """The YAML node tree of `text`, within the same limits (for edits that keep the text's layout)."""
-    return _guard(lambda: (check_yaml_events(text), yaml.compose(text, Loader=Loader))[1], where, error, "YAML")
+    def compose() -> Any:
+        check_yaml_events(text)
+        return yaml.compose(text, Loader=Loader)
+
+    return _guard(compose, where, error, "YAML")
 
 
 def _guard(parse: Any, where: str, error: type[EvalkitError], kind: str) -> Any:

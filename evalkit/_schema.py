@@ -88,3 +88,8 @@ def describe(error: ErrorDetails) -> str:
     if kind == "missing":
         return "is missing"
     return str(error["msg"])
+
+
+def pydantic_fields(cls: type) -> dict[str, Any]:
+    """The pydantic fields of a pydantic dataclass or model (`__pydantic_fields__`, which type checkers do not see)."""
+    return dict(getattr(cls, "__pydantic_fields__", None) or cls.model_fields)

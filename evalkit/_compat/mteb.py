@@ -175,7 +175,7 @@ def _mteb_prompt_name() -> Callable[..., str | None] | None:
         return None
     if _params_problem(get_prompt_name, ("model_prompts", "task_metadata", "prompt_type")):
         return None
-    return get_prompt_name  # type: ignore[no-any-return]
+    return get_prompt_name
 
 
 def _own_prompt_name(prompts: dict[str, str], task_metadata: Any, side: str | None) -> str | None:

@@ -29,7 +29,7 @@ def _lookup() -> Callable[..., str] | None:
             return None
     except (TypeError, ValueError):
         return None
-    return canonicalize_bootstrap_address_or_die  # type: ignore[no-any-return]
+    return canonicalize_bootstrap_address_or_die
 
 
 def auto_address() -> str | None:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import StrictStr, ValidationError
 from pydantic.dataclasses import dataclass as schema
 
-from evalkit._schema import FORBID, Flag, Positive, Text, describe, is_unknown_key, literal_args, unknown_key
+from evalkit._schema import FORBID, Flag, Positive, Text, describe, is_unknown_key, literal_args, pydantic_fields, unknown_key
 from evalkit._types import DType, Pooling
 from evalkit.errors import SuiteError
 
@@ -116,12 +116,12 @@ SUITE_KEYS = tuple("name" if f == "model" else f for f in FIELDS if f != "model_
 
 def choices(name: str) -> tuple[str, ...]:
     """The allowed values of a closed-set field (`dtype` -> fp32, fp16, bf16), for `--help` and argparse."""
-    return literal_args(ModelSettings.__pydantic_fields__[name].annotation)
+    return literal_args(pydantic_fields(ModelSettings)[name].annotation)
 
 
 def default(name: str) -> Any:
     """A field's default, as the schema defines it."""
-    return ModelSettings.__pydantic_fields__[name].default
+    return pydantic_fields(ModelSettings)[name].default
 
 
 def check_values(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -298,7 +298,8 @@ def load_sentence_transformer(resolved: ResolvedModel, settings: ModelSettings, 
             f"model {resolved.name}: this sentence-transformers has none of the module classes evalkit assembles a plain "
             "transformers checkpoint from; install sentence-transformers>=5.4, or use a checkpoint with modules.json"
         )
-    Transformer, Pooling, Normalize = classes or (None, None, None)
+    found: tuple[Any, Any, Any] = classes or (None, None, None)  # None only for a checkpoint with modules.json
+    Transformer, Pooling, Normalize = found
     try:
         if is_st:
             model = SentenceTransformer(

@@ -12,6 +12,7 @@ from evalkit.report.pages import (
     About,
     ModelRef,
     Table,
+    Tone,
     anchor,
     fmt,
     manifest_of,
@@ -193,6 +194,7 @@ def run_report(folder: Path, reports_dir: Path) -> tuple[Path, ...]:
     per_task = timing[timing["task"] != "total"]
     failed = per_task[per_task["status"].str.startswith("failed")]
     locked = per_task[per_task["status"].str.startswith("locked")]
+    tone: Tone
     verdict, tone = ("FAILED", "bad") if len(failed) else (("INCOMPLETE", "warn") if len(locked) else ("PASS", "good"))
     this = this_run(manifest)
     mine = per_task[~per_task["status"].str.endswith("(earlier run)")]

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, Strict, 
 from pydantic.dataclasses import dataclass as schema
 from pydantic_core import ErrorDetails
 
-from evalkit._schema import FORBID, Flag, Number, Text, describe, is_unknown_key, problem, unknown_key
+from evalkit._schema import FORBID, Flag, Number, Text, describe, is_unknown_key, problem, pydantic_fields, unknown_key
 from evalkit._text import name_problem
 from evalkit._types import TaskType
 from evalkit.errors import SuiteError
@@ -193,16 +193,16 @@ def parse_file(data: Mapping[str, Any], where: str) -> SuiteFile:
 
 def suite_error(error: ErrorDetails, data: Mapping[str, Any], where: str) -> SuiteError:
     """Pydantic's error in a suite as one line naming the file, the section and task, the key, the fix."""
-    loc, scope = list(error["loc"]), SuiteFile.__pydantic_fields__
+    loc, scope = list(error["loc"]), pydantic_fields(SuiteFile)
     if loc[:1] == ["tasks"] and len(loc) > 1 and isinstance(loc[1], int):
         entry = (data.get("tasks") or [None])[loc[1]]
         name = entry.get("name") if isinstance(entry, dict) else entry
         where += f", task {name}" if isinstance(name, str) and name.strip() else f", task {loc[1] + 1}"
-        loc, scope = loc[2:], TaskSpec.__pydantic_fields__
+        loc, scope = loc[2:], pydantic_fields(TaskSpec)
         if loc[:1] == ["local"]:
-            where, loc, scope = f"{where}, local", loc[1:], LocalTaskSpec.__pydantic_fields__
+            where, loc, scope = f"{where}, local", loc[1:], pydantic_fields(LocalTaskSpec)
     elif loc[:1] == ["regress"]:
-        where, loc, scope = f"{where}, regress", loc[1:], RegressSettings.__pydantic_fields__
+        where, loc, scope = f"{where}, regress", loc[1:], pydantic_fields(RegressSettings)
     key = ".".join(str(part) for part in loc if not isinstance(part, int))
     if is_unknown_key(error):
         return SuiteError(f"{where}: {unknown_key(key, scope)}")

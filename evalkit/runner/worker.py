@@ -94,7 +94,7 @@ def _resolved_here(model: ModelJob) -> ResolvedModel:
     if _RESOLVED.get("key") != key:
         _RESOLVED.clear()
         _RESOLVED.update(key=key, resolved=prepare_model(model.settings))
-    return _RESOLVED["resolved"]  # type: ignore[no-any-return]
+    return _RESOLVED["resolved"]
 
 
 def _where() -> dict[str, Any]:
