@@ -15,6 +15,12 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(autouse=True)
+def fresh_probe(monkeypatch):
+    # The switch is sticky within a process (one probe a run); each test starts from none.
+    monkeypatch.setattr(_hub, "_SWITCHED", [])
+
+
 @pytest.fixture
 def no_offline(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
@@ -64,7 +70,9 @@ def test_a_network_failure_becomes_one_line_with_the_way_forward(monkeypatch):
             raise ConnectionError("Couldn't reach 'C-MTEB/AFQMC' on the Hub (LocalEntryNotFoundError)") from inner
     except ConnectionError as exc:
         line = _hub.network_reason(exc, "dataset C-MTEB/AFQMC")
+        model = _hub.network_reason(exc, "model org/x", _hub.MODEL_FIX)
     assert line is not None and "\n" not in line
-    assert line.startswith("dataset C-MTEB/AFQMC: not in the local cache and offline mode is on; ")
+    assert line.startswith("dataset C-MTEB/AFQMC: not in the local cache and HF_HUB_OFFLINE is set; ")
     assert "--data-dir MIRROR" in line and "evalkit data pull SUITE --data-dir DIR" in line
+    assert model is not None and model.endswith("pass a local checkpoint folder as --model, or fetch the model where the Hub is reachable and copy its HF_HOME cache")
     assert _hub.network_reason(ValueError("bad value"), "dataset X") is None

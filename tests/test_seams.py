@@ -134,6 +134,7 @@ def test_sentence_transformers_seam_fits_and_the_lock_serialises_tokenizing(monk
         st_compat.self_check.cache_clear()
 
 
+@pytest.mark.slow  # imports Ray
 def test_ray_seam_fits_and_can_be_switched_off(monkeypatch: pytest.MonkeyPatch):
     pytest.importorskip("ray")
     from evalkit._compat import ray as ray_compat

@@ -203,11 +203,11 @@ def prepare_run(config: RunConfig) -> tuple[RunState, list[BuiltTask]]:
     if not specs:
         raise SuiteError(f"suite {config.suite.name}: no task selected; check --tasks and --shard")
     built = [build_task(s, data_dir=config.data_dir) for s in specs]
-    if config.data_dir is None:
-        _check_datasets_reachable(built)
     # Proved writable without creating anything: a run that cannot start leaves no folder behind.
     check_writable(config.output_dir, create=False)
     resolved = prepare_model(config.model)
+    if config.data_dir is None:
+        _check_datasets_reachable(built)  # after the model's own checks (flags to fix come first), before any load
     folder = ResultsFolder.for_model(config.output_dir, resolved.name, resolved.revision)
     check_writable(folder.path, create=False)
     if stale := folder.remove_stale_temps():
