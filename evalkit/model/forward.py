@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from evalkit._compat.st_forward import Parts, attention_implementation, parts, reference_ids
-from evalkit.model.batching import CPU_BATCH_TOKENS, cpu_workers
+from evalkit.model import batching
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class ForwardLoop:
         self.parts = model_parts
         self.device = torch.device(str(getattr(model, "device", "cpu")))
         self.on_cuda = self.device.type == "cuda"
-        self.batch_tokens = batch_tokens or (GPU_BATCH_TOKENS if self.on_cuda else CPU_BATCH_TOKENS)
+        self.batch_tokens = batch_tokens or (GPU_BATCH_TOKENS if self.on_cuda else batching.CPU_BATCH_TOKENS)
         self.max_count = max_count
         self.pad_free = pad_free
         self.attention = attention
@@ -307,7 +307,7 @@ class ForwardLoop:
             vectors = out.cpu().numpy()  # the one synchronisation of this call
         else:
             vectors = np.empty((len(full), dim), dtype=np.float32)
-            workers, threads = cpu_workers(str(self.device), torch.get_num_threads(), max(2, len(full) // 8))
+            workers, threads = batching.cpu_workers(str(self.device), torch.get_num_threads(), max(2, len(full) // 8))
 
             def run(item: tuple[Batch, int]) -> int:
                 batch, cut = item
