@@ -232,7 +232,7 @@ class Encoder(_CachingEncoder):
         return self._encode_texts(texts, prompt, context["task_metadata"].name, context["kwargs"])
 
     def _owned_for(self, texts: list[str], prompt: str | None) -> Any:
-        """evalkit's forward loop when it runs this model exactly, else None (model.encode runs)."""
+        """The forward loop of evalkit when it runs this model exactly, else None (model.encode runs)."""
         if self.forward is None:
             from evalkit.model.forward import owned_loop
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -150,9 +151,8 @@ class ForwardLoop:
         self.tokenizer_threads = tokenizer_threads or (max(1, min(8, cpus - 1)) if self.on_cuda else 1)
         self.stats = LoopStats()
         self._checked: dict[str, bool] = {}
-        self._local = threading.local()
-        self._copies: list[Any] = []
-        self._copy_lock = threading.Lock()
+        self._free: queue.SimpleQueue = queue.SimpleQueue()  # tokenizer copies not in use
+        self._lock = threading.Lock()
         tokenizer = model_parts.tokenizer
         self.pad_id = int(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else 0
 
@@ -180,35 +180,40 @@ class ForwardLoop:
         return ("flash", "efficient", "math") if pad_free else ("efficient", "math")
 
     # -- tokenizing ------------------------------------------------------------------------------
-    def _tokenizer(self) -> Any:
-        tok = getattr(self._local, "tokenizer", None)
-        if tok is None:
-            # One copy per thread: a fast tokenizer's truncation state is shared and not thread-safe.
-            tok = copy.deepcopy(self.parts.tokenizer)
-            self._local.tokenizer = tok
-            with self._copy_lock:
-                self._copies.append(tok)
-        return tok
+    def _borrow(self) -> Any:
+        # One copy per concurrent caller: a fast tokenizer's truncation state is shared, not thread-safe.
+        # Copies are kept between calls (a copy costs tens of milliseconds) and never outnumber the threads.
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            return copy.deepcopy(self.parts.tokenizer)
 
     def tokenize(self, texts: list[str]) -> tuple[list[list[int]], int]:
         """Token ids as the model's tokenizer gives them (truncated to its limit), and how many were cut."""
-        tok = self._tokenizer()
-        out = tok(
-            texts,
-            padding=False,
-            truncation="longest_first",
-            return_attention_mask=False,
-            return_token_type_ids=False,
-            **self.parts.tokenizer_kwargs,
-        )
+        tok = self._borrow()
+        try:
+            out = tok(
+                texts,
+                padding=False,
+                truncation="longest_first",
+                return_attention_mask=False,
+                return_token_type_ids=False,
+                **self.parts.tokenizer_kwargs,
+            )
+        finally:
+            self._free.put(tok)
         truncated = sum(1 for enc in out.encodings if enc.overflowing)
         return out["input_ids"], truncated
 
     def _prepare(self, texts: list[str], positions: np.ndarray) -> tuple[list[Batch], int]:
         """Tokenize one chunk and pack its batches (host arrays, pinned when the model is on CUDA)."""
+        import time
+
         import torch
 
+        started = time.perf_counter()
         ids, truncated = self.tokenize(texts)
+        tokenized = time.perf_counter()
         lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
         out = []
         for local in token_batches(lengths, budget=self.batch_tokens, max_count=self.max_count, pad_free=self.pad_free):
@@ -226,7 +231,13 @@ class ForwardLoop:
             if self.on_cuda:
                 tensors = [t.pin_memory() if t is not None else None for t in tensors]
             out.append(Batch(index=tensors[2], ids=tensors[0], mask=tensors[1], tokens=int(lengths[local].sum())))
+        self._add_seconds(tokenize=tokenized - started, pack=time.perf_counter() - tokenized)
         return out, truncated
+
+    def _add_seconds(self, **seconds: float) -> None:
+        with self._lock:
+            for key, value in seconds.items():
+                self.stats.seconds[key] = self.stats.seconds.get(key, 0.0) + value
 
     def _chunks(self, texts: list[str]) -> Iterator[tuple[list[str], np.ndarray]]:
         order = np.argsort(-np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)), kind="stable")
@@ -239,6 +250,8 @@ class ForwardLoop:
 
     def batches(self, texts: list[str]) -> Iterator[tuple[Batch, int]]:
         """(batch, texts truncated in its chunk or 0) in order, tokenized ahead on worker threads."""
+        import time
+
         with ThreadPoolExecutor(max_workers=self.tokenizer_threads, thread_name_prefix="evalkit-tokenize") as pool:
             pending: list[Future] = []
             chunks = self._chunks(texts)
@@ -253,7 +266,9 @@ class ForwardLoop:
 
             fill()
             while pending:
+                waited = time.perf_counter()
                 ready, truncated = pending.pop(0).result()
+                self._add_seconds(wait=time.perf_counter() - waited)  # the model waited for the tokenizers
                 fill()
                 for k, batch in enumerate(ready):
                     yield batch, truncated if k == 0 else 0
@@ -326,7 +341,7 @@ class ForwardLoop:
                         truncated += cut
         self.stats.texts += len(full)
         self.stats.truncated += truncated
-        self.stats.seconds["encode"] = self.stats.seconds.get("encode", 0.0) + time.perf_counter() - started
+        self._add_seconds(encode=time.perf_counter() - started)
         return vectors, truncated
 
     def _dimension(self) -> int:
@@ -335,7 +350,6 @@ class ForwardLoop:
 
     def _forward(self, batch: Batch, normalize: bool) -> Any:
         """One batch through the model, pooled and normalised in fp32 (stays on the model's device)."""
-        import torch
         import torch.nn.functional as F
 
         ids = batch.ids.to(self.device, non_blocking=True)
@@ -398,7 +412,7 @@ def _pool(hidden: Any, mask: Any | None, mode: str) -> Any:
 
 
 def owned_loop(model: Any, **options: Any) -> ForwardLoop | str:
-    """evalkit's forward loop for this model, or the reason it keeps `model.encode`."""
+    """The forward loop of evalkit for this model, or the reason it keeps `model.encode`."""
     found = parts(model)
     if isinstance(found, str):
         return found
