@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--mirror", type=Path, required=True)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--skip-run", action="store_true", help="only the per-text cosines")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N distinct texts (a quick try on a CPU)")
     args = parser.parse_args()
 
     import evalkit
@@ -49,7 +50,7 @@ def main() -> None:
     from evalkit.results.scores import main_scores, read_results
     from evalkit.runner.settings import ModelSettings
 
-    texts = mirror_texts(args.mirror)
+    texts = mirror_texts(args.mirror)[: args.limit]
     vectors = {}
     for dtype in ("fp32", "bf16"):
         enc = load_encoder(ModelSettings(model=args.model, device=args.device, dtype=dtype))
@@ -72,7 +73,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for dtype in ("fp32", "bf16"):
             t0 = time.perf_counter()
-            summary = evalkit.run("mirror", model=args.model, data_dir=args.mirror, output_dir=Path(tmp) / dtype, device=args.device, dtype=dtype)
+            summary = evalkit.run(
+                "mirror", model=args.model, data_dir=args.mirror, output_dir=Path(tmp) / dtype, device=args.device, dtype=dtype
+            )
             table = main_scores(read_results(summary.folder))
             scores[dtype] = {f"{r.task}/{r.split}/{r.subset}": r.value for r in table.itertuples()}
             print(f"evalkit run mirror, {dtype}: {time.perf_counter() - t0:.1f} s")
