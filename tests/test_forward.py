@@ -188,3 +188,21 @@ def test_a_model_with_a_dense_layer_falls_back_to_model_encode(minilm):
 
     dense = SentenceTransformer(modules=[minilm[0], minilm[1], Dense(384, 8)], device="cpu")
     assert "Dense" in owned_loop(dense)
+
+
+@slow
+def test_a_new_max_seq_length_reaches_the_loops_tokenizer_copies(minilm):
+    from evalkit.model.forward import owned_loop
+
+    loop = owned_loop(minilm)
+    texts = _texts()[:60]
+    loop.encode(texts, prompt=None)  # the loop now holds a tokenizer copy made at the old limit
+    saved = minilm.max_seq_length
+    try:
+        minilm.max_seq_length = 16
+        ours, truncated = loop.encode(texts, prompt=None)
+        ref = minilm.encode(texts, batch_size=32, convert_to_numpy=True)
+    finally:
+        minilm.max_seq_length = saved
+    assert np.abs(ours - ref).max() <= 1e-6
+    assert truncated == sum(1 for ids in minilm.tokenizer(texts)["input_ids"] if len(ids) > 16) > 10

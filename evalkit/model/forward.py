@@ -190,16 +190,11 @@ class ForwardLoop:
 
     def tokenize(self, texts: list[str]) -> tuple[list[list[int]], int]:
         """Token ids as the model's tokenizer gives them (truncated to its limit), and how many were cut."""
+        # The limit is read from the model's own tokenizer each time: `max_seq_length` may change after a copy.
+        kwargs = {"max_length": self.parts.tokenizer.model_max_length, **self.parts.tokenizer_kwargs}
         tok = self._borrow()
         try:
-            out = tok(
-                texts,
-                padding=False,
-                truncation="longest_first",
-                return_attention_mask=False,
-                return_token_type_ids=False,
-                **self.parts.tokenizer_kwargs,
-            )
+            out = tok(texts, padding=False, truncation="longest_first", return_attention_mask=False, return_token_type_ids=False, **kwargs)
         finally:
             self._free.put(tok)
         truncated = sum(1 for enc in out.encodings if enc.overflowing)
