@@ -322,7 +322,7 @@ class ForwardLoop:
             def run(item: tuple[Batch, int]) -> int:
                 batch, cut = item
                 with torch.inference_mode():
-                    vectors[batch.index.numpy()] = self._forward(batch, normalize).numpy()
+                    vectors[batch.index.numpy()] = self._forward(batch, normalize).cpu().numpy()  # a no-op on a CPU; mps copies
                 return cut
 
             if workers == 1:
