@@ -154,8 +154,8 @@ def bare_pass(loop, batches: list, n: int, dim: int, device: str):
 
     from evalkit.model.forward import _pool
 
-    out = torch.empty((n, dim), dtype=torch.float32, device=device)
     with torch.inference_mode():
+        out = torch.empty((n, dim), dtype=torch.float32, device=device)
         for ids, mask, index in batches:
             with loop._sdpa(mask is None):
                 hidden = loop.parts.auto_model(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state

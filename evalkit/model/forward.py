@@ -306,8 +306,8 @@ class ForwardLoop:
             return np.zeros((0, dim), dtype=np.float32), 0
         truncated = 0
         if self.on_cuda:
-            out = torch.empty((len(full), dim), dtype=torch.float32, device=self.device)
             with torch.inference_mode():
+                out = torch.empty((len(full), dim), dtype=torch.float32, device=self.device)
                 for batch, cut in self.batches(full):
                     truncated += cut
                     index = batch.index.to(self.device, non_blocking=True)
