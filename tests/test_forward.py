@@ -206,3 +206,24 @@ def test_a_new_max_seq_length_reaches_the_loops_tokenizer_copies(minilm):
         minilm.max_seq_length = saved
     assert np.abs(ours - ref).max() <= 1e-6
     assert truncated == sum(1 for ids in minilm.tokenizer(texts)["input_ids"] if len(ids) > 16) > 10
+
+
+@slow
+def test_token_ids_that_differ_send_the_encoder_back_to_model_encode(monkeypatch, caplog):
+    from torch.utils.data import DataLoader
+
+    import evalkit.model.forward as forward
+    from evalkit.model.encoder import load_encoder
+    from evalkit.runner.settings import ModelSettings
+
+    from .test_encoder import _meta
+
+    monkeypatch.setattr(forward, "reference_ids", lambda transformer, texts, prompt: [[0] for _ in texts])
+    enc = load_encoder(ModelSettings(device="cpu"))
+    texts = _texts()[:40]
+    loader = DataLoader([{"text": t} for t in texts], batch_size=64, collate_fn=lambda rows: {"text": [r["text"] for r in rows]})
+    with caplog.at_level("WARNING"), enc.for_task("SmokeSTS", {}):
+        out = enc.encode(loader, task_metadata=_meta("STS", "SmokeSTS"), hf_split="test", hf_subset="default")
+    assert enc.stats.owned_forward == 0 and enc.stats.encoded == len(set(texts))
+    assert "token ids differ" in caplog.text
+    assert np.abs(out - enc.model.encode(texts, batch_size=32, convert_to_numpy=True)).max() <= 1e-6

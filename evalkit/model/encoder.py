@@ -239,10 +239,8 @@ class Encoder(_CachingEncoder):
             off = os.environ.get("EVALKIT_FORWARD", "evalkit") == "sentence-transformers" or len(self.devices) > 1
             self.forward = "EVALKIT_FORWARD or data-parallel devices" if off else owned_loop(self.model)
             logger.info("encoder: %s", self.forward if isinstance(self.forward, str) else self.forward.describe())
-        if isinstance(self.forward, str) or (why := self.forward.check_tokens(texts, prompt)) is not None:
-            if not isinstance(self.forward, str):
-                logger.warning("encoder: model.encode runs for prompt %r: %s", prompt, why)
-            return None
+        if isinstance(self.forward, str) or self.forward.check_tokens(texts, prompt) is not None:
+            return None  # the loop logged why, once per prompt
         return self.forward
 
     def _over_limit(self, texts: list[str], prompt: str | None) -> int:

@@ -271,6 +271,7 @@ class ForwardLoop:
     # -- the check against sentence-transformers ------------------------------------------------
     def check_tokens(self, texts: list[str], prompt: str | None) -> str | None:
         """None when this loop's token ids equal sentence-transformers' own on a sample; else why not."""
+        prompt = self.parts.default_prompt if prompt is None else prompt  # as encode resolves it
         key = prompt or ""
         if key in self._checked:
             return None if self._checked[key] else "token ids differ from sentence-transformers' own"
@@ -280,10 +281,13 @@ class ForwardLoop:
         try:
             theirs = reference_ids(self.parts.transformer, sample, prompt or None)
         except Exception as exc:  # noqa: BLE001 - any failure means: do not trust the owned loop here
-            self._checked[key] = False
-            return f"sentence-transformers' preprocessing could not be compared ({type(exc).__name__}: {exc})"
+            theirs, why = None, f"sentence-transformers' preprocessing could not be compared ({type(exc).__name__}: {exc})"
+        else:
+            why = "token ids differ from sentence-transformers' own"
         self._checked[key] = ours == theirs
-        return None if self._checked[key] else "token ids differ from sentence-transformers' own"
+        if not self._checked[key]:
+            logger.warning("model.encode runs for prompt %r: %s", prompt, why)
+        return None if self._checked[key] else why
 
     # -- encode -----------------------------------------------------------------------------------
     def encode(
