@@ -87,8 +87,11 @@ def _evalkit(mirror: Path, names: list[str], out: Path, cache: Path, device: str
     table = main_scores(read_results(folder))
     scores = {f"{r.task}/{r.split}/{r.subset}": r.value for r in table.itertuples()}
     manifest = json.loads((folder / "evalkit" / "manifest.json").read_text(encoding="utf-8"))
-    encode = sum(t.get("encoder_stats", {}).get("encode_seconds", 0.0) for t in manifest["tasks"].values())
-    return {"wall": wall, "rss_mb": rss, "scores": scores, "encode_s": encode}
+    stats = [t.get("encoder_stats", {}) for t in manifest["tasks"].values()]
+    encode = sum(s.get("encode_seconds", 0.0) for s in stats)
+    # Which path encoded: evalkit's forward loop (owned_forward) or model.encode (the rest).
+    owned, encoded = sum(s.get("owned_forward", 0) for s in stats), sum(s.get("encoded", 0) for s in stats)
+    return {"wall": wall, "rss_mb": rss, "scores": scores, "encode_s": encode, "owned": owned, "encoded": encoded}
 
 
 def main() -> None:
@@ -119,7 +122,10 @@ def main() -> None:
         )
     for label, r in rows[1:]:
         # From the run's manifest: time inside the encoder; the rest is imports, data and mteb's scoring.
-        print(f"{label}: {r['encode_s']:.1f} s encoding, {r['wall'] - r['encode_s']:.1f} s everything else")
+        print(
+            f"{label}: {r['encode_s']:.1f} s encoding, {r['wall'] - r['encode_s']:.1f} s everything else; "
+            f"{r['owned']} of {r['encoded']} encoded texts through evalkit's forward loop"
+        )
 
 
 if __name__ == "__main__":

@@ -92,4 +92,5 @@ def describe(error: ErrorDetails) -> str:
 
 def pydantic_fields(cls: type) -> dict[str, Any]:
     """The pydantic fields of a pydantic dataclass or model (`__pydantic_fields__`, which type checkers do not see)."""
-    return dict(getattr(cls, "__pydantic_fields__", None) or cls.model_fields)
+    fields: dict[str, Any] = getattr(cls, "__pydantic_fields__", None) or getattr(cls, "model_fields", {})
+    return dict(fields)

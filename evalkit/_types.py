@@ -30,6 +30,7 @@ class EncodeStats:
     empty: int = 0
     truncated: int = 0
     encode_seconds: float = 0.0
+    owned_forward: int = 0  # texts encoded by evalkit's forward loop (evalkit.model.forward); the rest by model.encode
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> EncodeStats:

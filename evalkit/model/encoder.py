@@ -62,6 +62,7 @@ class Encoder(CachingEncoder):
         self.model = model
         self.devices = [d.strip() for d in settings.device.split(",")] if "," in settings.device else [str(model.device)]
         self._pool: Any = None
+        self.forward: Any = None  # evalkit's forward loop, or the reason model.encode runs (see _owned_for)
         self.prompts = check_table(prompts, f"model {resolved.name}")
         similarity = {"dot": ScoringFunction.DOT_PRODUCT}.get(str(getattr(model, "similarity_fn_name", "cosine")), ScoringFunction.COSINE)
         self.mteb_model_meta = ModelMeta.create_empty(
@@ -85,10 +86,30 @@ class Encoder(CachingEncoder):
         return prompt or "", prompt
 
     def _encode_unique(self, texts: list[str], prompt: str | None, context: dict[str, Any]) -> np.ndarray:
+        loop = self._owned_for(texts, prompt)
+        if loop is not None:  # evalkit's forward loop: one tokenizing pass, which also counts truncation
+            vectors, truncated = loop.encode(texts, prompt=prompt, normalize=bool(self.settings.normalize))
+            self._count("truncated", truncated)
+            self._count("owned_forward", len(texts))
+            return vectors
         return self._encode_texts(texts, prompt, context["task_metadata"].name, context["kwargs"])
+
+    def _owned_for(self, texts: list[str], prompt: str | None) -> Any:
+        """The forward loop of evalkit when it runs this model exactly, else None (model.encode runs)."""
+        if self.forward is None:
+            from evalkit.model.forward import owned_loop
+
+            off = os.environ.get("EVALKIT_FORWARD", "evalkit") == "sentence-transformers" or len(self.devices) > 1
+            self.forward = "EVALKIT_FORWARD or data-parallel devices" if off else owned_loop(self.model)
+            logger.info("encoder: %s", self.forward if isinstance(self.forward, str) else self.forward.describe())
+        if isinstance(self.forward, str) or self.forward.check_tokens(texts, prompt) is not None:
+            return None  # the loop logged why, once per prompt
+        return self.forward
 
     def _over_limit(self, texts: list[str], prompt: str | None) -> int:
         """How many texts the model truncates: only texts longer in characters than the limit can be."""
+        if self._owned_for(texts, prompt) is not None:
+            return 0  # counted by the forward loop's own tokenizing pass
         limit = getattr(self.model, "max_seq_length", None)
         tokenizer = getattr(self.model, "tokenizer", None)
         if not limit or tokenizer is None:

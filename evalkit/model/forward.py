@@ -1,0 +1,420 @@
+"""evalkit's own forward loop: strings in, vectors out, for Transformer + Pooling models.
+
+For a sentence-transformers model of the common shape (`evalkit._compat.st_forward.parts`), the
+loop replaces `model.encode`:
+
+- **Tokenizing once, ahead of the model.** Texts are cut into chunks in length order; worker threads
+  (one tokenizer copy each; the fast tokenizer releases the GIL) tokenize and pad the next chunks
+  while the model runs the current one. The same pass says which texts were truncated.
+- **Batches by true token counts**, longest first. Texts of one exact length share a batch with no
+  padding and no attention mask (on a GPU that lets SDPA use its flash kernel); the rest are
+  packed, length-sorted, with a mask. Budget: `GPU_BATCH_TOKENS` on a GPU, the CPU budget of
+  `evalkit.model.batching` on a CPU (where it measured fastest).
+- **On CUDA**: pinned host memory and non-blocking copies; the vectors stay on the device and come
+  back with one synchronisation per `encode` call; the SDPA backends are chosen (`ATTENTION`) and
+  recorded. On a CPU, independent batches run on single-threaded workers as in `batching.py`.
+- **Pooling and normalisation in fp32**, whatever the weights' dtype.
+
+In fp32 the vectors equal `model.encode`'s within float rounding (tests/test_forward.py: 1e-6). A
+model of any other shape keeps `model.encode`; `owned_loop` returns the reason.
+
+Example::
+
+    loop = owned_loop(model)                      # a ForwardLoop, or a string saying why not
+    vectors, truncated = loop.encode(["你好", "hello"], prompt=None, normalize=False)
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from evalkit._compat.st_forward import Parts, attention_implementation, parts, reference_ids
+from evalkit.model import batching
+
+logger = logging.getLogger(__name__)
+
+GPU_BATCH_TOKENS = 32768  # real tokens a GPU batch holds (tune with benchmarks/bench_encode.py)
+CHUNK_BATCHES = 8  # a tokenizing chunk holds about this many batches' worth of characters
+CHECK_SAMPLE = 6  # texts per prompt whose token ids are checked against sentence-transformers' own
+
+# SDPA backends allowed, by batch kind. "auto" leaves torch's choice; on CUDA the default keeps
+# cuDNN attention out (it builds a plan per new shape, and length-sorted batches are nearly all new).
+ATTENTION = ("auto", "flash", "efficient", "math", "cudnn")
+
+
+@dataclass
+class Batch:
+    """One model call: text positions, token ids (rows x width) and the mask (None: no padding)."""
+
+    index: Any
+    ids: Any
+    mask: Any | None
+    tokens: int  # real (unpadded) tokens
+
+
+@dataclass
+class LoopStats:
+    """What the loop did across its calls: for the benchmark and the manifest."""
+
+    texts: int = 0
+    tokens: int = 0  # real tokens
+    padded_tokens: int = 0  # tokens the model computed, padding included
+    batches: int = 0
+    pad_free_batches: int = 0
+    truncated: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def token_batches(lengths: Any, *, budget: int, max_count: int | None = None, pad_free: bool = True) -> list[np.ndarray]:
+    """Group text positions, longest first, into batches of about `budget` real tokens.
+
+    With `pad_free`, texts of one exact length fill batches of their own (no padding, no mask)
+    where at least half a batch of them exists; what is left is packed in length order.
+
+    Example::
+
+        >>> [b.tolist() for b in token_batches([3, 5, 3, 3, 3], budget=6, pad_free=True)]
+        [[1], [0, 2], [3, 4]]
+        >>> [b.tolist() for b in token_batches([3, 5, 3, 3], budget=10, pad_free=False)]
+        [[1, 0], [2, 3]]
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(-lengths, kind="stable")
+
+    def count_for(length: int) -> int:
+        count = max(1, budget // max(1, int(length)))
+        return min(count, max_count) if max_count else count
+
+    batches: list[np.ndarray] = []
+    rest = order
+    if pad_free and len(order):
+        sorted_lengths = lengths[order]
+        starts = np.flatnonzero(np.r_[True, sorted_lengths[1:] != sorted_lengths[:-1]])
+        ends = np.r_[starts[1:], len(order)]
+        left: list[np.ndarray] = []
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            group, count = order[start:end], count_for(int(sorted_lengths[start]))
+            full = len(group) // count * count
+            batches += [group[i : i + count] for i in range(0, full, count)]
+            if len(group) - full >= max(1, count // 2):
+                batches.append(group[full:])
+            else:
+                left.append(group[full:])
+        rest = np.concatenate(left) if left else order[:0]
+        # Pad-free batches first, then the padded rest: both longest first within themselves.
+    start = 0
+    while start < len(rest):
+        count = count_for(int(lengths[rest[start]]))
+        batches.append(rest[start : start + count])
+        start += count
+    return batches
+
+
+class ForwardLoop:
+    """Runs a Transformer + Pooling (+ Normalize) SentenceTransformer: strings in, fp32 vectors out."""
+
+    def __init__(
+        self,
+        model: Any,
+        model_parts: Parts,
+        *,
+        batch_tokens: int | None = None,
+        attention: str = "auto",
+        tokenizer_threads: int | None = None,
+        pad_free: bool = True,
+        max_count: int | None = None,
+    ) -> None:
+        import torch
+
+        if attention not in ATTENTION:
+            raise ValueError(f"attention {attention!r}: choose one of {', '.join(ATTENTION)}")
+        self.model = model
+        self.parts = model_parts
+        self.device = torch.device(str(getattr(model, "device", "cpu")))
+        self.on_cuda = self.device.type == "cuda"
+        self.batch_tokens = batch_tokens or (GPU_BATCH_TOKENS if self.on_cuda else batching.CPU_BATCH_TOKENS)
+        self.max_count = max_count
+        self.pad_free = pad_free
+        self.attention = attention
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        # On a GPU the CPUs have nothing else to do; on a CPU the forward passes need them.
+        self.tokenizer_threads = tokenizer_threads or (max(1, min(8, cpus - 1)) if self.on_cuda else 1)
+        self.stats = LoopStats()
+        self._checked: dict[str, bool] = {}
+        self._free: queue.SimpleQueue = queue.SimpleQueue()  # tokenizer copies not in use
+        self._lock = threading.Lock()
+        tokenizer = model_parts.tokenizer
+        self.pad_id = int(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else 0
+
+    # -- what ran ------------------------------------------------------------------------------
+    def describe(self) -> str:
+        """One line for logs and the benchmark: backend, dtype, batch budget."""
+        dtype = str(next(self.parts.auto_model.parameters()).dtype).replace("torch.", "")
+        return (
+            f"evalkit forward loop on {self.device} ({dtype}; attention {attention_implementation(self.parts.auto_model)}, "
+            f"SDPA backends {self.sdpa_backends(True)} unpadded / {self.sdpa_backends(False)} padded; "
+            f"{self.batch_tokens} tokens a batch; {self.tokenizer_threads} tokenizer threads)"
+        )
+
+    def sdpa_backends(self, pad_free: bool) -> str:
+        """The SDPA backends allowed for a batch with (False) or without (True) padding."""
+        names = self._backend_names(pad_free)
+        return "+".join(names) if names else "torch default"
+
+    def _backend_names(self, pad_free: bool) -> tuple[str, ...]:
+        if self.attention != "auto":
+            return (self.attention,)
+        if not self.on_cuda:
+            return ()
+        # Flash takes no mask; memory-efficient does. Math is the last resort either way.
+        return ("flash", "efficient", "math") if pad_free else ("efficient", "math")
+
+    # -- tokenizing ------------------------------------------------------------------------------
+    def _borrow(self) -> Any:
+        # One copy per concurrent caller: a fast tokenizer's truncation state is shared, not thread-safe.
+        # Copies are kept between calls (a copy costs tens of milliseconds) and never outnumber the threads.
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            return copy.deepcopy(self.parts.tokenizer)
+
+    def tokenize(self, texts: list[str]) -> tuple[list[list[int]], int]:
+        """Token ids as the model's tokenizer gives them (truncated to its limit), and how many were cut."""
+        # The limit is read from the model's own tokenizer each time: `max_seq_length` may change after a copy.
+        kwargs = {"max_length": self.parts.tokenizer.model_max_length, **self.parts.tokenizer_kwargs}
+        tok = self._borrow()
+        try:
+            out = tok(texts, padding=False, truncation="longest_first", return_attention_mask=False, return_token_type_ids=False, **kwargs)
+        finally:
+            self._free.put(tok)
+        truncated = sum(1 for enc in out.encodings if enc.overflowing)
+        return out["input_ids"], truncated
+
+    def _prepare(self, texts: list[str], positions: np.ndarray) -> tuple[list[Batch], int]:
+        """Tokenize one chunk and pack its batches (host arrays, pinned when the model is on CUDA)."""
+        import time
+
+        import torch
+
+        started = time.perf_counter()
+        ids, truncated = self.tokenize(texts)
+        tokenized = time.perf_counter()
+        lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
+        out = []
+        for local in token_batches(lengths, budget=self.batch_tokens, max_count=self.max_count, pad_free=self.pad_free):
+            rows = [ids[i] for i in local.tolist()]
+            width = int(lengths[local].max())
+            if int(lengths[local].min()) == width:
+                array, mask = np.asarray(rows, dtype=np.int64).reshape(len(rows), width), None
+            else:
+                array = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+                mask = np.zeros((len(rows), width), dtype=np.int64)
+                for r, row in enumerate(rows):
+                    array[r, : len(row)] = row
+                    mask[r, : len(row)] = 1
+            tensors = [torch.from_numpy(array), None if mask is None else torch.from_numpy(mask), torch.from_numpy(positions[local])]
+            if self.on_cuda:
+                tensors = [t.pin_memory() if t is not None else None for t in tensors]
+            out.append(Batch(index=tensors[2], ids=tensors[0], mask=tensors[1], tokens=int(lengths[local].sum())))
+        self._add_seconds(tokenize=tokenized - started, pack=time.perf_counter() - tokenized)
+        return out, truncated
+
+    def _add_seconds(self, **seconds: float) -> None:
+        with self._lock:
+            for key, value in seconds.items():
+                self.stats.seconds[key] = self.stats.seconds.get(key, 0.0) + value
+
+    def _chunks(self, texts: list[str]) -> Iterator[tuple[list[str], np.ndarray]]:
+        order = np.argsort(-np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)), kind="stable")
+        limit, size, start = self.batch_tokens * CHUNK_BATCHES, 0, 0
+        for end, i in enumerate(order.tolist(), start=1):
+            size += min(len(texts[i]), 1024) + 2
+            if size >= limit or end == len(order):
+                yield [texts[j] for j in order[start:end].tolist()], order[start:end]
+                start, size = end, 0
+
+    def batches(self, texts: list[str]) -> Iterator[tuple[Batch, int]]:
+        """(batch, texts truncated in its chunk or 0) in order, tokenized ahead on worker threads."""
+        import time
+
+        with ThreadPoolExecutor(max_workers=self.tokenizer_threads, thread_name_prefix="evalkit-tokenize") as pool:
+            pending: list[Future] = []
+            chunks = self._chunks(texts)
+            ahead = self.tokenizer_threads + 1
+
+            def fill() -> None:
+                while len(pending) < ahead:
+                    chunk = next(chunks, None)
+                    if chunk is None:
+                        return
+                    pending.append(pool.submit(self._prepare, *chunk))
+
+            fill()
+            while pending:
+                waited = time.perf_counter()
+                ready, truncated = pending.pop(0).result()
+                self._add_seconds(wait=time.perf_counter() - waited)  # the model waited for the tokenizers
+                fill()
+                for k, batch in enumerate(ready):
+                    yield batch, truncated if k == 0 else 0
+
+    # -- the check against sentence-transformers ------------------------------------------------
+    def check_tokens(self, texts: list[str], prompt: str | None) -> str | None:
+        """None when this loop's token ids equal sentence-transformers' own on a sample; else why not."""
+        prompt = self.parts.default_prompt if prompt is None else prompt  # as encode resolves it
+        key = prompt or ""
+        if key in self._checked:
+            return None if self._checked[key] else "token ids differ from sentence-transformers' own"
+        by_length = sorted(set(texts), key=len)
+        sample = list(dict.fromkeys(by_length[-2:] + by_length[:2] + by_length[:: max(1, len(by_length) // 2)]))[:CHECK_SAMPLE]
+        ours, _ = self.tokenize([(prompt or "") + t for t in sample])
+        try:
+            theirs = reference_ids(self.parts.transformer, sample, prompt or None)
+        except Exception as exc:  # noqa: BLE001 - any failure means: do not trust the owned loop here
+            theirs, why = None, f"sentence-transformers' preprocessing could not be compared ({type(exc).__name__}: {exc})"
+        else:
+            why = "token ids differ from sentence-transformers' own"
+        self._checked[key] = ours == theirs
+        if not self._checked[key]:
+            logger.warning("model.encode runs for prompt %r: %s", prompt, why)
+        return None if self._checked[key] else why
+
+    # -- encode -----------------------------------------------------------------------------------
+    def encode(
+        self, texts: list[str], *, prompt: str | None, normalize: bool = False, progress: Callable[[int], Any] | None = None
+    ) -> tuple[np.ndarray, int]:
+        """fp32 vectors for `texts` in input order, and how many texts the tokenizer truncated.
+
+        `prompt` is prepended as sentence-transformers does (None: the model's default prompt, if
+        any); `normalize` is `encode(normalize_embeddings=...)`.
+        """
+        import time
+
+        import torch
+
+        started = time.perf_counter()
+        prompt = self.parts.default_prompt if prompt is None else prompt
+        full = [prompt + t for t in texts] if prompt else list(texts)
+        dim = self._dimension()
+        if not full:
+            return np.zeros((0, dim), dtype=np.float32), 0
+        truncated = 0
+        if self.on_cuda:
+            with torch.inference_mode():
+                out = torch.empty((len(full), dim), dtype=torch.float32, device=self.device)
+                for batch, cut in self.batches(full):
+                    truncated += cut
+                    index = batch.index.to(self.device, non_blocking=True)
+                    out.index_copy_(0, index, self._forward(batch, normalize))
+                    if progress is not None:
+                        progress(len(batch.index))
+            vectors = out.cpu().numpy()  # the one synchronisation of this call
+        else:
+            vectors = np.empty((len(full), dim), dtype=np.float32)
+            workers, threads = batching.cpu_workers(str(self.device), torch.get_num_threads(), max(2, len(full) // 8))
+
+            def run(item: tuple[Batch, int]) -> int:
+                batch, cut = item
+                with torch.inference_mode():
+                    vectors[batch.index.numpy()] = self._forward(batch, normalize).cpu().numpy()  # a no-op on a CPU; mps copies
+                return cut
+
+            if workers == 1:
+                for item in self.batches(full):
+                    truncated += run(item)
+                    if progress is not None:
+                        progress(len(item[0].index))
+            else:
+                with ThreadPoolExecutor(max_workers=workers, initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+                    for cut in pool.map(run, self.batches(full)):
+                        truncated += cut
+        self.stats.texts += len(full)
+        self.stats.truncated += truncated
+        self._add_seconds(encode=time.perf_counter() - started)
+        return vectors, truncated
+
+    def _dimension(self) -> int:
+        dim = int(self.model.get_embedding_dimension())
+        return min(dim, self.parts.truncate_dim) if self.parts.truncate_dim else dim
+
+    def _forward(self, batch: Batch, normalize: bool) -> Any:
+        """One batch through the model, pooled and normalised in fp32 (stays on the model's device)."""
+        import torch.nn.functional as F
+
+        ids = batch.ids.to(self.device, non_blocking=True)
+        mask = None if batch.mask is None else batch.mask.to(self.device, non_blocking=True)
+        with self._sdpa(mask is None):
+            hidden = self.parts.auto_model(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state
+        hidden = hidden.float()
+        pooled = _pool(hidden, mask, self.parts.pooling)
+        if self.parts.normalize:
+            pooled = F.normalize(pooled, p=2, dim=-1)
+        if self.parts.truncate_dim:
+            pooled = pooled[:, : self.parts.truncate_dim]
+        if normalize:
+            pooled = F.normalize(pooled, p=2, dim=1)
+        stats = self.stats
+        stats.batches += 1
+        stats.pad_free_batches += mask is None
+        stats.tokens += batch.tokens
+        stats.padded_tokens += int(batch.ids.numel())
+        return pooled
+
+    def _sdpa(self, pad_free: bool) -> Any:
+        import contextlib
+
+        names = self._backend_names(pad_free)
+        if not names:
+            return contextlib.nullcontext()
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        kinds = {
+            "flash": SDPBackend.FLASH_ATTENTION,
+            "efficient": SDPBackend.EFFICIENT_ATTENTION,
+            "math": SDPBackend.MATH,
+            "cudnn": SDPBackend.CUDNN_ATTENTION,
+        }
+        return sdpa_kernel([kinds[n] for n in names])
+
+
+def _pool(hidden: Any, mask: Any | None, mode: str) -> Any:
+    """sentence-transformers' pooling of fp32 token vectors (mask None: every position is a token)."""
+    import torch
+
+    if mask is None:
+        if mode == "mean":
+            return hidden.sum(dim=1) / float(hidden.shape[1])
+        if mode == "cls":
+            return hidden[:, 0]
+        if mode == "lasttoken":
+            return hidden[:, -1]
+        return hidden.max(dim=1).values
+    if mode == "mean":
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(dim=1) / torch.clamp(weights.sum(dim=1), min=1e-9)
+    if mode == "cls":
+        return hidden[:, 0]  # right padding: the first position is a token
+    if mode == "lasttoken":
+        last = mask.sum(dim=1) - 1
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    return hidden.masked_fill(mask.unsqueeze(-1) == 0, float("-inf")).max(dim=1).values
+
+
+def owned_loop(model: Any, **options: Any) -> ForwardLoop | str:
+    """The forward loop of evalkit for this model, or the reason it keeps `model.encode`."""
+    found = parts(model)
+    if isinstance(found, str):
+        return found
+    if attention_implementation(found.auto_model) not in ("sdpa", "eager"):
+        return f"attention implementation {attention_implementation(found.auto_model)} (the loop runs sdpa and eager)"
+    return ForwardLoop(model, found, **options)
