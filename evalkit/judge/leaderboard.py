@@ -35,6 +35,7 @@ from evalkit.report import pages as R
 from evalkit.results import scores as S
 from evalkit._types import TASK_TYPES
 from evalkit.errors import DataError
+from evalkit.judge.basis import in_suite, lacking
 from evalkit.runner.settings import COMPARE_TOLERANCE
 from evalkit.runner.suite import Suite
 
@@ -191,16 +192,6 @@ def _card_entry(ref: str | Path, label: str) -> Entry:
 # --- averaging --------------------------------------------------------------------------------------
 
 
-def _in_suite(table: pd.DataFrame, suite: Suite | None) -> pd.DataFrame:
-    if suite is None:
-        return table
-    keep = []
-    for task, split, subset in zip(table["task"], table["split"], table["subset"], strict=True):
-        spec = suite.task(task)
-        keep.append(spec is not None and (spec.splits is None or split in spec.splits) and (spec.subsets is None or subset in spec.subsets))
-    return table[pd.Series(keep, index=table.index, dtype=bool)]
-
-
 def _type_order(types: set[str]) -> tuple[str, ...]:
     known = [t for t in TASK_TYPES if t in types]
     return tuple(known + sorted(types - set(known)))
@@ -237,7 +228,7 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
             notes.append(f"{e.model}@{e.revision} from {e.source} appears twice; kept once")
             continue
         seen.add(key)
-        main = S.main_scores(_in_suite(e.scores, suite))
+        main = S.main_scores(in_suite(e.scores, suite))
         if main.empty:
             where = f" on the tasks of suite {suite.name}" if suite is not None else ""
             notes.append(f"{e.model} ({e.kind}, {e.source}): no main scores{where}; left out")
@@ -263,9 +254,9 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
                 have = pairs.get(spec.name)
                 if have is None:
                     continue
-                lacking = _lacking(have, spec.splits, spec.subsets)
-                if lacking:
-                    incomplete.setdefault(key, {})[spec.name] = lacking
+                short = lacking(have, spec.splits, spec.subsets)
+                if short:
+                    incomplete.setdefault(key, {})[spec.name] = short
                     del per_task[key][spec.name]
     else:
         # No suite, no fixed splits: each row keeps its own (as mteb's get_score does) and the
@@ -318,18 +309,6 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
     suite_name = suite.name if suite is not None else None
     text = _markdown(frame, versus, task_set, common, type_cols, average, suite_name, notes)
     return Leaderboard(frame, tasks_wide, versus, task_set, type_cols, common, average, suite_name, tuple(notes), text)
-
-
-def _lacking(have: set[tuple[str, str]], splits: tuple[str, ...] | None, subsets: tuple[str, ...] | None) -> list[str]:
-    """The (subset/)splits a suite asks of a task that a row does not have."""
-    if splits and subsets:
-        need = {(sub, sp) for sub in subsets for sp in splits}
-        return sorted(sp if sub == "default" else f"{sub}/{sp}" for sub, sp in need - have)
-    if splits:
-        return sorted(set(splits) - {sp for _, sp in have})
-    if subsets:
-        return sorted(set(subsets) - {sub for sub, _ in have})
-    return []
 
 
 def _norm(model: str) -> str:
