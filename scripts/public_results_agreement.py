@@ -84,9 +84,9 @@ def mteb_values(bench: Any, fixture: Path = FIXTURE) -> dict[str, dict[str, floa
         long_df = results._to_results_df(bench.tasks)
     per_task, task_cols = bench._build_per_task_pivot(long_df)
     type_exprs, type_cols = _get_means_per_types(task_cols)
-    means = per_task.select(
-        "model_name", *type_exprs, _skipna_false_mean(task_cols).alias("mean (task)")
-    ).with_columns(_skipna_false_mean(type_cols).alias("mean (type)"))
+    means = per_task.select("model_name", *type_exprs, _skipna_false_mean(task_cols).alias("mean (task)")).with_columns(
+        _skipna_false_mean(type_cols).alias("mean (type)")
+    )
     out: dict[str, dict[str, float | None]] = {}
     for row in per_task.join(means, on="model_name").iter_rows(named=True):
         key = row["model_name"].replace("/", "__")

@@ -176,3 +176,54 @@ def test_export_round_trip_keeps_every_entry_and_reranking(tmp_path: Path, capsy
         # What the card style cannot name is said in one line, or nothing is lost.
         notes = [line for line in captured.err.splitlines() if "left out" in line]
         assert (notes == []) == (lost == []) and len(notes) <= 1
+
+
+def test_leaderboard_ranks_only_rows_holding_every_task_of_the_basis(tmp_path: Path):
+    assert main(["leaderboard", str(RESULTS), "--suite", "configs/cmteb.yaml", "--reports", str(tmp_path / "own")]) == 0
+    rows = json.loads((tmp_path / "own" / "leaderboard.json").read_text())["rows"]
+    ranked = [r for r in rows if r["rank"] is not None]
+    # The four folders with all 35 suite tasks (three card conversions and Conan-embedding-v2) are
+    # ranked by mean (task); every other row follows, unranked, naming what it lacks.
+    assert [r["rank"] for r in ranked] == [1, 2, 3, 4] and all(r["tasks"] == 35 and r["lacks"] == [] for r in ranked)
+    assert rows[: len(ranked)] == ranked and all(r["lacks"] for r in rows[len(ranked) :])
+    means = [r["mean (task)"] for r in ranked]
+    assert means == sorted(means, reverse=True)
+    qwen = next(r for r in rows if r["model"] == "Qwen/Qwen3-Embedding-0.6B")
+    assert qwen["rank"] is None and qwen["lacks"] == ["AmazonReviewsClassification", "STS22"]  # its files hold en (and ru) only
+    # --common: every row is averaged over the tasks all rows hold, so all rows rank on one basis.
+    assert main(["leaderboard", *[str(p) for p in (JINA, QWEN, F2LLM_4B)], "--common", "--reports", str(tmp_path / "common")]) == 0
+    rows = json.loads((tmp_path / "common" / "leaderboard.json").read_text())["rows"]
+    assert sorted(r["rank"] for r in rows) == [1, 2, 3]
+
+
+def test_leaderboard_marks_an_unreadable_file_in_its_row(tmp_path: Path):
+    import shutil
+
+    folder = tmp_path / "results" / "org__model" / "rev"
+    shutil.copytree(F2LLM_4B, folder)
+    text = (folder / "T2Reranking.json").read_text()
+    (folder / "T2Reranking.json").write_text(text[: len(text) // 2])  # truncated
+    assert main(["leaderboard", str(tmp_path / "results"), "--reports", str(tmp_path / "rep")]) == 0
+    (row,) = json.loads((tmp_path / "rep" / "leaderboard.json").read_text())["rows"]
+    assert row["rank"] is None and "T2Reranking [unreadable file]" in row["lacks"]
+
+
+def test_leaderboard_page_shows_its_key_columns_at_1400_px(tmp_path: Path):
+    from .test_report import _browser
+
+    sync_playwright = _browser()
+    assert main(["leaderboard", str(RESULTS), "--suite", "configs/cmteb.yaml", "--reports", str(tmp_path)]) == 0
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto((tmp_path / "leaderboard.html").as_uri())
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1400  # wide parts scroll in their own box
+            heads = page.eval_on_selector_all(
+                "#ranking thead th", "hs => hs.map(h => [h.textContent.trim(), h.getBoundingClientRect().right])"
+            )
+            right = {name.rstrip(" ↕"): edge for name, edge in heads}
+            for key in ("rank", "model", "mean (task)", "mean (type)", "vs claimed"):
+                assert right[key] <= 1400, (key, right[key])
+        finally:
+            browser.close()

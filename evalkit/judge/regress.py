@@ -21,11 +21,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from evalkit.results import per_example as E
-from evalkit.report import pages as R
-from evalkit.results import scores as S
 from evalkit.errors import DataError
 from evalkit.judge.basis import in_suite
+from evalkit.report import pages as R
+from evalkit.results import per_example as E
+from evalkit.results import scores as S
 from evalkit.runner.settings import BOOTSTRAP_SAMPLES, REGRESS_ALPHA, REGRESS_TOLERANCE, check_alpha, check_tolerance
 from evalkit.runner.suite import Suite
 
