@@ -409,6 +409,7 @@ def export_card(
         EvalkitError: unreadable source or target card; `into` another model's card.
     """
     from evalkit.card import CardExport, export, export_card_text, read_card, select_exportable, update_card
+    from evalkit.card.write import left_out
     from evalkit.results.scores import read_results as _read
 
     if (drop_missing or dry_run) and into is None:
@@ -428,6 +429,7 @@ def export_card(
             text = export_card_text(card, style=style, model_name=model_name)  # type: ignore[arg-type]
         else:
             text = export(table, style=style or "card", model_name=model_name or str(source_model).split("/")[-1])  # type: ignore[arg-type]
+            notes += [n for n in [left_out(table, style or "card")] if n]  # type: ignore[arg-type]
         return CardExport(text, tuple(notes))
     update = update_card(
         Path(into),

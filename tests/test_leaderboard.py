@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from evalkit.cli import main
-from evalkit.results.folder import ResultsFolder
 
 from .conftest import CARD, MIRROR, PUBLISHED, needs_shared
 from .test_report import check_page
@@ -38,7 +37,7 @@ def board(tmp: Path) -> dict:
 def test_reference_card_gives_its_own_cmteb_averages(tmp_path: Path, capsys):
     assert main(["leaderboard", str(CARD), "--suite", "configs/cmteb.yaml", "--reports", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("# evalkit leaderboard") and f"| 1 | {JINA} | - | claimed | 35/35 |" in out
+    assert out.startswith("# evalkit leaderboard") and f"| 1 | {JINA} | claimed | 35/35 | 0.6341 | 0.6383 | - |" in out
     (row,) = board(tmp_path)["rows"]
     # The card's own main scores (percent), averaged by hand:
     # PairClassification: (Cmnli 76.7047504509922 + Ocnli 75.69030860855442) / 2 = 76.19752952977331
@@ -61,30 +60,30 @@ def test_results_and_cards_side_by_side(smoke_results: Path, short_results: Path
     sources = [str(smoke_results.parents[1]), str(short_results.parents[1]), str(CARD)]
     assert main(["leaderboard", *sources, "--reports", str(tmp_path / "rep")]) == 0
     out = capsys.readouterr().out
-    rows = {(r["model"], r["kind"], r["source"]): r for r in board(tmp_path / "rep")["rows"]}
-    assert len(rows) == 3
-    full = rows[(BASE, "measured", str(smoke_results.parents[1]))]
-    short = rows[(BASE, "measured", str(short_results.parents[1]))]
-    jina = rows[(JINA, "claimed", str(CARD))]
-    # No task is on every row: each row keeps its own averages (the card's are its own numbers)
-    # and lists what it lacks; rows of one model from two folders stay apart, told by their source.
-    assert jina["mean (task)"] == pytest.approx(0.6340902, abs=1e-6) and jina["tasks"] == 35 and jina["of"] == 41
-    assert sorted(jina["lacks"]) == sorted(p.stem for p in ResultsFolder(smoke_results).result_files())
-    assert full["tasks"] == short["tasks"] == 6 and len(full["lacks"]) == 35
-    assert full["STS"] == pytest.approx(0.6441176, abs=1e-6)
-    # Ranked by mean (task): nobody has every task, so the order is by average alone, and said so.
-    assert [r["rank"] for r in sorted(rows.values(), key=lambda r: -r["mean (task)"])] == [1, 2, 3]
-    assert "no task is on every row" in out and "*" in out  # partial type averages are marked
-    assert all(r["vs claimed"] is None for r in rows.values())  # no card for MiniLM here
-    check_page(tmp_path / "rep" / "leaderboard.html", "RANKED", [BASE, JINA])
+    result = board(tmp_path / "rep")
+    # The smoke tasks are in-house, not MTEB tasks: without a suite naming them they never enter
+    # the MTEB type columns, so the two smoke rows are left out, each with a note, and the card
+    # is ranked alone on its own 35 C-MTEB tasks.
+    (jina,) = result["rows"]
+    assert (jina["model"], jina["kind"], jina["rank"]) == (JINA, "claimed", 1)
+    assert jina["mean (task)"] == pytest.approx(0.6340902, abs=1e-6) and jina["tasks"] == jina["of"] == 35
+    notes = [w for w in result["warnings"] if "in-house tasks" in w]
+    assert len(notes) == 2 and all("SmokeRetrieval" in n and "--suite" in n for n in notes)
+    assert "in-house tasks" in out
+    check_page(tmp_path / "rep" / "leaderboard.html", "RANKED", [JINA])
     with (tmp_path / "rep" / "leaderboard_tasks.csv").open() as f:
         per_task = list(csv.DictReader(f))
     assert float(next(r for r in per_task if r["source"] == str(CARD))["ATEC"]) == pytest.approx(0.5128815934593989, abs=1e-15)
 
-    # --common: every row over the tasks all rows have; there are none, so no averages at all.
-    assert main(["leaderboard", *sources, "--common", "--reports", str(tmp_path / "common")]) == 0
-    assert all(r["mean (task)"] is None for r in board(tmp_path / "common")["rows"])
-    assert "no task is on every row, so there are no common averages" in capsys.readouterr().out
+    # On the smoke suite the smoke rows are ranked (the suite names its in-house tasks, shown in
+    # their own columns), the card holds none of them and is left out.
+    assert main(["leaderboard", *sources, "--suite", "smoke", "--reports", str(tmp_path / "smoke")]) == 0
+    rows = board(tmp_path / "smoke")["rows"]
+    assert [r["rank"] for r in rows] == [1, 2] and all(r["kind"] == "measured" for r in rows)
+    assert "Retrieval (in-house)" in rows[0] and "Retrieval" not in rows[0]
+    assert rows[0]["STS (in-house)"] == pytest.approx(0.6441176, abs=1e-6) or rows[1]["STS (in-house)"] == pytest.approx(
+        0.6441176, abs=1e-6
+    )
 
 
 @pytest.mark.slow  # runs the smoke suite on the real all-MiniLM-L6-v2 weights (smoke_results)

@@ -13,6 +13,7 @@ import functools
 import math
 import re
 
+from evalkit.results.main_score import METRIC_HISTORY, current_key
 from evalkit.results.names import task_type_of
 
 #: Prefix of the table metric of a card metric with no mteb 2.x equivalent (kept, not compared).
@@ -21,33 +22,12 @@ EXTRA = "extra:"
 #: Card task names that mteb 2.x renamed (C-MTEB cards of 2023 print the old ones).
 CARD_TASK_RENAMES = {"CMedQAv1": "CMedQAv1-reranking", "CMedQAv2": "CMedQAv2-reranking"}
 
-_PAIR_FNS = ("cos_sim", "dot", "euclidean", "manhattan")
 _PAIR_STATS = ("accuracy", "ap", "f1", "precision", "recall")
-_KS = (1, 3, 5, 10, 100, 1000)
 _KS2 = (1, 3, 5, 10, 20, 100, 1000)  # mteb 2 adds k=20
 
-#: Old card metric name -> mteb 2.x key, per task type: the vocabulary of C-MTEB cards of 2023 (the
-#: `card` style). Each new key is one that mteb 2.26 writes for that type (a test checks it on real runs).
-METRIC_MAP: dict[str, dict[str, str]] = {
-    "STS": {
-        "cos_sim_pearson": "cosine_pearson",
-        "cos_sim_spearman": "cosine_spearman",
-        "euclidean_pearson": "euclidean_pearson",
-        "euclidean_spearman": "euclidean_spearman",
-        "manhattan_pearson": "manhattan_pearson",
-        "manhattan_spearman": "manhattan_spearman",
-    },
-    "PairClassification": {
-        **{f"{fn}_{st}": f"{'cosine' if fn == 'cos_sim' else fn}_{st}" for fn in _PAIR_FNS for st in _PAIR_STATS},
-        "max_accuracy": "max_accuracy",
-        "max_ap": "max_ap",
-        "max_f1": "max_f1",
-    },
-    "Classification": {"accuracy": "accuracy", "f1": "f1", "ap": "ap"},
-    "Clustering": {"v_measure": "v_measure"},
-    "Reranking": {"map": "map_at_1000", "mrr": "mrr_at_10"},
-    "Retrieval": {f"{m}_at_{k}": f"{m}_at_{k}" for m in ("map", "mrr", "ndcg", "precision", "recall") for k in _KS},
-}
+#: Old metric name -> mteb 2.x key, per task type. The history belongs to the results stage (result
+#: files use it too, `results.main_score`); cards print the old names back from it.
+METRIC_MAP = METRIC_HISTORY
 _OLD_NAME = {ttype: {new: old for old, new in mapping.items()} for ttype, mapping in METRIC_MAP.items()}
 
 _RETRIEVAL_KEYS = frozenset(
@@ -164,11 +144,7 @@ def main_metric(task: str) -> str | None:
 
 def mteb_key(task_type: str, printed: str, main: str | None) -> str | None:
     """The mteb 2.x key a card metric name stands for, or None when it has none (an extra)."""
-    name = METRIC_MAP.get(task_type, {}).get(printed, printed)
-    if name.startswith("cos_sim_"):
-        name = "cosine_" + name[len("cos_sim_") :]
-    if name.startswith("nAUC_"):  # mteb 1.12 wrote nAUC_ndcg_at_1_max; mteb 2 lowercases the same key
-        name = "nauc_" + name[len("nAUC_") :]
+    name = current_key(task_type, printed)
     keys = MTEB_KEYS.get(task_type)
     if keys is None:  # a type whose keys evalkit does not list: only its main score is known
         return name if name == main else None

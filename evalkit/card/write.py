@@ -103,6 +103,37 @@ def _wanted(style: CardStyle, group: pd.DataFrame) -> list[tuple[str, str, float
     return out
 
 
+def left_out(table: pd.DataFrame, style: Style | CardStyle = "card") -> str | None:
+    """One line naming what an export of `table` in `style` leaves out and why (None: nothing).
+
+    The card style prints the C-MTEB card vocabulary of 2023 (`cos_sim_spearman`, `map`); a metric
+    it has no old name for (`f1_weighted`, `*_threshold`, `nauc_*`, `accuracy_stderr`) is not
+    written. Entries are never dropped for it: every task's main score has an old name.
+    """
+    style = style_of(style)
+    lost: dict[str, int] = {}
+    entries, dropped = set(), []
+    for key, group in table.groupby(["task", "subset", "split"], sort=False):
+        written = {metric for _, metric, _ in _wanted(style, group)}
+        if not written:
+            dropped.append(str(key[0]) if key[1] == "default" else f"{key[0]} ({key[1]})")
+        for row in group.itertuples():
+            if style.metrics == "main" and not row.is_main:
+                continue  # a main-only style leaves the others out by choice
+            if str(row.metric) not in written and not is_extra(str(row.metric)):
+                lost[str(row.metric)] = lost.get(str(row.metric), 0) + 1
+                entries.add(key)
+    if not lost:
+        return None
+    names = sorted(lost)
+    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    kept = f"entries without a printable metric left out: {', '.join(dropped)}" if dropped else "every entry and its main score are written"
+    return (
+        f"left out {sum(lost.values())} values of {len(names)} metrics in {len(entries)} entries that the "
+        f"{'card' if style.old_names else 'mteb'} style has no name for ({shown}); {kept}"
+    )
+
+
 def _entry_from_group(style: CardStyle, key: tuple[str, str, str], group: pd.DataFrame) -> CardEntry:
     task, subset, split = key
     ttype = _text(group["task_type"].iloc[0]) or task_type_of(task)

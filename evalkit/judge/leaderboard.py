@@ -32,9 +32,12 @@ from typing import Any, Literal
 import pandas as pd
 
 from evalkit import _parse
+from evalkit._compat.mteb import has_task
 from evalkit._types import TASK_TYPES
 from evalkit.errors import DataError
+from evalkit.judge.basis import in_suite, lacking
 from evalkit.report import pages as R
+from evalkit.results import main_score as M
 from evalkit.results import scores as S
 from evalkit.results.names import same_model, task_type_of
 from evalkit.runner.settings import COMPARE_TOLERANCE
@@ -57,6 +60,7 @@ class Entry:
     kind: Kind
     source: str
     scores: pd.DataFrame
+    unreadable: tuple[str, ...] = ()  # tasks whose result file could not be read: the row lacks them
 
 
 @dataclass(frozen=True)
@@ -148,18 +152,19 @@ def _results_entries(files: list[Path], label: str, warnings: list[str]) -> list
     roots = {folder.parent.parent for folder in by_folder}
     entries = []
     for folder, paths in sorted(by_folder.items()):
-        tables = []
+        tables, unreadable = [], []
         for path in paths:
             try:
                 tables.append(S.read_results(path))
             except DataError as exc:
                 warnings.append(f"skipped {exc}")
+                unreadable.append(path.stem)
         if not tables:
             continue
         table = pd.concat(tables, ignore_index=True)
         source = label if len(roots) == 1 else str(folder.parent.parent)
         for (model, revision), frame in table.groupby(["model", "revision"], sort=True):
-            entries.append(Entry(str(model), str(revision), "measured", source, frame.reset_index(drop=True)))
+            entries.append(Entry(str(model), str(revision), "measured", source, frame.reset_index(drop=True), tuple(unreadable)))
     return entries
 
 
@@ -193,23 +198,19 @@ def _card_entry(ref: str | Path, label: str) -> Entry:
 # --- averaging --------------------------------------------------------------------------------------
 
 
-def _in_suite(table: pd.DataFrame, suite: Suite | None) -> pd.DataFrame:
-    if suite is None:
-        return table
-    keep = []
-    for task, split, subset in zip(table["task"], table["split"], table["subset"], strict=True):
-        spec = suite.task(task)
-        keep.append(spec is not None and (spec.splits is None or split in spec.splits) and (spec.subsets is None or subset in spec.subsets))
-    return table[pd.Series(keep, index=table.index, dtype=bool)]
-
-
 def _type_order(types: set[str]) -> tuple[str, ...]:
     known = [t for t in TASK_TYPES if t in types]
     return tuple(known + sorted(types - set(known)))
 
 
-def _mean(values: list[float]) -> float:
-    return float(sum(values) / len(values)) if values else math.nan
+def _pre_1_11(version: object) -> bool:
+    """True for an mteb version before 1.11 (a result file mteb converts from its oldest format)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return isinstance(version, str) and Version(version) < Version("1.11.0")
+    except InvalidVersion:
+        return False
 
 
 def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Average = "own", warnings: Sequence[str] = ()) -> Leaderboard:
@@ -232,14 +233,37 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
     pairs_of: dict[tuple[str, ...], dict[str, set[tuple[str, str]]]] = {}
     types: dict[str, str] = {}
     seen: set[tuple[str, ...]] = set()
+    unreadable: dict[tuple[str, ...], tuple[str, ...]] = {}
     notes = list(warnings)
     for e in entries:
         key: tuple[str, ...] = (e.model, e.revision, e.kind, e.source)
+        unreadable[key] = e.unreadable
         if key in seen:
             notes.append(f"{e.model}@{e.revision} from {e.source} appears twice; kept once")
             continue
         seen.add(key)
-        main = S.main_scores(_in_suite(e.scores, suite))
+        main = S.main_scores(in_suite(e.scores, suite))
+        if suite is None:
+            # In-house tasks are not MTEB tasks: without a suite naming them they stay out of the
+            # MTEB type columns and means (a 10-query smoke task is no C-MTEB Retrieval score).
+            local = [t for t in dict.fromkeys(main["task"]) if not has_task(str(t))]
+            if local:
+                notes.append(
+                    f"{e.model} ({e.kind}, {e.source}): in-house tasks {', '.join(map(str, local))} left out; name them in a --suite to show them"
+                )
+                main = main[~main["task"].isin(local)]
+        old_rerank = sorted(
+            {
+                str(t)
+                for t, ty, v in zip(main["task"], main["task_type"], main["mteb_version"], strict=True)
+                if ty == "Reranking" and _pre_1_11(v)
+            }
+        )
+        if old_rerank and e.kind == "measured":
+            notes.append(
+                f"{e.model}@{e.revision[:12]}: {', '.join(old_rerank)} read from the file's reranking `map` (mteb before 1.11); "
+                "mteb 2.26's own leaderboard shows these tasks empty (its reader finds no map_at_1000 there)"
+            )
         if main.empty:
             where = f" on the tasks of suite {suite.name}" if suite is not None else ""
             notes.append(f"{e.model} ({e.kind}, {e.source}): no main scores{where}; left out")
@@ -260,14 +284,17 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
         # that lacks one of them lacks the task (a mean over fewer splits would not be comparable).
         task_set = tuple(t.name for t in suite.tasks)
         for spec in suite.tasks:
-            types.setdefault(spec.name, spec.local.type if spec.local is not None else task_type_of(spec.name))
+            # In-house tasks get their own columns, never an MTEB type's.
+            types[spec.name] = (
+                f"{spec.local.type} (in-house)" if spec.local is not None else (types.get(spec.name) or task_type_of(spec.name))
+            )
             for key, pairs in pairs_of.items():
                 have = pairs.get(spec.name)
                 if have is None:
                     continue
-                lacking = _lacking(have, spec.splits, spec.subsets)
-                if lacking:
-                    incomplete.setdefault(key, {})[spec.name] = lacking
+                short = lacking(have, spec.splits, spec.subsets)
+                if short:
+                    incomplete.setdefault(key, {})[spec.name] = short
                     del per_task[key][spec.name]
     else:
         # No suite, no fixed splits: each row keeps its own (as mteb's get_score does) and the
@@ -286,6 +313,7 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
         model, revision, kind, source = key
         lacks = [t for t in task_set if t not in scores and t not in incomplete.get(key, {})]
         lacks += [f"{t} [{'/'.join(s)} missing]" for t, s in incomplete.get(key, {}).items()]
+        lacks += [f"{t} [unreadable file]" for t in unreadable.get(key, ()) if t in task_set or suite is None]
         counted = [t for t in (common if average == "common" else task_set) if t in scores]
         row = {"model": model, "revision": revision, "kind": kind, "source": source, "tasks": len(scores), "of": len(task_set)}
         type_means: list[float] = []
@@ -293,21 +321,25 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
         for ttype in type_cols:
             of_type = [t for t in counted if types.get(t) == ttype]
             wanted = [t for t in (common if average == "common" else task_set) if types.get(t) == ttype]
-            row[ttype] = type_mean = _mean([scores[t] for t in of_type])
+            row[ttype] = type_mean = M.mean([scores[t] for t in of_type])
             if of_type and len(of_type) < len(wanted):
                 partial.append(ttype)
             if of_type:
                 type_means.append(type_mean)
-        row["mean (task)"] = _mean([scores[t] for t in counted])
-        row["mean (type)"] = _mean(type_means)
+        row["mean (task)"] = M.mean([scores[t] for t in counted])
+        row["mean (type)"] = M.mean(type_means)
         row["partial"] = partial
         row["lacks"] = lacks
         rows.append(row)
     frame = pd.DataFrame(rows)
-    frame["complete"] = frame["lacks"].map(len) == 0
-    frame = frame.sort_values(["complete", "mean (task)"], ascending=[False, False], na_position="last", kind="stable")
-    frame.insert(0, "rank", range(1, len(frame) + 1))
-    frame = frame.drop(columns="complete").reset_index(drop=True)
+    # Rank only on a common basis: rows holding every task of the basis (the suite's or all found;
+    # with --common the tasks every row has) are ranked; the others follow, unranked, with what they lack.
+    basis_held = frame["lacks"].map(len) == 0 if average == "own" else pd.Series(bool(common), index=frame.index)
+    frame["ranked"] = basis_held & frame["mean (task)"].notna()
+    frame = frame.sort_values(["ranked", "mean (task)"], ascending=[False, False], na_position="last", kind="stable")
+    ranked = int(frame["ranked"].sum())
+    frame.insert(0, "rank", pd.array(list(range(1, ranked + 1)) + [None] * (len(frame) - ranked), dtype="Int64"))
+    frame = frame.drop(columns="ranked").reset_index(drop=True)
     versus = _claimed_vs_measured(per_task, types, type_cols)
     frame["vs claimed"] = [
         _lookup(versus, r.model, r.revision, r.source) if r.kind == "measured" else math.nan for r in frame.itertuples(index=False)
@@ -322,16 +354,6 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
     return Leaderboard(frame, tasks_wide, versus, task_set, type_cols, common, average, suite_name, tuple(notes), text)
 
 
-def _lacking(have: set[tuple[str, str]], splits: tuple[str, ...] | None, subsets: tuple[str, ...] | None) -> list[str]:
-    """The (subset/)splits a suite asks of a task that a row does not have."""
-    if splits and subsets:
-        need = {(sub, sp) for sub in subsets for sp in splits}
-        return sorted(sp if sub == "default" else f"{sub}/{sp}" for sub, sp in need - have)
-    if splits:
-        return sorted(set(splits) - {sp for _, sp in have})
-    if subsets:
-        return sorted(set(subsets) - {sub for sub, _ in have})
-    return []
 
 
 def _claimed_vs_measured(
@@ -355,9 +377,9 @@ def _claimed_vs_measured(
             }
             for ttype in type_cols:
                 of_type = [t for t in shared if types.get(t) == ttype]
-                row[f"{ttype} Δ"] = _mean([measured[t] - card[t] for t in of_type])
+                row[f"{ttype} Δ"] = M.mean([measured[t] - card[t] for t in of_type])
             deltas = {t: measured[t] - card[t] for t in shared}
-            row["mean Δ"] = _mean(list(deltas.values()))
+            row["mean Δ"] = M.mean(list(deltas.values()))
             worst = max(deltas, key=lambda t: abs(deltas[t])) if deltas else None
             row["max |Δ|"] = abs(deltas[worst]) if worst else math.nan
             row["at task"] = worst or "-"
@@ -383,23 +405,27 @@ def _lacks_text(lacks: list[str]) -> str:
 
 
 def _display(frame: pd.DataFrame, type_cols: tuple[str, ...]) -> pd.DataFrame:
-    """The ranking as shown: short revisions, `n/N` tasks, partial type means marked with `*`."""
+    """The ranking as shown: key columns first, then type means, then what a row lacks.
+
+    Rank, model, means and vs claimed come first so that they stay in view on a laptop; partial
+    type means are marked with `*`.
+    """
     out = pd.DataFrame(
         {
-            "rank": frame["rank"],
+            "rank": ["-" if pd.isna(r) else str(int(r)) for r in frame["rank"]],
             "model": frame["model"],
-            "revision": [r[:12] for r in frame["revision"]],
             "kind": frame["kind"],
             "tasks": [f"{a}/{b}" for a, b in zip(frame["tasks"], frame["of"], strict=True)],
+            "mean (task)": frame["mean (task)"],
+            "mean (type)": frame["mean (type)"],
+            "vs claimed": [R.fmt(v, signed=True) for v in frame["vs claimed"]],
         }
     )
     for ttype in type_cols:
         out[ttype] = [
             "-" if math.isnan(v) else f"{v:.4f}" + ("*" if ttype in p else "") for v, p in zip(frame[ttype], frame["partial"], strict=True)
         ]
-    out["mean (task)"] = frame["mean (task)"]
-    out["mean (type)"] = frame["mean (type)"]
-    out["vs claimed"] = [R.fmt(v, signed=True) for v in frame["vs claimed"]]
+    out["revision"] = [r[:12] for r in frame["revision"]]
     out["lacks"] = [_lacks_text(x) for x in frame["lacks"]]
     out["source"] = frame["source"]
     return out
@@ -417,7 +443,7 @@ def _describe(task_set: tuple[str, ...], common: tuple[str, ...], average: Avera
         if not common:
             how = "no task is on every row, so there are no common averages (the default averages each row's own tasks)"
     else:
-        how = "each row averages the tasks it has; rows that have every task rank first, the others list what they lack"
+        how = "only rows that have every task are ranked; the others follow unranked, each averaged over the tasks it has, and list what they lack"
         if len(common) < len(task_set):
             how += f" ({on_every}; `--common` averages those alone)"
     return f"{rows} rows over {where}; {how}. A task's score is the mean over its splits and subsets, as in mteb's tables."
@@ -509,7 +535,13 @@ def write_reports(board: Leaderboard, folder: Path, *, about: R.About | None = N
     lo, hi = C.domain(values)
     chart = C.bar_chart(groups, title="Models by task type", axis_label="average main score (0-1 scale)", lo=lo, hi=hi)
     top = frame.iloc[0]
-    summary = f"#1 {top['model']} ({top['kind']}): mean (task) {R.fmt(top['mean (task)'])} over {top['tasks']} of {top['of']} tasks."
+    if pd.isna(top["rank"]):
+        summary = "No row holds every task of the basis, so none is ranked; each lists what it lacks."
+    else:
+        summary = f"#1 {top['model']} ({top['kind']}): mean (task) {R.fmt(top['mean (task)'])} over {top['tasks']} of {top['of']} tasks."
+    unranked = int(frame["rank"].isna().sum())
+    if unranked and not pd.isna(top["rank"]):
+        summary += f" {unranked} row{'s' if unranked > 1 else ''} lacking tasks of the basis listed below, unranked."
     versus = board.claimed_vs_measured
     tone: R.Tone
     if versus.empty:
@@ -526,7 +558,10 @@ def write_reports(board: Leaderboard, folder: Path, *, about: R.About | None = N
         summary=summary,
         about=about
         or R.About(
-            models=tuple(R.ModelRef(f"#{r.rank} {r.kind}", r.model, None if r.revision == "-" else r.revision) for r in frame.itertuples()),
+            models=tuple(
+                R.ModelRef(f"{'-' if pd.isna(r.rank) else f'#{r.rank}'} {r.kind}", r.model, None if r.revision == "-" else r.revision)
+                for r in frame.itertuples()
+            ),
             suite=board.suite,
         ),
         description=_describe(board.task_set, board.common, board.average, board.suite, len(frame)),
@@ -535,7 +570,8 @@ def write_reports(board: Leaderboard, folder: Path, *, about: R.About | None = N
         ranking=R.table(
             _display(frame, board.task_types),
             id="ranking",
-            row_class=lambda r: "" if r.lacks == "-" else "muted",
+            wrap=("lacks", "source"),
+            row_class=lambda r: "" if r.rank != "-" else "muted",
         ),
         versus=R.table(board.claimed_vs_measured, id="versus", signed=[c for c in board.claimed_vs_measured.columns if "Δ" in c]),
         tasks=R.table(board.tasks.assign(revision=[r[:12] for r in board.tasks["revision"]]), id="tasks"),

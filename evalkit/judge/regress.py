@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from evalkit.errors import DataError
+from evalkit.judge.basis import in_suite
 from evalkit.report import pages as R
 from evalkit.results import per_example as E
 from evalkit.results import scores as S
@@ -297,15 +298,17 @@ def gate(
     need_sig = require_significance if require_significance is not None else (settings.require_significance if settings else True)
     samples = settings.bootstrap_samples if settings else BOOTSTRAP_SAMPLES
     keys = ["task", "subset", "split"]
-    b = S.main_scores(base.scores)[keys + ["task_type", "value", "mteb_version", "dataset_revision"]]
-    c = S.main_scores(cand.scores)[keys + ["task_type", "value", "mteb_version", "dataset_revision"]]
-    if suite is not None:
-        names = {t.name for t in suite.tasks}
-        b, c = b[b.task.isin(names)], c[c.task.isin(names)]
+    # The suite's own splits and subsets, not every subset a results file holds of a named task.
+    b = S.main_scores(in_suite(base.scores, suite))[keys + ["task_type", "value", "mteb_version", "dataset_revision"]]
+    c = S.main_scores(in_suite(cand.scores, suite))[keys + ["task_type", "value", "mteb_version", "dataset_revision"]]
     joined = b.merge(c, on=keys, how="outer", suffixes=("_b", "_c"))
     common = joined.dropna(subset=["value_b", "value_c"])
     if common.empty:
-        raise DataError(f"baseline {base.label} and candidate {cand.label} share no task; run the same suite on both")
+        where = f" on the tasks of suite {suite.name}" if suite is not None else ""
+        raise DataError(
+            f"baseline {base.label} and candidate {cand.label} share no task{where} "
+            f"(baseline: {_held(b)}; candidate: {_held(c)}); run the same suite on both"
+        )
     warnings = []
     rows = []
     for r in joined.itertuples():
@@ -358,6 +361,15 @@ def gate(
     return report
 
 
+def _held(main: pd.DataFrame, shown: int = 6) -> str:
+    """The tasks a side holds, for a one-line message: `3 tasks: ATEC, BQ, LCQMC`."""
+    tasks = sorted(dict.fromkeys(main["task"]))
+    if not tasks:
+        return "no task"
+    listed = ", ".join(tasks[:shown]) + (f" and {len(tasks) - shown} more" if len(tasks) > shown else "")
+    return f"{len(tasks)} task{'s' if len(tasks) != 1 else ''}: {listed}"
+
+
 def _moved(tasks: pd.DataFrame, base: Side, cand: Side, cap: int) -> tuple[pd.DataFrame, tuple[tuple[str, str, str, str, int], ...]]:
     """The examples that got worse the most, for each regressed task split."""
     if cap <= 0:
@@ -385,14 +397,11 @@ def _outcome(tasks: pd.DataFrame, allow_missing: bool) -> Outcome:
 
 def _averages(tasks: pd.DataFrame) -> pd.DataFrame:
     both = tasks[~tasks.verdict.isin(["missing", "new"])]
-    per_task = both.groupby(["task", "task_type"], as_index=False)[["baseline", "candidate"]].mean()
-    by_type = per_task.groupby("task_type", as_index=False).agg(
-        tasks=("task", "count"), baseline=("baseline", "mean"), candidate=("candidate", "mean")
-    )
-    overall = pd.DataFrame(
-        [{"task_type": "All", "tasks": len(per_task), "baseline": per_task["baseline"].mean(), "candidate": per_task["candidate"].mean()}]
-    )
-    out = pd.concat([by_type, overall], ignore_index=True)
+
+    def side(column: str) -> pd.DataFrame:
+        return S.averages(both.assign(value=both[column], is_main=True)).rename(columns={"value": column})
+
+    out = side("baseline").merge(side("candidate")[["task_type", "candidate"]], on="task_type", how="left")
     out["delta"] = out["candidate"] - out["baseline"]
     return out
 

@@ -157,15 +157,13 @@ def cmteb_averages(table: pd.DataFrame) -> pd.DataFrame:
     """
     from evalkit.results import scores as S
 
-    per_type = S.averages(table)
+    per_type = S.averages(table, type_mean=True)
     if per_type.empty:
         return pd.DataFrame(columns=["average", "tasks", "score"])
-    types = per_type[per_type["task_type"] != "All"]
-    overall = per_type[per_type["task_type"] == "All"].iloc[0]
-    rows = [{"average": t.task_type, "tasks": int(t.tasks), "score": float(t.value)} for t in types.itertuples()]
-    rows.append({"average": "mean (task)", "tasks": int(overall["tasks"]), "score": float(overall["value"])})
-    rows.append({"average": "mean (type)", "tasks": int(types["tasks"].sum()), "score": float(types["value"].mean())})
-    return pd.DataFrame(rows)
+    names = {"All": "mean (task)", "All types": "mean (type)"}
+    return pd.DataFrame(
+        [{"average": names.get(t.task_type, t.task_type), "tasks": int(t.tasks), "score": float(t.value)} for t in per_type.itertuples()]
+    )
 
 
 def run_report(folder: Path, reports_dir: Path) -> tuple[Path, ...]:

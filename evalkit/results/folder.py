@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -326,7 +327,11 @@ def read_task_result(path: Path) -> Any:
 
     _parse.read_json(path, f"results file {path}")  # bounded: huge, deep or duplicated JSON is refused first
     try:
-        return TaskResult.from_disk(path)
+        with warnings.catch_warnings():
+            # mteb warns when a pre-1.11 file lacks mteb 2's main key (a reranking `map`); evalkit
+            # reads that file's old name itself (results.main_score), so the warning misleads.
+            warnings.filterwarnings("ignore", message="Main score .* not found in scores")
+            return TaskResult.from_disk(path)
     except Exception as exc:  # noqa: BLE001 - any failure to parse names the file
         kind = "truncated or invalid JSON" if isinstance(exc, ValueError) else type(exc).__name__
         raise DataError(f"results file {path}: cannot be read ({kind}); rerun that task or remove the file") from None

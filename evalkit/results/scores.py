@@ -19,7 +19,6 @@ Example::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import pandas as pd
 
 from evalkit import _parse
 from evalkit.errors import DataError
+from evalkit.results import main_score as M
 from evalkit.results.names import task_type_of
 
 COLUMNS = [
@@ -46,7 +46,6 @@ COLUMNS = [
     "dataset",
 ]
 KEY = ["task", "subset", "split", "metric"]
-_NOT_METRICS = {"hf_subset", "languages", "main_score"}
 
 
 def empty() -> pd.DataFrame:
@@ -113,11 +112,16 @@ def _rows_of(result: Any, model: str, revision: str, source: str, owner: Any) ->
     rows = []
     for split, entries in result.scores.items():
         for entry in entries:
-            for metric, value in entry.items():
-                if metric in _NOT_METRICS or isinstance(value, bool) or not isinstance(value, int | float):
-                    continue
-                if isinstance(value, float) and math.isnan(value):
-                    continue
+            metrics = M.row_metrics(entry, ttype)
+            chosen = main
+            value = M.main_value(entry, main, ttype)
+            if value is not None and (main is None or main not in metrics):
+                # The stored main_score stands for the main metric (mteb's get_score reads it): an
+                # old file without mteb 2's main key, or a task whose main metric evalkit does not know.
+                twin = next((k for k, v in metrics.items() if v == value), None) if main is None else None
+                chosen = twin or main or "main_score"
+                metrics.setdefault(chosen, value)
+            for metric, number in metrics.items():
                 rows.append(
                     {
                         "model": model,
@@ -127,8 +131,8 @@ def _rows_of(result: Any, model: str, revision: str, source: str, owner: Any) ->
                         "subset": entry.get("hf_subset", "default"),
                         "split": split,
                         "metric": metric,
-                        "value": float(value),
-                        "is_main": metric == main,
+                        "value": number,
+                        "is_main": metric == chosen,
                         "source": source,
                         "mteb_version": result.mteb_version,
                         "dataset_revision": result.dataset_revision,
@@ -170,28 +174,8 @@ def read_published(path: Path) -> pd.DataFrame:
     return make(rows)
 
 
-def main_scores(df: pd.DataFrame) -> pd.DataFrame:
-    """Only the rows that hold each task's main score."""
-    return df[df["is_main"]].reset_index(drop=True)
-
-
-def per_task(df: pd.DataFrame) -> pd.DataFrame:
-    """One main score per task: the mean over its splits and subsets, as mteb's `get_score` does."""
-    main = main_scores(df)
-    if main.empty:
-        return pd.DataFrame(columns=["task", "task_type", "value"])
-    return main.groupby(["task", "task_type"], as_index=False, sort=False)["value"].mean()
-
-
-def averages(df: pd.DataFrame) -> pd.DataFrame:
-    """Leaderboard-style averages: the mean main score per task type, then over all tasks.
-
-    Returns:
-        Columns `task_type`, `tasks`, `value`; the last row is `All`.
-    """
-    tasks = per_task(df)
-    if tasks.empty:
-        return pd.DataFrame(columns=["task_type", "tasks", "value"])
-    by_type = tasks.groupby("task_type", as_index=False).agg(tasks=("task", "count"), value=("value", "mean"))
-    overall = pd.DataFrame([{"task_type": "All", "tasks": len(tasks), "value": tasks["value"].mean()}])
-    return pd.concat([by_type, overall], ignore_index=True)
+# The main score and every average over it have one owner, `results.main_score`; these names stay
+# for the readers that reach them through the Scores table.
+main_scores = M.main_rows
+per_task = M.per_task
+averages = M.averages
