@@ -35,7 +35,8 @@ from evalkit.report import pages as R
 from evalkit.results import scores as S
 from evalkit._types import TASK_TYPES
 from evalkit.errors import DataError
-from evalkit.runner.settings import COMPARE_TOLERANCE
+from evalkit.judge import ties
+from evalkit.runner.settings import BOOTSTRAP_SAMPLES, COMPARE_TOLERANCE, REGRESS_ALPHA
 from evalkit.runner.suite import Suite
 
 Kind = Literal["measured", "claimed"]
@@ -229,6 +230,7 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
     per_task: dict[tuple[str, ...], dict[str, float]] = {}
     pairs_of: dict[tuple[str, ...], dict[str, set[tuple[str, str]]]] = {}
     types: dict[str, str] = {}
+    tables: dict[tuple[str, ...], pd.DataFrame] = {}
     seen: set[tuple[str, ...]] = set()
     notes = list(warnings)
     for e in entries:
@@ -238,6 +240,7 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
             continue
         seen.add(key)
         main = S.main_scores(_in_suite(e.scores, suite))
+        tables[key] = main  # issue 23: what ties.mark resamples
         if main.empty:
             where = f" on the tasks of suite {suite.name}" if suite is not None else ""
             notes.append(f"{e.model} ({e.kind}, {e.source}): no main scores{where}; left out")
@@ -306,6 +309,8 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
     frame = frame.sort_values(["complete", "mean (task)"], ascending=[False, False], na_position="last", kind="stable")
     frame.insert(0, "rank", range(1, len(frame) + 1))
     frame = frame.drop(columns="complete").reset_index(drop=True)
+    # Issue 23 (judge/ties.py): paired intervals between adjacent measured rows, tie groups.
+    frame = ties.mark(frame, tables, alpha=REGRESS_ALPHA, samples=BOOTSTRAP_SAMPLES, tasks=common if average == "common" else None)
     versus = _claimed_vs_measured(per_task, types, type_cols)
     frame["vs claimed"] = [
         _lookup(versus, r.model, r.revision, r.source) if r.kind == "measured" else math.nan for r in frame.itertuples(index=False)
@@ -402,6 +407,8 @@ def _display(frame: pd.DataFrame, type_cols: tuple[str, ...]) -> pd.DataFrame:
     out["mean (task)"] = frame["mean (task)"]
     out["mean (type)"] = frame["mean (type)"]
     out["vs claimed"] = [R.fmt(v, signed=True) for v in frame["vs claimed"]]
+    if "tie" in frame:  # issue 23
+        out["vs next"], out["tie"] = frame["vs next"], frame["tie"]
     out["lacks"] = [_lacks_text(x) for x in frame["lacks"]]
     out["source"] = frame["source"]
     return out
@@ -442,6 +449,8 @@ def _markdown(
         "",
         R.markdown_table(_display(frame, type_cols)),
     ]
+    if "tie" in frame:  # issue 23
+        lines += ["", frame.attrs.get("ties_note", "")]
     if not versus.empty:
         lines += [
             "",
@@ -533,6 +542,7 @@ def write_reports(board: Leaderboard, folder: Path, *, about: R.About | None = N
         description=_describe(board.task_set, board.common, board.average, board.suite, len(frame)),
         charts={"types": chart},
         legend=[(name(r), colours[(r.model, r.revision, r.kind, r.source)]) for r in frame.itertuples(index=False)],
+        ties_note=frame.attrs.get("ties_note", ""),  # issue 23
         ranking=R.table(
             _display(frame, board.task_types),
             id="ranking",
