@@ -212,3 +212,63 @@ def test_batched_statistics_equal_one_resample_at_a_time():
     for kind, arrays in (("correlation", (gold, pred)), ("threshold_accuracy", ((gold > 0).astype(float), pred))):
         one_by_one = np.array([E.statistic(kind, arrays, i) for i in index])
         np.testing.assert_allclose(E.statistics(kind, arrays, index), one_by_one, rtol=0, atol=1e-12)
+
+
+def test_leaderboard_ties_by_hand():
+    from evalkit.judge import ties
+
+    # One retrieval task of four queries. A - B is +0.1 on every query: interval [+0.1, +0.1], a
+    # real step. B - C is +0.1, -0.1, +0.1, -0.1: mean 0, the interval holds 0: B and C tie (group
+    # named by B's rank, 2). D is a card: no per-example scores, no interval.
+    per_query = {"A": [0.9] * 4, "B": [0.8] * 4, "C": [0.7, 0.9, 0.7, 0.9]}
+    kinds = {"A": "measured", "B": "measured", "C": "measured", "D": "claimed"}
+    frame = pd.DataFrame(
+        {"rank": [1, 2, 3, 4], "model": list("ABCD"), "revision": "r", "kind": [kinds[m] for m in "ABCD"], "source": "s", "tasks": 1}
+    )
+    value = {"A": 0.9, "B": 0.8, "C": 0.8, "D": 0.7}
+    tables = {
+        (m, "r", kinds[m], "s"): S.make(
+            [{"model": m, "task": "T", "task_type": "Retrieval", "subset": "default", "split": "test", "metric": "ndcg_at_10", "value": value[m], "is_main": True}]
+        )
+        for m in "ABCD"
+    }
+    got = ties.mark(
+        frame,
+        tables,
+        alpha=ALPHA,
+        samples=500,
+        examples_of=lambda model, revision, source: {("T", "default", "test"): mean_scores(per_query[model])},
+    ).set_index("model")
+    assert got.loc["A", "vs next"] == "+0.1000 [+0.1000, +0.1000]" and got.loc["A", "tie"] == ""
+    assert got.loc["B", "next delta"] == pytest.approx(0.0) and got.loc["B", "next ci low"] < 0 < got.loc["B", "next ci high"]
+    assert got.loc["B", "tie"] == got.loc["C", "tie"] == "=2"
+    assert got.loc["C", "vs next"] == "no interval: the next row is claimed (no per-example scores)"
+    assert got.loc["D", "vs next"] == ties.CLAIMED and got.loc["D", "tie"] == ""
+
+
+def test_regress_and_leaderboard_on_two_tiny_runs(tmp_path, capsys):
+    # The cat-heavy encoder lifts TinySTS from Spearman 0.8 to 1.0 and moves nothing else:
+    # mean (task) +0.2 / 6 = +0.0333. Each STS resample scores 1 on the candidate (its similarity
+    # ranks equal the gold ranks) and anywhere in [-1, 1] on the baseline, so the STS delta of a
+    # resample lies in [0, 2] and mean (task)'s in [0, 2/6]: the 95% interval is [0, 0.3333] (a
+    # resample of pairs 2 and 4 alone, gold 3 > 2 but cosine 0.5 < 0.816, gives -1: delta 2, in
+    # more than 2.5% of resamples), which holds zero: UNCHANGED with four pairs.
+    import html
+
+    import evalkit
+    from evalkit.cli import main
+
+    from .test_exact import CAT3, KEYWORDS, TINY
+
+    tiny = evalkit.run(TINY, model=KEYWORDS, output_dir=tmp_path / "kw", no_cache=True).folder
+    cat3 = evalkit.run(TINY, model=CAT3, output_dir=tmp_path / "cat3", no_cache=True).folder
+    capsys.readouterr()
+    assert main(["regress", str(tiny), str(cat3), "--suite", str(TINY), "--reports", str(tmp_path / "rep")]) == 0
+    out = capsys.readouterr().out
+    line = "Suite: mean (task) 0.8712 -> 0.9045, delta +0.0333, 95% interval [+0.0000, +0.3333]: UNCHANGED"
+    assert line in out and html.escape(line) in (tmp_path / "rep" / "regress.html").read_text()
+    assert "1 task(s) without per-example scores held" in out  # TinyClustering
+    # The leaderboard of the two runs: one step, not significant, so one tie group.
+    board = evalkit.leaderboard([tiny, cat3], suite=TINY, reports_dir=None)
+    assert list(board.rows["tie"]) == ["=1", "=1"]
+    assert board.rows["vs next"].iloc[0].startswith("+0.0333 [+0.0000, +0.3333]")
