@@ -24,10 +24,11 @@ Pure functions on per-example scores and numpy arrays (no files read or written)
   the paired SE is taken as sqrt(2) x SE (two unrelated models). A fine-tune of the same model,
   whose per-example scores move together, can be seen below that figure.
 
-Example (the tiny suite, keyword encoder vs its cat-heavy variant, alpha 0.05)::
+Example (the tiny suite, keyword encoder vs its cat-heavy variant, alpha 0.05; README has the run)::
 
-    | average     | tasks | baseline | candidate | delta  | ci_low | ci_high | p     | verdict   | held |
-    | mean (task) | 6     | 0.8103   | 0.8436    | 0.0333 | 0.0000 | 0.0667  | ...   | unchanged | 1    |
+    | average     | tasks | baseline | candidate | delta  | ci_low | ci_high | p      | detectable | verdict   | held |
+    | STS         | 1     | 0.8000   | 1.0000    | 0.2000 | 0.0000 | 2.0000  | 0.5773 | 1.4277     | unchanged | 0    |
+    | mean (task) | 6     | 0.8712   | 0.9045    | 0.0333 | 0.0000 | 0.3333  | 0.5773 | 0.2379     | unchanged | 1    |
 """
 
 from __future__ import annotations
