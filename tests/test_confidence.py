@@ -72,7 +72,12 @@ def test_average_weights_follow_the_averaging_code():
     # A (STS) has two splits, B (STS) one, R (Retrieval) one. STS = (mean(A1, A2) + B) / 2, so each
     # A split weighs 1/4 and B 1/2; mean (task) = (A + B + R) / 3: 1/6, 1/6, 1/3, 1/3; mean (type) =
     # (STS + Retrieval) / 2: 1/8, 1/8, 1/4, 1/2.
-    keys = [("A", "STS", "default", "dev"), ("A", "STS", "default", "test"), ("B", "STS", "default", "test"), ("R", "Retrieval", "default", "test")]
+    keys = [
+        ("A", "STS", "default", "dev"),
+        ("A", "STS", "default", "test"),
+        ("B", "STS", "default", "test"),
+        ("R", "Retrieval", "default", "test"),
+    ]
     w = C.average_weights(keys)
     assert list(w.loc["STS"]) == pytest.approx([0.25, 0.25, 0.5, 0])
     assert list(w.loc["Retrieval"]) == pytest.approx([0, 0, 0, 1])
@@ -119,9 +124,7 @@ def test_holm_verdict_withdraws_a_borderline_regression():
     # Three tasks, each with replicates [-0.03, -0.01, -0.02]: p = 0.0455 < 0.05 (regressed alone),
     # but Holm makes the smallest 3 x 0.0455 = 0.1365: none stays regressed.
     reps = np.array([-0.03, -0.01, -0.02])
-    tasks = pd.DataFrame(
-        {"task": ["A", "B", "C"], "subset": "default", "split": "test", "verdict": ["regressed"] * 3}
-    )
+    tasks = pd.DataFrame({"task": ["A", "B", "C"], "subset": "default", "split": "test", "verdict": ["regressed"] * 3})
     got = C.task_columns(tasks, {(t, "default", "test"): reps for t in "ABC"}, alpha=ALPHA)
     assert list(got["p"]) == pytest.approx([0.0455003] * 3, abs=1e-6) and list(got["p holm"]) == pytest.approx([0.1365009] * 3, abs=1e-6)
     assert list(got["holm verdict"]) == ["unchanged"] * 3
@@ -228,7 +231,18 @@ def test_leaderboard_ties_by_hand():
     value = {"A": 0.9, "B": 0.8, "C": 0.8, "D": 0.7}
     tables = {
         (m, "r", kinds[m], "s"): S.make(
-            [{"model": m, "task": "T", "task_type": "Retrieval", "subset": "default", "split": "test", "metric": "ndcg_at_10", "value": value[m], "is_main": True}]
+            [
+                {
+                    "model": m,
+                    "task": "T",
+                    "task_type": "Retrieval",
+                    "subset": "default",
+                    "split": "test",
+                    "metric": "ndcg_at_10",
+                    "value": value[m],
+                    "is_main": True,
+                }
+            ]
         )
         for m in "ABCD"
     }

@@ -306,7 +306,11 @@ def gate(
         delta = float(r.value_c - r.value_b)
         eb, ec = base.examples.get((r.task, r.subset, r.split)), cand.examples.get((r.task, r.subset, r.split))
         # Issue 23: one set of replicates per split serves the interval, the p-value and the suite.
-        reps = None if eb is None or ec is None else confidence.paired_replicates(eb, ec, samples=samples, seed=confidence.split_seed(r.task, r.subset, r.split))
+        reps = (
+            None
+            if eb is None or ec is None
+            else confidence.paired_replicates(eb, ec, samples=samples, seed=confidence.split_seed(r.task, r.subset, r.split))
+        )
         if reps is not None:
             replicates[(r.task, r.subset, r.split)] = reps
         ci = confidence.percentile_interval(reps, alpha)
@@ -331,7 +335,9 @@ def gate(
     tasks = confidence.task_columns(tasks, replicates, alpha=alpha)
     suite_table = confidence.regress_suite(tasks, replicates, alpha=alpha)
     moved, notes = _moved(tasks, base, cand, moved_cap)
-    report = _render(tasks, averages, tuple(dict.fromkeys(warnings)), base.label, cand.label, alpha, allow_missing, moved, notes, suite_table)
+    report = _render(
+        tasks, averages, tuple(dict.fromkeys(warnings)), base.label, cand.label, alpha, allow_missing, moved, notes, suite_table
+    )
     return report
 
 
