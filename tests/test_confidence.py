@@ -282,6 +282,11 @@ def test_regress_and_leaderboard_on_two_tiny_runs(tmp_path, capsys):
     line = "Suite: mean (task) 0.8712 -> 0.9045, delta +0.0333, 95% interval [+0.0000, +0.3333]: UNCHANGED"
     assert line in out and html.escape(line) in (tmp_path / "rep" / "regress.html").read_text()
     assert "1 task(s) without per-example scores held" in out  # TinyClustering
+    # The run report says how much each split can see. TinyReranking: two queries scoring 1 and 0.5,
+    # sd 0.5 / sqrt 2 = 0.35355, SE 0.35355 / sqrt 2 = 0.25; vs an unrelated model sqrt 2 x 0.25 x
+    # (1.959964 + 0.841621) = 0.9905.
+    (page,) = [p for p in evalkit.run_report(tiny, reports_dir=tmp_path / "run") if p.suffix == ".md"]
+    assert "| TinyReranking | default | test | 2 | mean | 0.2500 | 0.9905 |" in page.read_text()
     # The leaderboard of the two runs: one step, not significant, so one tie group.
     board = evalkit.leaderboard([tiny, cat3], suite=TINY, reports_dir=None)
     assert list(board.rows["tie"]) == ["=1", "=1"]

@@ -43,19 +43,30 @@ TIES_NOTE = (
 )
 
 
-def example_scores(model: str, revision: str, source: str) -> dict[confidence.SplitKey, E.ExampleScores]:
-    """The per-example scores of one measured row, found under its source (empty when none or ambiguous)."""
-    from evalkit.errors import DataError
+def _example_folders(source: str) -> list:
+    """The results folders under a source that kept per-example scores."""
     from evalkit.results.folder import ResultsFolder
 
     root = Path(source)
     if root.is_file():
-        folders = [ResultsFolder.of_file(root)]
-    elif root.is_dir():
-        folders = [ResultsFolder(p.parent.parent) for p in root.rglob("examples") if p.is_dir() and p.parent.name == "evalkit"]
-    else:
-        return {}
-    mine = [f for f in folders if f.identity() == (model, revision)]
+        return [ResultsFolder.of_file(root)]
+    if root.is_dir():
+        return [ResultsFolder(p.parent.parent) for p in root.rglob("examples") if p.is_dir() and p.parent.name == "evalkit"]
+    return []
+
+
+def example_scores(model: str, revision: str, source: str, *, folders: list | None = None) -> dict[confidence.SplitKey, E.ExampleScores]:
+    """The per-example scores of one measured row, found under its source (empty when none or ambiguous).
+
+    Args:
+        model: the row's model.
+        revision: the row's revision.
+        source: the row's source (a results root, folder or file).
+        folders: `_example_folders(source)`, when the caller already listed them.
+    """
+    from evalkit.errors import DataError
+
+    mine = [f for f in (folders if folders is not None else _example_folders(source)) if f.identity() == (model, revision)]
     if len(mine) != 1:
         return {}
     out: dict[confidence.SplitKey, E.ExampleScores] = {}
@@ -112,7 +123,7 @@ def mark(
     alpha: float,
     samples: int,
     tasks: tuple[str, ...] | None = None,
-    examples_of=example_scores,
+    examples_of=None,
 ) -> pd.DataFrame:
     """Add `vs next` (text), `next delta`, `next ci low`, `next ci high` and `tie` to a ranked frame.
 
@@ -122,7 +133,8 @@ def mark(
         alpha: significance level of the intervals.
         samples: bootstrap replicates.
         tasks: only these tasks count (the leaderboard's `--common` set); None: all of each row's.
-        examples_of: (model, revision, source) -> per-example scores (a test may pass its own).
+        examples_of: (model, revision, source) -> per-example scores; default `example_scores`, each
+            source listed once (a test may pass its own).
 
     Returns:
         A copy of `frame` with the new columns.
@@ -131,6 +143,13 @@ def mark(
     if tasks is not None:
         tables = {k: t[t["task"].isin(tasks)] for k, t in tables.items()}
     cache: dict[Key, Mapping[confidence.SplitKey, E.ExampleScores]] = {}
+    listed: dict[str, list] = {}
+    if examples_of is None:
+
+        def examples_of(model: str, revision: str, source: str) -> dict[confidence.SplitKey, E.ExampleScores]:
+            if source not in listed:
+                listed[source] = _example_folders(source)
+            return example_scores(model, revision, source, folders=listed[source])
 
     def examples(key: Key) -> Mapping[confidence.SplitKey, E.ExampleScores]:
         if key not in cache:
