@@ -35,12 +35,13 @@ from evalkit import _parse
 from evalkit._compat.mteb import has_task
 from evalkit._types import TASK_TYPES
 from evalkit.errors import DataError
+from evalkit.judge import ties
 from evalkit.judge.basis import in_suite, lacking
 from evalkit.report import pages as R
 from evalkit.results import main_score as M
 from evalkit.results import scores as S
 from evalkit.results.names import same_model, task_type_of
-from evalkit.runner.settings import COMPARE_TOLERANCE
+from evalkit.runner.settings import BOOTSTRAP_SAMPLES, COMPARE_TOLERANCE, REGRESS_ALPHA
 from evalkit.runner.suite import Suite
 
 Kind = Literal["measured", "claimed"]
@@ -232,6 +233,7 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
     per_task: dict[tuple[str, ...], dict[str, float]] = {}
     pairs_of: dict[tuple[str, ...], dict[str, set[tuple[str, str]]]] = {}
     types: dict[str, str] = {}
+    tables: dict[tuple[str, ...], pd.DataFrame] = {}
     seen: set[tuple[str, ...]] = set()
     unreadable: dict[tuple[str, ...], tuple[str, ...]] = {}
     notes = list(warnings)
@@ -264,6 +266,7 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
                 f"{e.model}@{e.revision[:12]}: {', '.join(old_rerank)} read from the file's reranking `map` (mteb before 1.11); "
                 "mteb 2.26's own leaderboard shows these tasks empty (its reader finds no map_at_1000 there)"
             )
+        tables[key] = main  # issue 23: what ties.mark resamples
         if main.empty:
             where = f" on the tasks of suite {suite.name}" if suite is not None else ""
             notes.append(f"{e.model} ({e.kind}, {e.source}): no main scores{where}; left out")
@@ -340,6 +343,8 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
     ranked = int(frame["ranked"].sum())
     frame.insert(0, "rank", pd.array(list(range(1, ranked + 1)) + [None] * (len(frame) - ranked), dtype="Int64"))
     frame = frame.drop(columns="ranked").reset_index(drop=True)
+    # Issue 23 (judge/ties.py): paired intervals between adjacent measured rows, tie groups.
+    frame = ties.mark(frame, tables, alpha=REGRESS_ALPHA, samples=BOOTSTRAP_SAMPLES, tasks=common if average == "common" else None)
     versus = _claimed_vs_measured(per_task, types, type_cols)
     frame["vs claimed"] = [
         _lookup(versus, r.model, r.revision, r.source) if r.kind == "measured" else math.nan for r in frame.itertuples(index=False)
@@ -425,6 +430,10 @@ def _display(frame: pd.DataFrame, type_cols: tuple[str, ...]) -> pd.DataFrame:
         out[ttype] = [
             "-" if math.isnan(v) else f"{v:.4f}" + ("*" if ttype in p else "") for v, p in zip(frame[ttype], frame["partial"], strict=True)
         ]
+    if "tie" in frame:  # issue 23: beside the means they qualify
+        at = list(out.columns).index("vs claimed") + 1
+        out.insert(at, "vs next", frame["vs next"])
+        out.insert(at + 1, "tie", frame["tie"])
     out["revision"] = [r[:12] for r in frame["revision"]]
     out["lacks"] = [_lacks_text(x) for x in frame["lacks"]]
     out["source"] = frame["source"]
@@ -466,6 +475,8 @@ def _markdown(
         "",
         R.markdown_table(_display(frame, type_cols)),
     ]
+    if "tie" in frame:  # issue 23
+        lines += ["", frame.attrs.get("ties_note", "")]
     if not versus.empty:
         lines += [
             "",
@@ -567,6 +578,7 @@ def write_reports(board: Leaderboard, folder: Path, *, about: R.About | None = N
         description=_describe(board.task_set, board.common, board.average, board.suite, len(frame)),
         charts={"types": chart},
         legend=[(name(r), colours[(r.model, r.revision, r.kind, r.source)]) for r in frame.itertuples(index=False)],
+        ties_note=frame.attrs.get("ties_note", ""),  # issue 23
         ranking=R.table(
             _display(frame, board.task_types),
             id="ranking",

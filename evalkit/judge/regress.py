@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from evalkit.errors import DataError
+from evalkit.judge import confidence
 from evalkit.judge.basis import in_suite
 from evalkit.report import pages as R
 from evalkit.results import per_example as E
@@ -78,39 +79,7 @@ def paired_bootstrap(
     Returns:
         (low, high), or None when the two sides' examples cannot be paired.
     """
-    if base.kind != cand.kind:
-        return None
-    if base.kind == "mean" and base.ids and cand.ids:
-        common = sorted(set(base.ids) & set(cand.ids))
-        if not common:
-            return None
-        bi = {q: i for i, q in enumerate(base.ids)}
-        ci = {q: i for i, q in enumerate(cand.ids)}
-        a: tuple[np.ndarray, ...] = (np.asarray(base.values)[[bi[q] for q in common]],)
-        b: tuple[np.ndarray, ...] = (np.asarray(cand.values)[[ci[q] for q in common]],)
-    else:
-        if len(base) != len(cand) or len(base) == 0:
-            return None
-        a, b = base.arrays(), cand.arrays()
-        if base.kind != "mean" and not np.array_equal(a[0], b[0]):
-            return None  # different gold labels: not the same examples
-    n = len(a[0])
-    rng = np.random.default_rng(seed)
-    deltas = np.empty(samples)
-    if base.kind == "mean":
-        diff = b[0] - a[0]
-        for start in range(0, samples, 100):
-            stop = min(samples, start + 100)
-            idx = rng.integers(0, n, size=(stop - start, n))
-            deltas[start:stop] = diff[idx].mean(axis=1)
-    else:
-        for i in range(samples):
-            idx = rng.integers(0, n, size=n)
-            deltas[i] = E.statistic(cand.kind, b, idx) - E.statistic(base.kind, a, idx)
-    deltas = deltas[~np.isnan(deltas)]
-    if len(deltas) == 0:
-        return None
-    return float(np.quantile(deltas, alpha / 2)), float(np.quantile(deltas, 1 - alpha / 2))
+    return confidence.percentile_interval(confidence.paired_replicates(base, cand, samples=samples, seed=seed), alpha)
 
 
 MOVED_CAP = 10
@@ -229,6 +198,7 @@ class RegressReport:
     alpha: float = REGRESS_ALPHA
     moved: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=MOVED_COLUMNS))
     moved_notes: tuple[tuple[str, str, str, str, int], ...] = ()  # (task, subset, split, what, examples that got worse)
+    suite: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=confidence.SUITE_COLUMNS))  # issue 23
 
     @property
     def regressed(self) -> bool:
@@ -311,6 +281,7 @@ def gate(
         )
     warnings = []
     rows = []
+    replicates: dict[tuple[str, str, str], np.ndarray] = {}
     for r in joined.itertuples():
         ttype = r.task_type_b if isinstance(r.task_type_b, str) else r.task_type_c
         spec = suite.task(r.task) if suite is not None else None
@@ -338,7 +309,15 @@ def gate(
                 warnings.append(f"{r.task}: {what} differs ({x} vs {y}); the scores may not be comparable")
         delta = float(r.value_c - r.value_b)
         eb, ec = base.examples.get((r.task, r.subset, r.split)), cand.examples.get((r.task, r.subset, r.split))
-        ci = paired_bootstrap(eb, ec, samples=samples, alpha=alpha) if eb is not None and ec is not None else None
+        # Issue 23: one set of replicates per split serves the interval, the p-value and the suite.
+        reps = (
+            None
+            if eb is None or ec is None
+            else confidence.paired_replicates(eb, ec, samples=samples, seed=confidence.split_seed(r.task, r.subset, r.split))
+        )
+        if reps is not None:
+            replicates[(r.task, r.subset, r.split)] = reps
+        ci = confidence.percentile_interval(reps, alpha)
         verdict, rule = _judge(delta, tol, ci, need_sig)
         rows.append(
             {
@@ -356,8 +335,13 @@ def gate(
     tasks["_order"] = (tasks["verdict"] != "missing").astype(int)
     tasks = tasks.sort_values(["_order", "task_type", "task", "split"], kind="stable").drop(columns="_order").reset_index(drop=True)
     averages = _averages(tasks)
+    # Issue 23 (judge/confidence.py): Holm-adjusted verdicts, detectable change, suite intervals.
+    tasks = confidence.task_columns(tasks, replicates, alpha=alpha)
+    suite_table = confidence.regress_suite(tasks, replicates, alpha=alpha)
     moved, notes = _moved(tasks, base, cand, moved_cap)
-    report = _render(tasks, averages, tuple(dict.fromkeys(warnings)), base.label, cand.label, alpha, allow_missing, moved, notes)
+    report = _render(
+        tasks, averages, tuple(dict.fromkeys(warnings)), base.label, cand.label, alpha, allow_missing, moved, notes, suite_table
+    )
     return report
 
 
@@ -416,6 +400,7 @@ def _render(
     allow_missing: bool,
     moved: pd.DataFrame,
     moved_notes: tuple[tuple[str, str, str, str, int], ...],
+    suite: pd.DataFrame | None = None,
 ) -> RegressReport:
     counts = tasks["verdict"].value_counts().to_dict()
     outcome = _outcome(tasks, allow_missing)
@@ -427,6 +412,9 @@ def _render(
         f"Baseline `{base}`, candidate `{cand}`. " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ".",
         f"Intervals: paired bootstrap {level}% of the delta (candidate - baseline).",
     ]
+    suite = suite if suite is not None else pd.DataFrame(columns=confidence.SUITE_COLUMNS)
+    if len(suite):  # issue 23
+        lines += ["", confidence.suite_line(suite, alpha)]
     if len(missing):
         allowed = "allowed by --allow-missing" if allow_missing else "the gate fails; pass --allow-missing to accept"
         lines += [
@@ -442,6 +430,8 @@ def _render(
         "## Averages per task type",
         R.markdown_table(averages),
     ]
+    if len(suite):  # issue 23
+        lines += ["", "## Suite: is the difference real?", SUITE_NOTE.format(level=level), "", R.markdown_table(suite)]
     fallback = tasks[tasks.rule.str.startswith("tolerance only (no")]
     if len(fallback):
         lines += ["", "Judged by tolerance alone (no per-example scores): " + ", ".join(sorted(set(fallback.task))) + "."]
@@ -468,6 +458,7 @@ def _render(
         "moved": json.loads(moved.to_json(orient="records", double_precision=15, force_ascii=False)),
         "averages": json.loads(averages.to_json(orient="records", double_precision=15)),
         "warnings": list(warnings),
+        "suite": json.loads(suite.to_json(orient="records", double_precision=15)),  # issue 23
     }
     cases = []
     for r in tasks.itertuples():
@@ -493,7 +484,16 @@ def _render(
         alpha=alpha,
         moved=moved,
         moved_notes=moved_notes,
+        suite=suite,
     )
+
+
+SUITE_NOTE = (
+    "Change in each average (as the leaderboard computes it) with a paired bootstrap {level}% interval: every replicate resamples "
+    "the examples of each task split (the same draw for both sides) and recomputes each split's statistic. `held`: tasks without "
+    "per-example scores, held at their observed change. `detectable`: the smallest change this suite finds at this alpha with "
+    "power 0.8. Per task, `p holm` is the Holm-adjusted p-value across the suite and `holm verdict` the verdict it allows."
+)
 
 
 def moved_count(worse: int, shown: int) -> str:
@@ -624,6 +624,8 @@ def write_reports(report: RegressReport, folder: Path, *, about: R.About | None 
         ),
         moved=moved_sections,
         averages=R.table(report.averages, id="averages", signed=["delta"]),
+        suite=R.table(report.suite, id="suite", signed=["delta", "ci_low", "ci_high"]) if len(report.suite) else None,  # issue 23
+        suite_line=confidence.suite_line(report.suite, report.alpha) if len(report.suite) else "",
         fallback=sorted(set(tasks[tasks.rule.str.startswith("tolerance only (no")].task)),
         warnings=list(report.warnings),
     )

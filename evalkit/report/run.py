@@ -166,6 +166,36 @@ def cmteb_averages(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def detectable(folder: Path) -> pd.DataFrame:
+    """Issue 23: per task split with per-example scores, the smallest change a comparison could detect.
+
+    At regress's default alpha and power 0.8, for a second model unrelated to this one (see
+    `judge.confidence.run_detectable`); empty when the run kept no per-example scores.
+    """
+    from evalkit.errors import DataError
+    from evalkit.judge import confidence
+    from evalkit.results import per_example as E
+    from evalkit.results.folder import ResultsFolder
+    from evalkit.runner.settings import REGRESS_ALPHA
+
+    entries = {}
+    for file in ResultsFolder(folder).example_files():
+        try:
+            task, found = E.load(file)
+        except DataError:
+            continue  # a broken per-example file is regress's error to report (it names the fix); the run page goes on
+        entries.update({(task, e.subset, e.split): e for e in found})
+    return confidence.run_detectable(entries, alpha=REGRESS_ALPHA)
+
+
+DETECTABLE_NOTE = (
+    "For each task split with per-example scores: the standard error of its main score (sd / sqrt(n) for means, else a "
+    "bootstrap) and the smallest change a comparison with another model would detect at alpha 0.05 with power 0.8, taking "
+    "that model as unrelated to this one (paired SE = sqrt 2 x SE). A fine-tune of this model moves with it and can be seen "
+    "below this; `evalkit regress` measures the paired figure. Set regress tolerances at or above it."
+)
+
+
 def run_report(folder: Path, reports_dir: Path) -> tuple[Path, ...]:
     """Write `run.md` and `run.html` for one model's results folder.
 
@@ -186,6 +216,7 @@ def run_report(folder: Path, reports_dir: Path) -> tuple[Path, ...]:
 
     t = run_tables(Path(folder))
     manifest, scores, averages, timing, results = t["manifest"], t["scores"], t["averages"], t["timing"], t["table"]
+    detect = detectable(t["folder"])  # issue 23
     model = manifest.get("model", {})
     name = model.get("name") or (str(results["model"].iloc[0]) if len(results) else t["folder"].parent.name)
     revision = model.get("revision") or (str(results["revision"].iloc[0]) if len(results) else t["folder"].name)
@@ -296,8 +327,12 @@ def run_report(folder: Path, reports_dir: Path) -> tuple[Path, ...]:
         ),
         facts=facts,
         warnings=list(manifest.get("warnings", [])),
+        detectable=table(detect, id="detectable") if len(detect) else None,
+        detectable_note=DETECTABLE_NOTE,
     )
     md = _run_markdown(verdict, summary, about, scores, averages, timing, manifest)
+    if len(detect):  # issue 23
+        md += "\n## How much can this suite see?\n" + DETECTABLE_NOTE + "\n\n" + markdown_table(detect) + "\n"
     return tuple(write_files(Path(reports_dir), "run", {"md": md, "html": page}))
 
 

@@ -99,6 +99,28 @@ def statistic(kind: Kind, arrays: tuple[np.ndarray, ...], index: np.ndarray | No
     return best_threshold_accuracy(gold, pred)
 
 
+def statistics(kind: Kind, arrays: tuple[np.ndarray, ...], index: np.ndarray) -> np.ndarray:
+    """`statistic` on many resamples at once: row r of `index` (replicates x n) is one resample.
+
+    Spearman is the Pearson correlation of average ranks, as `scipy.stats.spearmanr` computes it;
+    a resample with a constant side has none (NaN).
+    """
+    if kind == "mean":
+        return arrays[0][index].mean(axis=1)
+    if kind == "correlation":
+        from scipy.stats import rankdata
+
+        g, p = (rankdata(a[index], axis=1) for a in arrays)
+        g -= g.mean(axis=1, keepdims=True)
+        p -= p.mean(axis=1, keepdims=True)
+        denom = np.sqrt((g * g).sum(axis=1) * (p * p).sum(axis=1))
+        out = np.full(len(index), np.nan)
+        ok = denom > 0
+        out[ok] = (g * p).sum(axis=1)[ok] / denom[ok]
+        return out
+    return np.array([best_threshold_accuracy(arrays[0][i], arrays[1][i]) for i in index])
+
+
 def best_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
     """The best cut on `scores` for binary `labels` (higher score = positive): (accuracy, threshold).
 
