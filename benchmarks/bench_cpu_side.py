@@ -92,7 +92,7 @@ def _one(task: Any, data: dict[str, Any], *, evalkit: bool) -> tuple[float, floa
 
     import mteb
 
-    from evalkit._compat.mteb import task_hooks
+    from evalkit._compat.mteb_capture import task_hooks
     from evalkit.model.encoder import Encoder
     from evalkit.model.prompts import PromptTable
     from evalkit.model.settings import ModelSettings

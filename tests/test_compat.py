@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from evalkit._compat import mteb as compat
+from evalkit._compat import mteb_capture as capture
 
 
 def _label_dataset(n: int, classes: int, seed: int):
@@ -34,7 +35,7 @@ def test_classification_columns_pick_the_same_rows_and_scores_as_mteb():
     centers = rng.normal(size=(5, 16))
     x_train = (centers[train["label"][:]] + rng.normal(scale=1.5, size=(300, 16))).astype(np.float32)
     x_test = (centers[test["label"][:]] + rng.normal(scale=1.5, size=(200, 16))).astype(np.float32)
-    with compat.task_hooks(fast, capture=False):
+    with capture.task_hooks(fast, capture=False):
         assert "_undersample_data" in vars(fast) and "_run_experiment" in vars(fast)
         for experiment in range(3):
             a_ds, a_idx, a_sel = plain._undersample_data(ds, experiment)
@@ -56,7 +57,7 @@ def test_text_dataloader_is_the_same_and_the_module_is_restored():
     task = mteb.get_task("ATEC")
     plain = [t for batch in loaders.create_dataloader(ds, task_metadata=task.metadata, input_column="sentence1") for t in batch["text"]]
     original = loaders._create_dataloader_from_texts
-    with compat.task_hooks(task, capture=False):
+    with capture.task_hooks(task, capture=False):
         assert loaders._create_dataloader_from_texts is not original
         fast = [t for batch in loaders.create_dataloader(ds, task_metadata=task.metadata, input_column="sentence1") for t in batch["text"]]
     assert loaders._create_dataloader_from_texts is original
@@ -69,7 +70,7 @@ def test_clustering_labels_score_exactly_as_mteb():
     ds = _label_dataset(3000, 13, 4)
     assignment = [(label * 7 + i % 3) % 13 for i, label in enumerate(ds["label"][:])]  # imperfect clusters
     plain, fast = mteb.get_task("CLSClusteringS2S"), mteb.get_task("CLSClusteringS2S")
-    with compat.task_hooks(fast, capture=False):
+    with capture.task_hooks(fast, capture=False):
         b = fast._compute_metrics(ds["label"], assignment, v_measure_only=True)
     a = plain._compute_metrics(ds["label"], assignment, v_measure_only=True)
     assert a == b and 0.3 < a["v_measure"] < 1.0
@@ -101,7 +102,7 @@ def test_hooks_can_be_switched_off_by_hand(monkeypatch: pytest.MonkeyPatch):
     try:
         assert len(compat.self_check()) == len(compat.HOOKS)
         task = mteb.get_task("Banking77Classification")
-        with compat.task_hooks(task):
+        with capture.task_hooks(task):
             assert "_undersample_data" not in vars(task)
     finally:
         compat.self_check.cache_clear()

@@ -9,7 +9,7 @@ each task gets is `evalkit.model.prompts`):
 - **instruct** entries (gte-Qwen2-instruct, Qwen3-Embedding, e5-mistral, ...): the same, and each
   task's instruction is the one mteb's instruct wrapper would build (template, prompts_dict,
   instructions on passages or not), computed by running that wrapper without weights
-  (`evalkit._compat.mteb.registry_shell`);
+  (`evalkit._compat.mteb_registry.registry_shell`);
 - entries that need **mteb's own wrapper classes** (jina-v3 task adapters, NV-Embed, ...) run with
   `loader: mteb`, through `mteb.get_model`, wrapped with evalkit's cache;
 - cross-encoders, sparse, late-interaction, API-only and non-text entries are refused, in one line.
@@ -77,7 +77,7 @@ def _refusal(meta: Any) -> str:
 
 
 def _kind(meta: Any) -> tuple[PresetKind, str]:
-    from evalkit._compat.mteb import registry_wrapper_class
+    from evalkit._compat.mteb_registry import registry_wrapper_class
 
     reason = _refusal(meta)
     if reason:
@@ -110,7 +110,7 @@ def _values(meta: Any, kind: PresetKind) -> dict[str, Any]:
         if dtype := _dtype(kwargs.get("model_kwargs") or {}):
             values["dtype"] = dtype
     elif kind == "instruct":
-        from evalkit._compat.mteb import registry_shell, shell_load_settings
+        from evalkit._compat.mteb_registry import registry_shell, shell_load_settings
 
         load = shell_load_settings(registry_shell(meta.name))
         if dtype := _dtype(load["model_kwargs"]):

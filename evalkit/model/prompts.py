@@ -9,7 +9,7 @@ without sides use the type and task keys only). evalkit resolves the same way, w
 function, over one table whose source is known (the command line, the suite, mteb's model
 registry, or the checkpoint's own config). A suite task's `prompts` (`query`, `document`, or `""`
 for both) override the table for that task. Instruct models build their instruction per task as
-mteb's instruct wrapper for that registry entry would (`evalkit._compat.mteb.shell_prompt`).
+mteb's instruct wrapper for that registry entry would (`evalkit._compat.mteb_registry.shell_prompt`).
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def check_table(prompts: object, where: str) -> PromptTable:
 def _instruction(name: str, task_metadata: Any, side: str | None) -> str | None:
     import warnings
 
-    from evalkit._compat.mteb import registry_shell, shell_prompt
+    from evalkit._compat.mteb_registry import registry_shell, shell_prompt
 
     with warnings.catch_warnings():
         # mteb warns when a task has no prompt for a side; that side then gets none, as in mteb.

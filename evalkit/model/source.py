@@ -202,7 +202,7 @@ def check_trust(resolved: ResolvedModel, settings: ModelSettings) -> None:
 def _check_mteb_loader(resolved: ResolvedModel, settings: ModelSettings) -> None:
     import mteb
 
-    from evalkit._compat.mteb import registry_missing_extras
+    from evalkit._compat.mteb_registry import registry_missing_extras
     from evalkit.model.presets import find_preset
 
     preset = find_preset(settings.model)

@@ -1,7 +1,7 @@
 """Per-example scores, captured from mteb's own scoring steps, for paired significance tests.
 
 mteb reports only aggregates. Its task classes compute them from per-example quantities at a few
-well-defined steps; `evalkit._compat.mteb.task_hooks` wraps those steps on one task *instance*
+well-defined steps; `evalkit._compat.mteb_capture.task_hooks` wraps those steps on one task *instance*
 (never the class) and records what they see, per split and subset:
 
 - STS: gold score and cosine similarity per pair (statistic: Spearman correlation);

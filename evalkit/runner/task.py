@@ -226,7 +226,7 @@ def evaluate_task(built: BuiltTask, encoder: Encoder | ProtocolEncoder, *, show_
     """
     import mteb
 
-    from evalkit._compat.mteb import task_hooks
+    from evalkit._compat.mteb_capture import task_hooks
     from evalkit._hub import network_reason
     from evalkit._notices import phase, progress_bars
 
@@ -246,7 +246,7 @@ def evaluate_task(built: BuiltTask, encoder: Encoder | ProtocolEncoder, *, show_
                 raise_error=True,
             )
             task_result = res.task_results[0]
-            entries = list(capture.entries)
+            entries = [examples_mod.ExampleScores(**e) for e in capture.entries]
         except EvalkitError as exc:
             error = str(exc)
         except Exception as exc:  # noqa: BLE001 - isolate per task; recorded and reported, never swallowed
