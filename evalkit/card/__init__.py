@@ -25,13 +25,14 @@ old names, percents, every metric sorted by name, entries sorted by name) and `m
 The package, one module a stage: `names` (card names and scales: metric names old and mteb 2.x,
 `MTEB <Task> (<subset>)`, tasks by name or dataset path, percents), `style` (`CardStyle`, `STYLES`,
 `CardMetric`, `CardEntry`, `detect_style`), `read` (front matter, `read_card`, `CardScores`, the
-Scores table) and `write` (entries from a table, `render`, `export`, `update_card`).
+Scores table), `write` (entries from a table, `render`, `export`) and `update` (`update_card`: `--into`).
 """
 
 from evalkit.card.names import EXTRA, METRIC_MAP, MTEB_KEYS, is_extra, parse_task_name
 from evalkit.card.read import read_card
 from evalkit.card.style import STYLES, CardStyle
-from evalkit.card.write import CardExport, entries_from_table, export, export_card_text, render, select_exportable, update_card
+from evalkit.card.update import update_card
+from evalkit.card.write import CardExport, entries_from_table, export, export_card_text, render, select_exportable
 from evalkit.results.names import same_model
 
 __all__ = [

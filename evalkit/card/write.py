@@ -7,22 +7,18 @@ block only, every other byte of the file kept.
 
 from __future__ import annotations
 
-import difflib
 import math
-import os
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import yaml
 
-from evalkit import _parse
 from evalkit.card.names import CARD_TASK_RENAMES, HF_TASK_TYPES, is_extra, main_metric, printed_name, to_printed
-from evalkit.card.read import CardScores, front_matter, parse_card, plain, split_front_matter
-from evalkit.card.style import STYLES, CardEntry, CardMetric, CardStyle, Style, style_of
+from evalkit.card.read import CardScores, plain
+from evalkit.card.style import CardEntry, CardMetric, CardStyle, Style, style_of
 from evalkit.errors import DataError
-from evalkit.results.names import same_model, task_type_of
+from evalkit.results.names import task_type_of
 
 
 def _entry_name(style: CardStyle, task: str, subset: str) -> str:
@@ -68,7 +64,8 @@ def _new_entry_data(style: CardStyle, task: str, subset: str, split: str, ttype:
     return {k: parts[k] for k in keys}
 
 
-def _new_metric(style: CardStyle, name: str, metric: str, value: float) -> CardMetric:
+def new_metric(style: CardStyle, name: str, metric: str, value: float) -> CardMetric:
+    """A card metric for `value` in the style's scale and keys (extras keep their printed value)."""
     raw = value if is_extra(metric) else to_printed(value, style.percent)
     fields = {"type": name, "value": raw, "name": name}
     return CardMetric(
@@ -76,7 +73,7 @@ def _new_metric(style: CardStyle, name: str, metric: str, value: float) -> CardM
     )
 
 
-def _place(metrics: list[CardMetric], new: CardMetric, style: CardStyle) -> None:
+def place_metric(metrics: list[CardMetric], new: CardMetric, style: CardStyle) -> None:
     """Add a metric where the style puts it, leaving every other metric where it is."""
     if style.metric_order == "sorted":
         at = next((i for i, m in enumerate(metrics) if m.name > new.name), len(metrics))
@@ -87,7 +84,7 @@ def _place(metrics: list[CardMetric], new: CardMetric, style: CardStyle) -> None
     metrics.insert(at, new)
 
 
-def _wanted(style: CardStyle, group: pd.DataFrame) -> list[tuple[str, str, float]]:
+def wanted_metrics(style: CardStyle, group: pd.DataFrame) -> list[tuple[str, str, float]]:
     """(printed name, table metric, value) of the metrics a style writes for one results group."""
     ttype = _text(group["task_type"].iloc[0]) or task_type_of(str(group["task"].iloc[0]))
     out = []
@@ -114,7 +111,7 @@ def left_out(table: pd.DataFrame, style: Style | CardStyle = "card") -> str | No
     lost: dict[str, int] = {}
     entries, dropped = set(), []
     for key, group in table.groupby(["task", "subset", "split"], sort=False):
-        written = {metric for _, metric, _ in _wanted(style, group)}
+        written = {metric for _, metric, _ in wanted_metrics(style, group)}
         if not written:
             dropped.append(str(key[0]) if key[1] == "default" else f"{key[0]} ({key[1]})")
         for row in group.itertuples():
@@ -134,19 +131,21 @@ def left_out(table: pd.DataFrame, style: Style | CardStyle = "card") -> str | No
     )
 
 
-def _entry_from_group(style: CardStyle, key: tuple[str, str, str], group: pd.DataFrame) -> CardEntry:
+def entry_from_group(style: CardStyle, key: tuple[str, str, str], group: pd.DataFrame) -> CardEntry:
+    """The card entry of one (task, subset, split) group of a Scores table, in `style`."""
     task, subset, split = key
     ttype = _text(group["task_type"].iloc[0]) or task_type_of(task)
     data = _new_entry_data(
         style, task, subset, split, ttype, _dataset_of(task, group["dataset"].iloc[0]), group["dataset_revision"].iloc[0]
     )
     entry = CardEntry(task, subset, split, ttype, data, [])
-    for name, metric, value in _wanted(style, group):
-        _place(entry.metrics, _new_metric(style, name, metric, value), style)
+    for name, metric, value in wanted_metrics(style, group):
+        place_metric(entry.metrics, new_metric(style, name, metric, value), style)
     return entry
 
 
-def _sort_key(style: CardStyle) -> Any:
+def entry_sort_key(style: CardStyle) -> Any:
+    """How `style` orders its entries (by dataset type, or by name)."""
     if style.entry_order == "dataset":
         return lambda e: e.dataset_type
     if style.entry_order == "name":
@@ -162,10 +161,10 @@ def entries_from_table(table: pd.DataFrame, style: CardStyle) -> list[CardEntry]
     """
     entries = []
     for key, group in table.groupby(["task", "subset", "split"], sort=False):
-        entry = _entry_from_group(style, (str(key[0]), str(key[1]), str(key[2])), group)
+        entry = entry_from_group(style, (str(key[0]), str(key[1]), str(key[2])), group)
         if entry.metrics:
             entries.append(entry)
-    order = _sort_key(style)
+    order = entry_sort_key(style)
     if order is not None:
         entries.sort(key=order)
     return entries
@@ -190,13 +189,13 @@ def convert(entries: list[CardEntry], style: CardStyle) -> list[CardEntry]:
                 metrics.append(m)
                 continue
             name = m.name if m.name == "main_score" else (printed_name(e.task_type, m.metric, style.old_names) or m.metric)
-            new = _new_metric(style, name, m.metric, m.value)
+            new = new_metric(style, name, m.metric, m.value)
             new.decimals = m.decimals
             new.fields.update({k: v for k, v in m.fields.items() if k not in new.fields and k != "name"})
             metrics.append(new)
         main = next((m for m in metrics if m.metric == main_metric(e.task) and m.value is not None), None)
         if style.main_score and main is not None and not any(m.name == "main_score" for m in metrics):
-            _place(metrics, _new_metric(style, "main_score", str(main.metric), float(main.value or 0)), style)
+            place_metric(metrics, new_metric(style, "main_score", str(main.metric), float(main.value or 0)), style)
         out.append(CardEntry(e.task, e.subset, e.split, e.task_type, data, metrics))
     return out
 
@@ -217,13 +216,14 @@ def model_index_data(entries: list[CardEntry], *, model_name: str) -> list[dict[
     return [{"name": model_name, "results": [plain(_render_entry(e)) for e in entries]}]
 
 
-def _dump(model_index: list[dict[str, Any]]) -> str:
+def dump_yaml(model_index: list[dict[str, Any]]) -> str:
+    """`model-index` as YAML the way cards print it (key order kept, unicode, no wrapping)."""
     return yaml.safe_dump({"model-index": model_index}, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
 
 
 def render(entries: list[CardEntry], *, model_name: str) -> str:
     """The `model-index:` YAML block of entries (text, ending in a newline)."""
-    return _dump(model_index_data(entries, model_name=model_name))
+    return dump_yaml(model_index_data(entries, model_name=model_name))
 
 
 def model_index(table: pd.DataFrame, *, style: Style | CardStyle, model_name: str) -> list[dict[str, Any]]:
@@ -243,7 +243,7 @@ def export(table: pd.DataFrame, *, style: Style | CardStyle = "card", model_name
     Raises:
         DataError: the table is empty.
     """
-    return _dump(model_index(table, style=style, model_name=model_name))
+    return dump_yaml(model_index(table, style=style, model_name=model_name))
 
 
 def export_card_text(card: CardScores, *, style: Style | CardStyle | None = None, model_name: str | None = None) -> str:
@@ -285,226 +285,6 @@ def select_exportable(table: pd.DataFrame, include_local: bool | tuple[str, ...]
         return table, []
     note = f"left out {len(left)} in-house task(s), not MTEB tasks: {', '.join(left)}; --include-local [NAMES] exports them"
     return table[~table["task"].isin(left)].reset_index(drop=True), [note]
-
-
-# ---------------------------------------------------------------------------------------------
-# Updating a card in place
-
-
-@dataclass(frozen=True)
-class UpdateSummary:
-    """What `--into` did to a card's entries."""
-
-    updated: int
-    added: int
-    kept: int
-    dropped: int
-    changed: tuple[str, ...]  # values changed beyond the card's printed precision, one line each
-
-    def line(self, where: str) -> str:
-        """One line: `README.md: 2 entries updated, 1 added, 33 kept, 0 dropped; 1 value changed ...`."""
-        entries = "entry" if self.updated == 1 else "entries"
-        return (
-            f"{where}: {self.updated} {entries} updated, {self.added} added, {self.kept} kept, {self.dropped} dropped; "
-            f"{len(self.changed)} value(s) changed beyond the card's printed precision"
-        )
-
-
-@dataclass(frozen=True)
-class CardUpdate:
-    """The result of `update_card`: the new text, what changed, and whether the file was written."""
-
-    text: str
-    summary: UpdateSummary
-    diff: str
-    written: bool
-
-
-def _changed(old: float, new: float, decimals: int | None) -> bool:
-    digits = 12 if decimals is None else min(decimals, 12)
-    return round(old, digits) != round(new, digits)
-
-
-def _show(value: float, decimals: int | None, percent: bool) -> str:
-    v = value * 100 if percent else value
-    shown = max(0, min((decimals if decimals is not None else 6) - (2 if percent else 0), 6))
-    return f"{v:.{shown}f}"
-
-
-def merge(
-    entries: list[CardEntry], table: pd.DataFrame, style: CardStyle, *, drop_missing: bool = False
-) -> tuple[list[CardEntry], UpdateSummary]:
-    """A card's entries updated with a Scores table's values, in `style`.
-
-    Card entries and metrics stay where they are. A metric the table has gets its value; one it
-    lacks is kept (dropped with `drop_missing`); metrics the style writes and the entry lacks are
-    added; table keys the card lacks become new entries, placed in the style's entry order. Updated
-    with the card's own table, the card does not change.
-
-    Returns:
-        The new entries and the summary.
-    """
-    groups = {(str(k[0]), str(k[1]), str(k[2])): g for k, g in table.groupby(["task", "subset", "split"], sort=False)}
-    out: list[CardEntry] = []
-    updated = kept = dropped = 0
-    changed: list[str] = []
-    done: set[tuple[str, str, str]] = set()
-    for e in entries:
-        group = groups.get(e.key) if e.key not in done else None  # a card's second entry for a key stays as it is
-        if group is None:
-            if drop_missing:
-                dropped += 1
-            else:
-                kept += 1
-                out.append(e)
-            continue
-        done.add(e.key)
-        updated += 1
-        values = dict(zip(group["metric"].astype(str), group["value"].astype(float), strict=True))
-        metrics: list[CardMetric] = []
-        for m in e.metrics:
-            if m.metric is not None and m.metric in values and not is_extra(m.metric):
-                new = values[m.metric]
-                if m.value is not None and _changed(m.value, new, m.decimals):
-                    changed.append(
-                        f"{e.label} {m.name}: {_show(m.value, m.decimals, style.percent)} -> {_show(new, m.decimals, style.percent)}"
-                    )
-                if m.value != new:
-                    raw = to_printed(new, style.percent)
-                    m = replace(m, value=new, raw=raw, fields={**m.fields, "value": raw})
-                metrics.append(m)
-            elif not drop_missing:
-                metrics.append(m)
-        # Add what the card does not hold in any form (its `nAUC_x` is our `nauc_x`; its main_score
-        # holds the main metric). An entry the card wrote without main_score keeps it that way.
-        held = {m.metric for m in metrics} | {m.name for m in metrics}
-        for name, metric, value in _wanted(style, group):
-            if name != "main_score" and metric not in held and name not in held:
-                _place(metrics, _new_metric(style, name, metric, value), style)
-        out.append(replace(e, metrics=metrics))
-    known = {e.key for e in entries}
-    new_entries = [_entry_from_group(style, key, g) for key, g in groups.items() if key not in known]
-    new_entries = [e for e in new_entries if e.metrics]
-    order = _sort_key(style)
-    for new in sorted(new_entries, key=order) if order else new_entries:
-        at = next((i for i, e in enumerate(out) if order(e) > order(new)), len(out)) if order else len(out)
-        out.insert(at, new)
-    return out, UpdateSummary(updated, len(new_entries), kept, dropped, tuple(changed))
-
-
-def _strict_equal(a: Any, b: Any) -> bool:
-    """Equal values of equal types (`80` is not `80.0`): does rewriting change the card?"""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(_strict_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_strict_equal(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float) and math.isnan(a):
-        return math.isnan(b)
-    return bool(a == b)
-
-
-def _value_end(node: yaml.Node) -> int:
-    """Where a block node's text really ends (PyYAML's end mark runs on over comments and blank lines)."""
-    if isinstance(node, yaml.ScalarNode) or getattr(node, "flow_style", False) or not node.value:
-        return int(node.end_mark.index)
-    last = node.value[-1]
-    return _value_end(last[1] if isinstance(last, tuple) else last)
-
-
-def _replace_block(body: str, block: str, newline: str) -> str:
-    """The front matter body with its model-index replaced by `block` (or `block` appended)."""
-    if not body.strip():
-        return block
-    root = _parse.compose_yaml(body, "card front matter")
-    span = None
-    if isinstance(root, yaml.MappingNode):
-        for key, value in root.value:
-            if key.value == "model-index":
-                end = body.find(newline, _value_end(value))
-                span = (key.start_mark.index, len(body) if end < 0 else end + len(newline))
-    if span is None:
-        return body + ("" if body.endswith(newline) else newline) + block
-    return body[: span[0]] + block + body[span[1] :]
-
-
-def update_card(
-    path: Path,
-    table: pd.DataFrame,
-    *,
-    style: Style | CardStyle | None = None,
-    model_name: str | None = None,
-    drop_missing: bool = False,
-    dry_run: bool = False,
-    source_model: str | None = None,
-) -> CardUpdate:
-    """Write a Scores table's values into the card at `path`; every other byte of the file stays.
-
-    The card keeps its style unless `style` asks for another, keeps its entries where they are and
-    its metrics unless `drop_missing`. A README without front matter gets one above its first line.
-    The file is replaced atomically, and not at all when nothing changes or with `dry_run`.
-
-    Args:
-        path: the README.md to update.
-        table: the values to write (a results folder's table, or a card's).
-        style: a style name or `CardStyle`; None keeps the card's own (`card` for a card without one).
-        model_name: the model-index name to write; also overrides the identity check.
-        drop_missing: drop card entries and metrics the table lacks.
-        dry_run: compute the new text and the diff, write nothing.
-        source_model: the table's model, checked against the card's.
-
-    Returns:
-        The new text, the summary, the unified diff and whether the file was written.
-
-    Raises:
-        DataError: the card cannot be read, or it is another model's card.
-    """
-    from evalkit._io import remove_stale_temps, write_atomic
-
-    if not path.is_file():
-        raise DataError(f"card {path}: no such file; --into needs an existing README.md")
-    text = _parse.read_text(path, f"card {path}", limit=_parse.MAX_CARD_BYTES)
-    newline = "\r\n" if "\r\n" in text else "\n"
-    has_front = text.split(newline, 1)[0].lstrip("\ufeff").strip() == "---"
-    data = front_matter(text, str(path)) if has_front else {}
-    card = parse_card(text, str(path)) if data.get("model-index") else None
-    if card is not None and source_model and model_name is None and not same_model(source_model, card.model_name):
-        raise DataError(
-            f"--into {path}: the results are of {source_model} but the card is of {card.model_name}; "
-            f"pass that model's card, or --model-name {card.model_name} to write them into it on purpose"
-        )
-    target = style_of(style) if style is not None else (card.style if card is not None else STYLES["card"])
-    entries = card.entries if card is not None else []
-    if card is not None and style is not None and target != card.style:
-        entries = convert(entries, target)
-    merged, summary = merge(entries, table, target, drop_missing=drop_missing)
-    name = model_name or (card.model_name if card is not None else _short_name(source_model) or path.parent.name or "model")
-    new_index = model_index_data(merged, model_name=name)
-    old_index = plain(data.get("model-index")) if card is not None else None
-    if old_index is not None and _strict_equal(new_index, old_index):
-        new_text = text  # nothing changes: keep the card's own bytes, formatting and all
-    else:
-        block = _dump(new_index).replace("\n", newline)
-        if has_front:
-            head, body, tail = split_front_matter(text, str(path))
-            new_text = head + _replace_block(body, block, newline) + tail
-        else:
-            bom = "\ufeff" if text.startswith("\ufeff") else ""
-            new_text = bom + "---" + newline + block + "---" + newline + text[len(bom) :]
-    diff = "".join(difflib.unified_diff(text.splitlines(keepends=True), new_text.splitlines(keepends=True), str(path), f"{path} (updated)"))
-    written = new_text != text and not dry_run
-    if written:
-        real = path.resolve()  # a symlinked card: write the card it points at, never replace the link
-        remove_stale_temps(real.parent, recursive=False)
-        mode = real.stat().st_mode
-        write_atomic(real, new_text.encode("utf-8"))
-        os.chmod(real, mode & 0o7777)
-    return CardUpdate(new_text, summary, diff, written)
-
-
-def _short_name(model: str | None) -> str | None:
-    return str(model).split("/")[-1] if model else None
 
 
 @dataclass(frozen=True)
