@@ -312,4 +312,3 @@ def render_page(
             **context,
         )
     )
-
