@@ -1,28 +1,36 @@
-"""Where a task runs with `--ray`: one Ray task per suite task; the driver stays the only writer.
+"""Where a task runs with `--ray`: resident encoders on the cluster; the driver stays the only writer.
 
 The run itself is the local run's loop (`evalkit.runner.loop.run_prepared`): same plans, locks,
-settings hashes, prompt table, results folder and manifest. `RayExecutor` only sends each planned
-task to a worker, which calls the function a local run calls (`evalkit.runner.task.run_task`),
-and hands the report back to the loop::
+settings hashes, prompt table, results folder and manifest. `RayExecutor` starts one resident
+encoder (a Ray actor, `evalkit.runner.worker.ResidentEncoder`) per GPU, or per CPU slot of a local
+run's size, each loading the model once for the whole run, and hands them work from one queue::
 
-    driver (the loop)                               Ray worker (any node)
+    driver (the loop)                                  resident encoders (one per GPU, any node)
     prepare_run: tasks built, model, prompt table
     per task: its lock, plan_task (reuse?)
-    submit, largest first ──────── TaskJob ───────▶ build_task; resolve the model and check its
-                                                    weights are the driver's; run_task (the
-                                                    encoder opened once per worker process)
-    persist_task, manifest ◀────── TaskReport ──── mteb result, per-example scores, encode stats,
-                                                    node, device, times
+    big tasks (texts >= the split threshold):
+      record ──────────── TaskJob ──────────────────▶  evaluate with the encoder recording what
+             ◀─────────── encode calls (key, texts) ─  mteb asks (record_task: its own cache key)
+      shards, every encoder ── ShardJob ────────────▶  encode the texts the cache lacks, write a
+             ◀─────────── count, seconds, node ──────  shard of the embedding cache (atomically)
+    every task: run ───── TaskJob ──────────────────▶  run_job: run_task, as a local run (a big
+    persist_task, manifest ◀── TaskReport ──────────   task finds every text cached)
 
-Resources: a task takes one GPU when the run's device is `cuda` (or `auto` on a cluster with
-GPUs), else the CPUs a local run would use (`evalkit.runner.sizes.task_resources`). A CPU worker
-process keeps the loaded model for its next task; a GPU task gets a fresh process (Ray's default
-for GPU functions), so each GPU task loads the model again.
+Order: recordings of the big tasks first (largest first), then the other tasks largest first; a
+recording's shards, and a split task's run once its last shard is back, jump the queue. The split
+threshold (`split_threshold`: a task that alone is more than half an encoder's fair share) needs a
+shared embedding cache: `--cache-dir` on shared storage, or the default cache on one machine.
 
-Faults: a worker process that dies (killed, out of memory, node lost) is retried by Ray
-(`max_retries`); a task that fails on its own (bad data) comes back as a failed evaluation and is
-recorded, never retried; a checkpoint that cannot load stops the run with exit 2, as locally. On
-Ctrl-C the driver persists what already came back, cancels the rest and releases its locks.
+Resources: an encoder takes one GPU when the run's device is `cuda` (or `auto` on a cluster with
+GPUs), else the CPUs a local run would use (`evalkit.runner.sizes.task_resources`).
+
+Faults: an encoder that dies (killed, out of memory, node lost) is replaced and its work put back
+at the head of the queue for a live one (`max_retries` times); a shard it was writing leaves at
+most a temporary file (the cache renames whole shards into place). A task that fails on its own is
+recorded, never retried; a shard that fails is left to its task, which encodes what it misses. A
+checkpoint that cannot load stops the run with exit 2, as locally. On Ctrl-C (or any error) the
+driver persists what already came back, cancels the rest, kills the encoders (freeing their GPUs)
+and releases its locks.
 """
 
 from __future__ import annotations

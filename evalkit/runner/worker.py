@@ -5,6 +5,10 @@ prompt table, embedding cache); the worker builds the task, resolves the model o
 checks its weights are the driver's (a Hub id is fetched at the driver's commit into this node's
 cache; a path must exist here), then calls `evalkit.runner.task.run_task`, the function a local
 run calls for each task. It writes nothing: the driver persists the report.
+
+`ResidentEncoder` is the Ray actor that does this for a whole run with one loaded encoder: it
+runs tasks (`run_job`), records what a big task will ask the encoder for (`record_task`), and
+encodes shards of those texts ahead into the embedding cache (`CachingEncoder.encode_ahead`).
 """
 
 from __future__ import annotations
