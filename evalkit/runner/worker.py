@@ -13,7 +13,6 @@ encodes shards of those texts ahead into the embedding cache (`CachingEncoder.en
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import time
@@ -183,11 +182,9 @@ class ResidentEncoder:
 
 
 def _title(title: str) -> None:
-    # The process title, as `ps` and `ray list` show it: which task (or shard) this actor is on.
-    with contextlib.suppress(Exception):
-        import ray
+    from evalkit._compat.ray import set_title
 
-        ray._raylet.setproctitle(f"ray::{title}")  # private; a title only
+    set_title(title)
 
 
 def _resolved_here(model: ModelJob) -> ResolvedModel:
