@@ -403,7 +403,7 @@ class RayExecutor:
         finally:
             for ref in list(self.inflight):
                 with contextlib.suppress(Exception):  # already finished or gone: nothing to cancel
-                    ray.cancel(ref, force=True)
+                    ray.cancel(ref)  # the encoders are killed next (force is not for actor calls)
             self.inflight.clear()
             self.queue.clear()
 
