@@ -26,10 +26,7 @@ def test_an_unreachable_hub_switches_to_offline_in_seconds(monkeypatch, no_offli
     start = time.monotonic()
     note = _hub.offline_unless_reachable()
     assert time.monotonic() - start < 5
-    assert (
-        note
-        == f"the Hub (http://127.0.0.1:{os.environ['HF_ENDPOINT'].rsplit(':', 1)[1]}) cannot be reached: running offline from the local cache"
-    )
+    assert note == f"the Hub (http://127.0.0.1:{os.environ['HF_ENDPOINT'].rsplit(':', 1)[1]}) cannot be reached: running offline from the local cache"
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_DATASETS_OFFLINE"] == "1"
 
 

@@ -312,3 +312,4 @@ def render_page(
             **context,
         )
     )
+
