@@ -204,7 +204,9 @@ class RayExecutor:
         if threshold is None:
             threshold = split_threshold(list(sizes.values()), self.slots)
         if base.cache is None or base.cache == "node" and not _one_machine(self.ray.nodes()):
-            threshold = 0  # no shared embedding cache: shards could not hand their vectors to the task
+            if threshold:
+                logger.info("no embedding cache shared by every node (--cache-dir on shared storage): no task is split")
+            threshold = 0  # shards could not hand their vectors to the task
         records, runs = [], []
         for plan in todo:
             job = replace(base, spec=plan.built.spec, submitted=time.time())
