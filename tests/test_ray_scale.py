@@ -162,3 +162,48 @@ def test_a_node_lost_mid_run_loses_no_finished_task(cluster: Any, forced_split: 
     rerun = evalkit.run("smoke", output_dir=out, cache_dir=tmp_path / "cache", ray="auto")
     assert [o.status for o in rerun.outcomes] == ["skipped"] * 6
     _assert_same_folder(smoke_results, rerun.folder)
+
+
+def test_ctrl_c_while_corpora_are_split_keeps_finished_tasks_and_frees_the_encoders(cluster: Any, smoke_results: Path, tmp_path: Path):
+    import subprocess
+    import sys
+
+    import ray
+
+    import evalkit
+
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    env = {**os.environ, "EVALKIT_RAY_SPLIT_TEXTS": "1", "EVALKIT_RAY_SHARD_TEXTS": "4", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    args = [
+        sys.executable,
+        "-m",
+        "evalkit.cli",
+        "run",
+        "smoke",
+        "--ray",
+        cluster.address,
+        "--quiet",
+        "--output",
+        str(out),
+        "--cache-dir",
+        str(cache),
+    ]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not list(out.glob("*/*/evalkit/local/Smoke*.json")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted; finished tasks are saved" in stderr and "Traceback" not in stderr
+    done = {p.stem for p in out.glob("*/*/evalkit/local/Smoke*.json")}
+    assert 1 <= len(done) < 6
+    assert not list(out.rglob("*.tmp"))
+    # The interrupted driver's encoders are gone: the cluster's CPUs are free again.
+    deadline = time.monotonic() + 60
+    while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ray.available_resources().get("CPU", 0) >= 2
+    resumed = evalkit.run("smoke", output_dir=out, cache_dir=cache, ray="auto")
+    assert sorted(o.task for o in resumed.outcomes if o.status == "skipped") == sorted(done)
+    _assert_same_folder(smoke_results, resumed.folder)
