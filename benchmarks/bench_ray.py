@@ -146,6 +146,175 @@ def project(args: argparse.Namespace) -> None:
         print(f"| {n} | {max(shards) / 60:.1f} | {suite_order / 60:.1f} | {largest / 60:.1f} | {bound / 60:.1f} | {largest / bound:.2f}x |")
 
 
+def shard_overhead(args: argparse.Namespace) -> None:
+    """What one shard costs on top of its encoding: a resident encoder on a local Ray instance, against the same calls in-process."""
+    import ray
+
+    from evalkit.model.encoder import load_encoder
+    from evalkit.model.settings import ModelSettings
+    from evalkit.runner.loop import package_versions
+    from evalkit.runner.suite import load_suite
+    from evalkit.runner.task import ModelJob, record_task
+    from evalkit.runner.tasks import build_task
+    from evalkit.runner.worker import VERSIONED, ResidentEncoder, ShardJob, TaskJob
+
+    work = Path(tempfile.mkdtemp(prefix="bench_shard_"))
+    spec = next(s for s in load_suite("smoke").tasks if s.name == "SmokeRetrieval")
+    built = build_task(spec)
+    local = load_encoder(ModelSettings(), cache_dir=work / "local")
+    calls, _ = record_task(built, local)
+    texts = [t for c in calls for t in c.texts]
+    k = args.shard_texts
+    parts = [(c, c.texts[i : i + k]) for c in calls for i in range(0, len(c.texts), k)] * args.repeats
+    # Distinct texts per repeat (a suffix), so every shard encodes: the overhead of a shard that works.
+    shards = [(c, [f"{t} #{n}" for t in part]) for n, (c, part) in enumerate(parts)]
+    started = time.perf_counter()
+    for c, part in shards:
+        local.encode_ahead(c.part(part))
+    in_process = time.perf_counter() - started
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    from evalkit.model.prompts import default_prompts
+    from evalkit.model.source import prepare_model
+
+    resolved = prepare_model(ModelSettings())
+    model = ModelJob(resolved, ModelSettings(device="cpu"), default_prompts(resolved, ModelSettings()), None)
+    job = TaskJob(spec, None, model, work / "ray", package_versions(VERSIONED), {})
+    actor = ray.remote(num_cpus=2)(ResidentEncoder).remote()
+    started = time.perf_counter()
+    ray.get(actor.ready.remote())
+    ray.get(actor.encode.remote(ShardJob(job, calls[0].part(["warm-up"]), 0, 1)))  # the model load, once
+    load = time.perf_counter() - started
+    started = time.perf_counter()
+    for n, (c, part) in enumerate(shards):
+        ray.get(actor.encode.remote(ShardJob(job, c.part(part), n, len(shards))))
+    on_ray = time.perf_counter() - started
+    started = time.perf_counter()
+    for n, (c, part) in enumerate(shards):  # all cached now: the round trip and the cache check alone
+        ray.get(actor.encode.remote(ShardJob(job, c.part(part), n, len(shards))))
+    cached = time.perf_counter() - started
+    ray.kill(actor)
+    ray.shutdown()
+    n = len(shards)
+    print(f"{n} shards of <= {k} texts ({len(texts)} distinct texts of SmokeRetrieval x {args.repeats}), all-MiniLM-L6-v2 on CPU")
+    print(f"resident encoder start + model load (once per GPU per run): {load:.2f} s")
+    print(f"in-process encode_ahead: {in_process / n * 1000:.1f} ms/shard; on the resident actor: {on_ray / n * 1000:.1f} ms/shard")
+    print(
+        f"per-shard overhead (actor - in-process): {(on_ray - in_process) / n * 1000:.1f} ms; a shard found cached: {cached / n * 1000:.1f} ms"
+    )
+
+
+def _simulate(
+    pieces: dict[str, float],
+    fixed: dict[str, float],
+    texts: dict[str, int],
+    n: int,
+    *,
+    split: int,
+    shard_texts: int,
+    shard_s: float,
+    task_s: float,
+    load_s: float,
+) -> float:
+    """Makespan of evalkit's resident-encoder schedule on n GPUs (as RayExecutor queues the work).
+
+    `pieces[t]`: encoding seconds of task t; `fixed[t]`: its data and scoring seconds. A split task
+    is recorded (its fixed cost, no encoding), its encoding cut into shards of `shard_texts` texts
+    (each + `shard_s`), then run (its fixed cost again, every text cached). The rest run whole.
+    """
+    order = sorted(pieces, key=lambda t: -texts[t])
+    split_tasks = {t for t in order if split and texts[t] >= split}
+    # Records first (largest first), then the whole tasks largest first; shards and runs jump the queue.
+    queue = [("record", t, 0.0) for t in order if t in split_tasks] + [("run", t, 0.0) for t in order if t not in split_tasks]
+    free = [(load_s, k) for k in range(n)]  # every encoder loads the model once
+    heapq.heapify(free)
+    events: list[tuple[float, int, str, str, int]] = []
+    waiting: dict[str, int] = {}
+    seq, end = 0, 0.0
+    while queue or events:
+        while queue and free:
+            kind, t, cost = queue.pop(0)
+            at, k = heapq.heappop(free)
+            if kind == "record":
+                took = fixed[t] + task_s
+            elif kind == "shard":
+                took = cost
+            else:
+                took = (0.0 if t in split_tasks else pieces[t]) + fixed[t] + task_s
+            seq += 1
+            heapq.heappush(events, (at + took, seq, kind, t, k))
+        at, _, kind, t, k = heapq.heappop(events)
+        end = max(end, at)
+        heapq.heappush(free, (at, k))
+        if kind == "record":
+            count = max(1, -(-texts[t] // shard_texts))
+            waiting[t] = count
+            queue[:0] = [("shard", t, pieces[t] / count + shard_s)] * count
+        elif kind == "shard":
+            waiting[t] -= 1
+            if waiting[t] == 0:
+                queue.insert(0, ("run", t, 0.0))
+    return end
+
+
+def project_resident(args: argparse.Namespace) -> None:
+    """The full C-MTEB suite on N GPUs: today's task-level schedule against resident encoders with split corpora."""
+    from bench_cmteb_shape import workload
+
+    from evalkit.runner.executors import split_threshold
+    from evalkit.runner.sizes import texts_to_encode
+    from evalkit.runner.suite import load_suite
+    from evalkit.runner.tasks import build_task
+
+    specs = load_suite("cmteb").tasks
+    names = [s.name for s in specs]
+    texts = {s.name: texts_to_encode(build_task(s)) for s in specs}
+    tokens = dict.fromkeys(names, 0)
+    for task, count, mean_chars in workload():
+        tokens[task] += int(count * min(512, mean_chars + 2))
+    encode = {t: tokens[t] / args.tokens_per_s for t in names}
+    fixed = {t: args.fixed_s for t in names}
+    today = {t: encode[t] + fixed[t] + args.task_start_s + args.overhead_s for t in names}
+    total_today = sum(today.values())
+    work = sum(encode.values()) + sum(fixed.values())
+    print(
+        f"C-MTEB, {len(names)} tasks, {sum(texts.values()):,} texts; encoding at {args.tokens_per_s:,.0f} tokens/s, "
+        f"{args.fixed_s} s data and scoring per task; today {args.task_start_s} s model load + {args.overhead_s} s Ray per task "
+        f"(sum {total_today / 60:.1f} min); resident: {args.task_start_s} s load once per GPU, {args.overhead_s} s per task, "
+        f"{args.shard_s * 1000:.0f} ms per shard of {args.shard_texts} texts"
+    )
+    print()
+    print(
+        "| GPUs | today: largest first min | resident + split min | split tasks | lower bound min | bound + recordings min "
+        "| speed-up (vs 27.2 min) | efficiency | resident / bound |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n in args.gpus:
+        largest = _makespan_greedy([today[t] for t in sorted(names, key=lambda t: -texts[t])], n)
+        split = split_threshold(list(texts.values()), n)
+        resident = _simulate(
+            encode,
+            fixed,
+            texts,
+            n,
+            split=split,
+            shard_texts=args.shard_texts,
+            shard_s=args.shard_s,
+            task_s=args.overhead_s,
+            load_s=args.task_start_s,
+        )
+        # Nothing beats every GPU busy from the start with the suite's encoding and fixed costs, one model load each.
+        bound = work / n + args.task_start_s
+        speedup = total_today / resident
+        count = sum(1 for t in names if split and texts[t] >= split)
+        # A split task's recording pays its data and scoring once more: the price of knowing its texts exactly.
+        recorded = bound + count * args.fixed_s / n
+        print(
+            f"| {n} | {largest / 60:.2f} | {resident / 60:.2f} | {count} | {bound / 60:.2f} | {recorded / 60:.2f} "
+            f"| {speedup:.1f}x | {speedup / n:.0%} | {resident / bound:.2f}x |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -162,6 +331,19 @@ def main() -> None:
     p.add_argument("--task-start-s", type=float, default=12.0, help="per task: a fresh worker process and model load")
     p.add_argument("--overhead-s", type=float, default=0.1, help="per task: Ray scheduling and result transfer")
     p.set_defaults(func=project)
+    r = sub.add_parser("resident", help="full C-MTEB on N GPUs: resident encoders and split corpora against today")
+    r.add_argument("--gpus", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4, 8, 16, 32])
+    r.add_argument("--tokens-per-s", type=float, default=340_331.0, help="H100, BERT-base, bf16 (bench_cmteb_shape)")
+    r.add_argument("--fixed-s", type=float, default=8.0, help="per task: data loading and scoring")
+    r.add_argument("--task-start-s", type=float, default=12.0, help="a model load: today per task, resident once per GPU")
+    r.add_argument("--overhead-s", type=float, default=0.1, help="per task: Ray scheduling and result transfer")
+    r.add_argument("--shard-s", type=float, default=0.05, help="per shard: measured with `shard`")
+    r.add_argument("--shard-texts", type=int, default=8192)
+    r.set_defaults(func=project_resident)
+    h = sub.add_parser("shard", help="per-shard overhead of a resident encoder on a local Ray instance")
+    h.add_argument("--repeats", type=int, default=4)
+    h.add_argument("--shard-texts", type=int, default=8)
+    h.set_defaults(func=shard_overhead)
     args = parser.parse_args()
     args.func(args)
 

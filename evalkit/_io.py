@@ -57,6 +57,10 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise write_error(path, exc, len(payload)) from None
+    except BaseException:  # Ctrl-C mid-write: no temporary file left behind
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def open_exclusive(tmp: Path) -> Any:

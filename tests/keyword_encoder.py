@@ -82,3 +82,16 @@ class _BrokenOnBus(KeywordEncoder):
 def make_nan_on_bus_encoder() -> KeywordEncoder:
     """A broken "model": NaN vectors for every text with "bus" in it."""
     return _BrokenOnBus(name="keyword-encoder-nan")
+
+
+class _Slow(KeywordEncoder):
+    def encode(self, inputs: Any, **kwargs: Any) -> np.ndarray:
+        import time
+
+        time.sleep(0.5)  # long enough for a test to kill the process in the middle of an encode call
+        return super().encode(inputs, **kwargs)
+
+
+def make_slow_encoder() -> KeywordEncoder:
+    """The keyword encoder, half a second per encode call: a Ray test kills an actor mid-shard with it."""
+    return _Slow()

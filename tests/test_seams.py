@@ -147,5 +147,10 @@ def test_ray_seam_fits_and_can_be_switched_off(monkeypatch: pytest.MonkeyPatch):
         assert ray_compat.auto_address() is None  # the early check is skipped; ray.init reports instead
         (note,) = ray_compat.self_check_notes()
         assert note.startswith("ray ray-auto is off") and "fails after Ray's retries" in note
+        monkeypatch.setenv("EVALKIT_DISABLE_HOOKS", "ray-title")
+        ray_compat.self_check.cache_clear()
+        ray_compat.set_title("evalkit:test")  # off: does nothing, raises nothing
+        (note,) = ray_compat.self_check_notes()
+        assert note.startswith("ray ray-title is off") and "process title" in note
     finally:
         ray_compat.self_check.cache_clear()

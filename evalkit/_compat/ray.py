@@ -1,4 +1,4 @@
-"""The one seam to Ray's internals: where `--ray auto` points before connecting.
+"""The one seam to Ray's internals: where `--ray auto` points before connecting, and process titles.
 
 `ray.init(address="auto")` finds the cluster last started on this machine, but when none answers it
 retries for minutes. evalkit asks Ray's own lookup first
@@ -32,6 +32,31 @@ def _lookup() -> Callable[..., str] | None:
     return canonicalize_bootstrap_address_or_die
 
 
+def _title_setter() -> Callable[[str], None] | None:
+    off = {s.strip() for s in os.environ.get("EVALKIT_DISABLE_HOOKS", "").split(",")}
+    if "all" in off or "ray-title" in off:
+        return None
+    try:
+        from ray._raylet import setproctitle
+    except (ImportError, AttributeError):
+        return None
+    return setproctitle if callable(setproctitle) else None  # type: ignore[no-any-return]
+
+
+def set_title(title: str) -> None:
+    """Name this Ray worker process `ray::<title>` (as `ps` and `ray list` show it): which task or shard a resident encoder is on.
+
+    Ray's own setter (`ray._raylet.setproctitle`, private), which Ray uses for `ray::Class.method`;
+    where it no longer fits (or `EVALKIT_DISABLE_HOOKS=ray-title`) the process keeps Ray's title.
+    """
+    setter = _title_setter()
+    if setter is not None:
+        try:
+            setter(f"ray::{title}")
+        except Exception:  # noqa: BLE001 - a process title, never a reason to fail a task
+            return
+
+
 def auto_address() -> str | None:
     """HOST:PORT of the cluster `auto` means, or None when Ray's lookup is not available here.
 
@@ -49,12 +74,18 @@ def self_check() -> dict[str, str]:
         import ray  # noqa: F401 - only whether it is installed
     except ImportError:
         return {}
-    return {} if _lookup() is not None else {"ray-auto": "ray._private.services.canonicalize_bootstrap_address_or_die no longer fits"}
+    problems = {}
+    if _lookup() is None:
+        problems["ray-auto"] = "ray._private.services.canonicalize_bootstrap_address_or_die no longer fits"
+    if _title_setter() is None:
+        problems["ray-title"] = "ray._raylet.setproctitle no longer fits"
+    return problems
 
 
 def self_check_notes() -> list[str]:
     """One line per piece that does not fit, saying what that costs."""
-    return [
-        f"ray {name} is off ({problem}): --ray auto without a cluster fails after Ray's retries instead of at once"
-        for name, problem in self_check().items()
-    ]
+    costs = {
+        "ray-auto": "--ray auto without a cluster fails after Ray's retries instead of at once",
+        "ray-title": "resident encoders keep Ray's process title (ray::ResidentEncoder.run), not the task they run",
+    }
+    return [f"ray {name} is off ({problem}): {costs.get(name, '')}" for name, problem in self_check().items()]

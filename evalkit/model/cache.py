@@ -136,6 +136,11 @@ class EmbeddingCache:
                 found[text] = vectors[row]
         return found
 
+    def missing(self, prompt: str, texts: list[str]) -> list[str]:
+        """Those of `texts` the cache holds no entry for (keys only: no vectors are read)."""
+        self._scan()
+        return [t for t in texts if text_key(prompt, t) not in self._index]
+
     def _drop_other_dims(self, dim: int) -> None:
         for shard, vectors in list(self._loaded.items()):
             if vectors.shape[1] != dim:

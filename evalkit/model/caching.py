@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,6 +46,37 @@ class CachingEncoder:
         self.stats = EncodeStats()  # the whole run
         self.task_stats = EncodeStats()  # the current task
         self._memo: dict[tuple[str, str], np.ndarray] = {}
+        self._recording: list[EncodeCall] | None = None
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[EncodeCall]]:
+        """Within the block, `encode` records what mteb asks for and returns stand-in vectors.
+
+        Each call is recorded with the cache key and prompt this encoder's own `_key` gives, so the
+        texts can be encoded ahead (`encode_ahead`, on any encoder of the same model job) into the
+        cache the real run reads. Nothing is encoded, cached or counted while recording.
+        """
+        calls: list[EncodeCall] = []
+        self._recording = calls
+        try:
+            yield calls
+        finally:
+            self._recording = None
+
+    def encode_ahead(self, call: EncodeCall) -> int:
+        """Encode those texts of a recorded call the embedding cache lacks, into the cache; returns how many.
+
+        Raises:
+            EncodingError: no embedding cache, or the model returns NaN or infinite values.
+        """
+        if self.cache is None:
+            raise EncodingError("encoding ahead needs an embedding cache (--cache-dir)")
+        todo = list(dict.fromkeys(self.cache.missing(call.key, call.texts)))
+        if not todo:
+            return 0
+        vectors = self._check_finite(self._encode_unique(todo, call.prompt, call.context()), call.task_metadata.name)
+        self.cache.put(call.key, todo, vectors)
+        return len(todo)
 
     @contextlib.contextmanager
     def for_task(self, name: str, prompts: Mapping[str, str]) -> Iterator[None]:
@@ -82,6 +114,9 @@ class CachingEncoder:
         """
         texts = [text for batch in inputs for text in batch["text"]]
         key_prompt, prompt = self._key(task_metadata, hf_split, hf_subset, prompt_type)
+        if self._recording is not None:
+            self._recording.append(EncodeCall(key_prompt, prompt, texts, task_metadata, hf_split, hf_subset, prompt_type, dict(kwargs)))
+            return _stand_in(len(texts), int(self.mteb_model_meta.embed_dim))
         # Empty and over-long texts are encoded as mteb does (empty string, truncation); counted to report.
         self._count("texts", len(texts))
         self._count("empty", sum(1 for t in texts if not t or not t.strip()))
@@ -146,6 +181,40 @@ class CachingEncoder:
 
     def close(self) -> None:
         """Release what the backend holds (worker pools); the default holds nothing."""
+
+
+@dataclass
+class EncodeCall:
+    """One `encode` call of mteb, as recorded: the cache key, the prompt, the texts and the call's context."""
+
+    key: str
+    prompt: str | None
+    texts: list[str]
+    task_metadata: Any
+    hf_split: str
+    hf_subset: str
+    prompt_type: Any
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def context(self) -> dict[str, Any]:
+        """The context `_encode_unique` gets, as in `encode`."""
+        return {
+            "task_metadata": self.task_metadata,
+            "hf_split": self.hf_split,
+            "hf_subset": self.hf_subset,
+            "prompt_type": self.prompt_type,
+            "kwargs": self.kwargs,
+        }
+
+    def part(self, texts: list[str]) -> EncodeCall:
+        """The same call for some of its texts: a shard."""
+        return replace(self, texts=texts)
+
+
+def _stand_in(n: int, dim: int) -> np.ndarray:
+    # Unit vectors, finite and distinct, so mteb's scoring runs as usual on them (the scores are discarded).
+    vectors = np.random.default_rng(n).standard_normal((n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-6)
 
 
 def _similarity(name: Any, *, pairwise: bool) -> Any:

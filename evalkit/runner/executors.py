@@ -1,28 +1,36 @@
-"""Where a task runs with `--ray`: one Ray task per suite task; the driver stays the only writer.
+"""Where a task runs with `--ray`: resident encoders on the cluster; the driver stays the only writer.
 
 The run itself is the local run's loop (`evalkit.runner.loop.run_prepared`): same plans, locks,
-settings hashes, prompt table, results folder and manifest. `RayExecutor` only sends each planned
-task to a worker, which calls the function a local run calls (`evalkit.runner.task.run_task`),
-and hands the report back to the loop::
+settings hashes, prompt table, results folder and manifest. `RayExecutor` starts one resident
+encoder (a Ray actor, `evalkit.runner.worker.ResidentEncoder`) per GPU, or per CPU slot of a local
+run's size, each loading the model once for the whole run, and hands them work from one queue::
 
-    driver (the loop)                               Ray worker (any node)
+    driver (the loop)                                  resident encoders (one per GPU, any node)
     prepare_run: tasks built, model, prompt table
     per task: its lock, plan_task (reuse?)
-    submit, largest first ──────── TaskJob ───────▶ build_task; resolve the model and check its
-                                                    weights are the driver's; run_task (the
-                                                    encoder opened once per worker process)
-    persist_task, manifest ◀────── TaskReport ──── mteb result, per-example scores, encode stats,
-                                                    node, device, times
+    big tasks (texts >= the split threshold):
+      record ──────────── TaskJob ──────────────────▶  evaluate with the encoder recording what
+             ◀─────────── encode calls (key, texts) ─  mteb asks (record_task: its own cache key)
+      shards, every encoder ── ShardJob ────────────▶  encode the texts the cache lacks, write a
+             ◀─────────── count, seconds, node ──────  shard of the embedding cache (atomically)
+    every task: run ───── TaskJob ──────────────────▶  run_job: run_task, as a local run (a big
+    persist_task, manifest ◀── TaskReport ──────────   task finds every text cached)
 
-Resources: a task takes one GPU when the run's device is `cuda` (or `auto` on a cluster with
-GPUs), else the CPUs a local run would use (`evalkit.runner.sizes.task_resources`). A CPU worker
-process keeps the loaded model for its next task; a GPU task gets a fresh process (Ray's default
-for GPU functions), so each GPU task loads the model again.
+Order: recordings of the big tasks first (largest first), then the other tasks largest first; a
+recording's shards, and a split task's run once its last shard is back, jump the queue. The split
+threshold (`split_threshold`: a task that alone is more than half an encoder's fair share) needs a
+shared embedding cache: `--cache-dir` on shared storage, or the default cache on one machine.
 
-Faults: a worker process that dies (killed, out of memory, node lost) is retried by Ray
-(`max_retries`); a task that fails on its own (bad data) comes back as a failed evaluation and is
-recorded, never retried; a checkpoint that cannot load stops the run with exit 2, as locally. On
-Ctrl-C the driver persists what already came back, cancels the rest and releases its locks.
+Resources: an encoder takes one GPU when the run's device is `cuda` (or `auto` on a cluster with
+GPUs), else the CPUs a local run would use (`evalkit.runner.sizes.task_resources`).
+
+Faults: an encoder that dies (killed, out of memory, node lost) is replaced and its work put back
+at the head of the queue for a live one (`max_retries` times); a shard it was writing leaves at
+most a temporary file (the cache renames whole shards into place). A task that fails on its own is
+recorded, never retried; a shard that fails is left to its task, which encodes what it misses. A
+checkpoint that cannot load stops the run with exit 2, as locally. On Ctrl-C (or any error) the
+driver persists what already came back, cancels the rest, kills the encoders (freeing their GPUs)
+and releases its locks.
 """
 
 from __future__ import annotations
@@ -31,8 +39,9 @@ import contextlib
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -42,7 +51,7 @@ from evalkit.runner import ray_cluster
 from evalkit.runner.loop import Done, RunSummary, prepare_run, run_prepared
 from evalkit.runner.sizes import task_resources, texts_to_encode
 from evalkit.runner.task import Evaluated, ModelJob, TaskOutcome, TaskPlan, TaskReport
-from evalkit.runner.worker import VERSIONED, TaskJob, run_job
+from evalkit.runner.worker import VERSIONED, TaskJob
 
 if TYPE_CHECKING:
     from evalkit.runner.settings import RunConfig
@@ -109,36 +118,68 @@ def run_on_ray(
     return run_prepared(state, built, RayExecutor(ray, target, max_retries), on_task=on_task, on_start=on_start)
 
 
-class RayExecutor:
-    """Sends each planned task to a Ray worker, largest first, and hands each report to the loop as it comes back."""
+#: Texts per shard of a split task's corpus: about 10-40 s of GPU work for a BERT-base model.
+SHARD_TEXTS = 8192
+#: How long the driver waits for a resident encoder to start when none is alive (a lost node, no room).
+ACTOR_START_SECONDS = 300.0
 
-    def __init__(self, ray: Any, address: str, max_retries: int = MAX_RETRIES) -> None:
+
+@dataclass
+class _Work:
+    """One piece of work for a resident encoder: run a task, record what it encodes, or encode a shard."""
+
+    kind: Literal["run", "record", "encode"]
+    plan: TaskPlan
+    payload: Any  # TaskJob, or ShardJob for "encode"
+    size: int
+    tries: int = 0
+
+
+class RayExecutor:
+    """Resident encoders (one Ray actor per GPU or CPU slot) serve every task and shard; the loop gets each report.
+
+    The big tasks (more texts than `split_texts`) are first recorded (what mteb asks the encoder
+    for), their distinct texts cut into shards encoded by all actors into the shared embedding
+    cache, then run as any task, finding every text cached. The rest run largest first.
+    """
+
+    def __init__(
+        self, ray: Any, address: str, max_retries: int = MAX_RETRIES, *, split_texts: int | None = None, shard_texts: int | None = None
+    ) -> None:
         self.ray, self.address, self.max_retries = ray, address, max_retries
-        self.pending: dict[Any, tuple[TaskPlan, TaskJob, int]] = {}
+        self.split_texts = split_texts if split_texts is not None else _env_int("EVALKIT_RAY_SPLIT_TEXTS")
+        self.shard_texts = shard_texts or _env_int("EVALKIT_RAY_SHARD_TEXTS") or SHARD_TEXTS
         self.cluster: ray_cluster.Cluster | None = None
         self.resources: dict[str, float] = {}
+        self.queue: deque[_Work] = deque()
+        self.inflight: dict[Any, tuple[_Work, Any]] = {}
+        self.starting: dict[Any, tuple[Any, float]] = {}
+        self.free: list[Any] = []
+        self.actors: list[Any] = []
+        self.waiting_shards: dict[str, int] = {}
+        self.run_after: dict[str, _Work] = {}  # a split task's run, queued once its last shard is back
+        self.shard_log: list[dict[str, Any]] = []  # what each shard did: the benchmark and tests read it
+        self._actor_class: Any = None
 
     def execute(self, plans: Iterable[TaskPlan], model: ModelJob, config: RunConfig, done: Done) -> None:
-        """Lock and plan every task (drawing `plans`), submit those to run, report each as it finishes."""
+        """Lock and plan every task (drawing `plans`), start the resident encoders, report each task as it finishes."""
         todo = list(plans)
         if not todo:
             return  # everything reused: Ray is not even started
         self.cluster = ray_cluster.connect(self.ray, self.address)
         try:
-            self._submit(todo, model, config)
-            while self.pending:
-                # A short timeout keeps Ctrl-C responsive: signals are handled between waits.
-                ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=0.5)
-                for ref in ready:
-                    self._collect(ref, done)
+            self._plan_work(todo, model, config)
+            self._start_actors()
+            self._drive(done)
         except BaseException:
             self._stop(done)
             raise
         finally:
+            self._release()
             if self.cluster.started:
                 self.ray.shutdown()
 
-    def _submit(self, todo: list[TaskPlan], model: ModelJob, config: RunConfig) -> None:
+    def _plan_work(self, todo: list[TaskPlan], model: ModelJob, config: RunConfig) -> None:
         from evalkit.runner.settings import default_cache_dir
 
         resolved = model.resolved
@@ -159,30 +200,150 @@ class RayExecutor:
         sizes = {p.built.name: texts_to_encode(p.built) for p in todo}
         # Largest first, so the long tasks do not finish last; ties keep the suite's order.
         todo = sorted(todo, key=lambda p: -sizes[p.built.name])
-        # Resources given here, not in .options(): then Ray's default for GPU functions holds, a
-        # fresh worker process per GPU task (the GPU Ray assigns, its memory freed after), while
-        # CPU workers are reused and keep the loaded model.
-        remote = self.ray.remote(**self.resources)(run_job)
+        self.slots = actor_slots(self.resources, self.ray.nodes())
+        threshold = self.split_texts
+        if threshold is None:
+            threshold = split_threshold(list(sizes.values()), self.slots)
+        if base.cache is None or base.cache == "node" and not _one_machine(self.ray.nodes()):
+            if threshold:
+                logger.info("no embedding cache shared by every node (--cache-dir on shared storage): no task is split")
+            threshold = 0  # shards could not hand their vectors to the task
+        records, runs = [], []
         for plan in todo:
             job = replace(base, spec=plan.built.spec, submitted=time.time())
-            # retry_exceptions=False: only a dead worker is retried; a failing task comes back as a
-            # report. The name shows in `ray list tasks`, the dashboard and `ps` (ray::evalkit:<task>).
-            options = {"max_retries": self.max_retries, "retry_exceptions": False, "name": f"evalkit:{plan.built.name}"}
-            ref = remote.options(**options).remote(job)
-            self.pending[ref] = (plan, job, sizes[plan.built.name])
+            size = sizes[plan.built.name]
+            if threshold and size >= threshold:
+                records.append(_Work("record", plan, job, size))
+            else:
+                runs.append(_Work("run", plan, job, size))
+        self.queue.extend(records + runs)
 
-    def _collect(self, ref: Any, done: Done, *, interrupted: bool = False) -> None:
-        plan, job, size = self.pending.pop(ref)
+    def _start_actors(self) -> None:
+        from evalkit.runner.worker import ResidentEncoder
+
+        # max_restarts=0: a dead actor is replaced by the driver, which re-queues its work on a live one.
+        self._actor_class = self.ray.remote(**self.resources, max_restarts=0)(ResidentEncoder)
+        for _ in range(self.slots):
+            self._start_actor()
+
+    def _start_actor(self) -> None:
+        actor = self._actor_class.options(name=None).remote()
+        self.actors.append(actor)
+        self.starting[actor.ready.remote()] = (actor, time.monotonic())
+
+    def _drive(self, done: Done) -> None:
+        alive_since = time.monotonic()
+        while self.queue or self.inflight:
+            while self.free and self.queue:
+                work, actor = self.queue.popleft(), self.free.pop()
+                ref = getattr(actor, work.kind).remote(work.payload)
+                self.inflight[ref] = (work, actor)
+            # A short timeout keeps Ctrl-C responsive: signals are handled between waits.
+            refs = list(self.inflight) + list(self.starting)
+            ready, _ = self.ray.wait(refs, num_returns=1, timeout=0.5)
+            for ref in ready:
+                if ref in self.starting:
+                    self._started(ref)
+                else:
+                    self._finished(ref, done)
+            if self.free or self.inflight:
+                alive_since = time.monotonic()
+            elif time.monotonic() - alive_since > ACTOR_START_SECONDS:
+                self._give_up(done, f"no resident encoder could start in {ACTOR_START_SECONDS:.0f} s (resources {self.resources})")
+
+    def _started(self, ref: Any) -> None:
+        actor, _ = self.starting.pop(ref)
         try:
-            report = self.ray.get(ref)
-        except self.ray.exceptions.RayError as exc:
-            if interrupted:
-                return  # cancelled or interrupted along with the driver: rerun next time
-            report = self._lost(exc)
-        received = time.time()
-        if report.fatal and interrupted:
+            self.ray.get(ref)
+        except self.ray.exceptions.RayError:
+            self._retire(actor)
+            self._start_actor()
             return
-        done(plan, report, self._run_info(report, job, size, received))
+        self.free.append(actor)
+
+    def _finished(self, ref: Any, done: Done) -> None:
+        work, actor = self.inflight.pop(ref)
+        received = time.time()
+        try:
+            result = self.ray.get(ref)
+        except self.ray.exceptions.RayTaskError as exc:
+            self.free.append(actor)  # the work failed on its own; the actor is fine
+            if work.kind == "run":
+                done(work.plan, self._lost(exc), self._run_info(TaskReport(Evaluated.failed("")), work, received))
+            else:
+                self._shard_done(work, {"error": str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""})
+            return
+        except self.ray.exceptions.RayError as exc:
+            # The actor died (killed, out of memory, its node lost): replace it, retry the work elsewhere.
+            self._retire(actor)
+            self._start_actor()
+            work.tries += 1
+            if work.tries <= self.max_retries:
+                self.queue.appendleft(work)
+            elif work.kind == "run":
+                done(work.plan, self._lost(exc), self._run_info(TaskReport(Evaluated.failed("")), work, received))
+            else:
+                self._shard_done(work, {"error": f"lost {work.tries} times"})
+            return
+        self.free.append(actor)
+        if work.kind == "run":
+            done(work.plan, result, self._run_info(result, work, received))
+        elif work.kind == "record":
+            self._recorded(work, *result)
+        else:
+            self._shard_done(work, result)
+
+    def _recorded(self, work: _Work, calls: list[Any], error: str) -> None:
+        from evalkit.runner.worker import ShardJob
+
+        name = work.plan.built.name
+        parts = [(call, call.texts[i : i + self.shard_texts]) for call in calls for i in range(0, len(call.texts), self.shard_texts)]
+        shards = [
+            _Work("encode", work.plan, ShardJob(work.payload, call.part(texts), n, len(parts)), len(texts))
+            for n, (call, texts) in enumerate(parts)
+        ]
+        run = _Work("run", work.plan, work.payload, work.size)
+        if error or not shards:
+            self.queue.appendleft(run)  # it fails (or runs) as usual and says why
+            return
+        self.waiting_shards[name] = len(shards)
+        self.run_after[name] = run
+        # Shards before anything else: every actor joins the big corpus, then the task runs.
+        self.queue.extendleft(reversed(shards))
+
+    def _shard_done(self, work: _Work, info: dict[str, Any]) -> None:
+        name = work.plan.built.name
+        self.shard_log.append({"task": name, "shard": work.payload.index, "of": work.payload.of, **info})
+        if "error" in info:
+            logger.warning(
+                "task %s: shard %d not encoded ahead (%s); the task encodes its texts itself", name, work.payload.index, info["error"]
+            )
+        self.waiting_shards[name] -= 1
+        if self.waiting_shards[name] == 0:
+            self.queue.appendleft(self.run_after.pop(name))
+
+    def _retire(self, actor: Any) -> None:
+        with contextlib.suppress(Exception):
+            self.ray.kill(actor, no_restart=True)
+        if actor in self.actors:
+            self.actors.remove(actor)
+        if actor in self.free:
+            self.free.remove(actor)
+
+    def _give_up(self, done: Done, reason: str) -> None:
+        for work in list(self.queue):
+            if work.kind == "run" or work.kind == "record":
+                done(work.plan, TaskReport(Evaluated.failed(reason)), self._run_info(TaskReport(Evaluated.failed("")), work, time.time()))
+        self.queue.clear()
+        for name, run in list(self.run_after.items()):
+            done(run.plan, TaskReport(Evaluated.failed(reason)), self._run_info(TaskReport(Evaluated.failed("")), run, time.time()))
+            self.run_after.pop(name)
+
+    def _release(self) -> None:
+        """Kill every resident encoder: its GPU or CPUs are free again."""
+        for actor in list(self.actors):
+            self._retire(actor)
+        self.starting.clear()
 
     def _lost(self, exc: Exception) -> TaskReport:
         ray = self.ray
@@ -195,10 +356,12 @@ class RayExecutor:
             reason = f"Ray lost the task {self.max_retries + 1} times ({type(exc).__name__}: {first})"
         return TaskReport(Evaluated.failed(reason))
 
-    def _run_info(self, report: TaskReport, job: TaskJob, size: int, received: float) -> dict[str, Any]:
+    def _run_info(self, report: TaskReport, work: _Work, received: float) -> dict[str, Any]:
         assert self.cluster is not None  # noqa: S101 - a report exists only after connecting
         ran = report.finished > 0
-        return {
+        job = work.payload
+        shards = [s for s in self.shard_log if s["task"] == work.plan.built.name]
+        info = {
             "executor": "ray",
             "address": self.cluster.address,
             "cluster": self.cluster.gcs,
@@ -209,25 +372,93 @@ class RayExecutor:
             "device": report.device,
             "gpu_ids": report.gpu_ids,
             "resources": self.resources,
-            "texts": size,
+            "texts": work.size,
             # Across machines these mix the driver's and the worker's clocks (NTP-close).
             "started_at": round(report.started, 3) if ran else None,
             "waited": round(max(0.0, report.started - job.submitted), 3) if ran else None,
             "ran": round(report.finished - report.started, 3) if ran else None,
             "returned": round(max(0.0, received - report.finished), 3) if ran else None,
         }
+        if shards:
+            info["encoded_ahead"] = {
+                "shards": len(shards),
+                "texts": sum(s.get("encoded", 0) for s in shards),
+                "nodes": sorted({s.get("node", "") for s in shards}),
+                "failed": sum("error" in s for s in shards),
+            }
+        return info
 
     def _stop(self, done: Done) -> None:
         """Keep what already came back, cancel the rest: after Ctrl-C, a fatal error or a bug."""
-        if not self.pending:
-            return
         ray = self.ray
         try:
-            ready, _ = ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0)
-            for ref in ready:
-                self._collect(ref, done, interrupted=True)
+            if self.inflight:
+                ready, _ = ray.wait(list(self.inflight), num_returns=len(self.inflight), timeout=0)
+                for ref in ready:
+                    work, _actor = self.inflight.pop(ref)
+                    if work.kind != "run":
+                        continue
+                    with contextlib.suppress(ray.exceptions.RayError):
+                        report = ray.get(ref)
+                        if not report.fatal:
+                            done(work.plan, report, self._run_info(report, work, time.time()))
         finally:
-            for ref in list(self.pending):
+            for ref in list(self.inflight):
                 with contextlib.suppress(Exception):  # already finished or gone: nothing to cancel
-                    ray.cancel(ref, force=True)
-            self.pending.clear()
+                    ray.cancel(ref)  # the encoders are killed next (force is not for actor calls)
+            self.inflight.clear()
+            self.queue.clear()
+
+
+def actor_slots(resources: dict[str, float], nodes: list[dict[str, Any]]) -> int:
+    """How many resident encoders the cluster holds: one per GPU, or per CPU slot of a task's size.
+
+    Example::
+
+        >>> actor_slots({"num_cpus": 2, "num_gpus": 0}, [{"Alive": True, "Resources": {"CPU": 5.0}}])
+        2
+        >>> actor_slots({"num_cpus": 1, "num_gpus": 1}, [{"Alive": True, "Resources": {"CPU": 8.0, "GPU": 4.0}}])
+        4
+    """
+    total = 0
+    for node in nodes:
+        if not node.get("Alive", True):
+            continue
+        have = node.get("Resources") or {}
+        fits = [int(have.get("CPU", 0) // resources["num_cpus"])] if resources.get("num_cpus") else []
+        if resources.get("num_gpus"):
+            fits.append(int(have.get("GPU", 0) // resources["num_gpus"]))
+        total += min(fits) if fits else 0
+    return max(1, total)
+
+
+def split_threshold(sizes: list[int], slots: int) -> int:
+    """The size (texts) from which a task's corpus is split across the resident encoders; 0 for none.
+
+    A task is split when it alone is more than half of one encoder's fair share of the run: left
+    whole, it would bound the run's length. One encoder splits nothing.
+
+    Example::
+
+        >>> split_threshold([100_000, 10_000, 10_000], 1)
+        0
+        >>> split_threshold([100_000, 10_000, 10_000], 8)
+        16384
+    """
+    if slots <= 1 or not sizes:
+        return 0
+    return max(2 * SHARD_TEXTS, sum(sizes) // (2 * slots))
+
+
+def _one_machine(nodes: list[dict[str, Any]]) -> bool:
+    return len({n.get("NodeManagerAddress") for n in nodes if n.get("Alive", True)}) <= 1
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise EvalkitError(f"{name}={value!r}: expected a whole number of texts") from None

@@ -28,6 +28,7 @@ from evalkit.results import per_example as examples_mod
 from evalkit.results.folder import ResultsFolder, TaskRecord
 
 if TYPE_CHECKING:
+    from evalkit.model.caching import EncodeCall
     from evalkit.model.encoder import Encoder, ProtocolEncoder
     from evalkit.model.settings import ModelSettings
     from evalkit.model.source import ResolvedModel
@@ -261,6 +262,23 @@ def evaluate_task(built: BuiltTask, encoder: Encoder | ProtocolEncoder, *, show_
         examples=entries,
         max_seq_length=getattr(encoder.model, "max_seq_length", None),
     )
+
+
+def record_task(built: BuiltTask, encoder: Encoder | ProtocolEncoder) -> tuple[list[EncodeCall], str]:
+    """What evaluating this task asks the encoder for: one call per cache key, its distinct texts.
+
+    The task is evaluated as `run_task` evaluates it (`evaluate_task`, same hooks and prompts) with
+    the encoder recording instead of encoding, so the texts and keys are exactly those of the real
+    run; its scores are discarded. Returns (calls, error): a task that fails on its own gives no
+    calls and the reason (it then runs, and fails, as usual).
+    """
+    with encoder.recording() as calls:
+        evaluated = evaluate_task(built, encoder)
+    merged: dict[str, tuple[EncodeCall, dict[str, None]]] = {}
+    for call in calls:
+        first, texts = merged.setdefault(call.key, (call, {}))
+        texts.update(dict.fromkeys(call.texts))
+    return [first.part(list(texts)) for first, texts in merged.values()], evaluated.error
 
 
 def main_scores_of(task_result: Any) -> dict[str, float]:

@@ -5,6 +5,10 @@ prompt table, embedding cache); the worker builds the task, resolves the model o
 checks its weights are the driver's (a Hub id is fetched at the driver's commit into this node's
 cache; a path must exist here), then calls `evalkit.runner.task.run_task`, the function a local
 run calls for each task. It writes nothing: the driver persists the report.
+
+`ResidentEncoder` is the Ray actor that does this for a whole run with one loaded encoder: it
+runs tasks (`run_job`), records what a big task will ask the encoder for (`record_task`), and
+encodes shards of those texts ahead into the embedding cache (`CachingEncoder.encode_ahead`).
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ from evalkit.errors import EvalkitError
 from evalkit.runner.task import EncoderSlot, Evaluated, ModelJob, TaskReport, run_task
 
 if TYPE_CHECKING:
+    from evalkit.model.caching import EncodeCall
     from evalkit.model.source import ResolvedModel
     from evalkit.runner.suite import TaskSpec
+    from evalkit.runner.tasks import BuiltTask
 
 VERSIONED = ("evalkit", "mteb")  # decide the scores: every node must run the driver's versions
 
@@ -45,14 +51,28 @@ _SLOT = EncoderSlot()
 _RESOLVED: dict[str, Any] = {}
 
 
-def run_job(job: TaskJob) -> TaskReport:
+def run_job(job: TaskJob, slot: EncoderSlot = _SLOT) -> TaskReport:
     """Evaluate one task where this function runs (a Ray worker, or this process); writes nothing.
+
+    Args:
+        job: the task and the driver's model job.
+        slot: the encoder to (re)use: a resident actor's own, else this worker process's.
 
     Returns:
         The report; a task that cannot run on this node (data or model missing here, other
         weights, other versions) is a failed evaluation with the reason.
     """
     started = time.time()
+    opened = _open(job, started)
+    if isinstance(opened, TaskReport):
+        return opened
+    built, model = opened
+    report = run_task(built, model, slot)
+    return replace(report, started=started, **_where())
+
+
+def _open(job: TaskJob, started: float, *, build: bool = True) -> tuple[BuiltTask | None, ModelJob] | TaskReport:
+    """The task built here and the model job resolved here, after checking this node runs what the driver runs."""
     os.environ.update(job.env)  # before the Hub libraries are imported: they read it once
     from evalkit._util import package_versions
     from evalkit.runner.tasks import build_task
@@ -69,7 +89,7 @@ def run_job(job: TaskJob) -> TaskReport:
         wanted = ", ".join(f"{p} {job.versions.get(p)}" for p in VERSIONED)
         return failed(f"node {node} runs {', '.join(mismatch)}, the driver {wanted}; install the same evalkit and mteb on every node")
     try:
-        built = build_task(job.spec, data_dir=job.data_dir)
+        built = build_task(job.spec, data_dir=job.data_dir) if build else None
         resolved = _resolved_here(job.model)
     except EvalkitError as exc:
         return failed(f"node {node}: {exc}")
@@ -81,8 +101,90 @@ def run_job(job: TaskJob) -> TaskReport:
     from evalkit.runner.settings import default_cache_dir
 
     cache = default_cache_dir() if job.cache == "node" else job.cache
-    report = run_task(built, replace(job.model, resolved=resolved, cache_dir=cache), _SLOT)
-    return replace(report, started=started, **where)
+    return built, replace(job.model, resolved=resolved, cache_dir=cache)
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """Some distinct texts of one task's encode call, to encode ahead into the shared embedding cache."""
+
+    job: TaskJob
+    call: EncodeCall
+    index: int
+    of: int
+
+
+class ResidentEncoder:
+    """A Ray actor: one per GPU (or CPU slot), the model loaded once for the whole run.
+
+    Every task and shard placed on it uses its one `EncoderSlot`: `run` is `run_job` (so
+    `run_task`, as a local run), `record` evaluates a task with the encoder recording what mteb
+    asks for (`record_task`), `encode` encodes a shard of those texts into the embedding cache.
+    It writes no results; the driver does.
+    """
+
+    def __init__(self) -> None:
+        self.slot = EncoderSlot()
+
+    def ready(self) -> dict[str, Any]:
+        """Where this actor runs, once it has started."""
+        return _where()
+
+    def run(self, job: TaskJob) -> TaskReport:
+        """Evaluate one task with the resident encoder (`run_job`)."""
+        _title(f"evalkit:{job.spec.name}")
+        try:
+            return run_job(job, self.slot)
+        finally:
+            _title("evalkit:idle")
+
+    def record(self, job: TaskJob) -> tuple[list[EncodeCall], str]:
+        """What the task asks the encoder for, by cache key (`record_task`); ([], reason) when it cannot run here."""
+        from evalkit.errors import ModelError
+        from evalkit.runner.task import record_task
+
+        _title(f"evalkit:{job.spec.name}:record")
+        try:
+            opened = _open(job, time.time())
+            if isinstance(opened, TaskReport):
+                return [], opened.evaluated.error
+            built, model = opened
+            assert built is not None  # noqa: S101 - built when asked
+            try:
+                encoder = self.slot.get(model)
+            except ModelError as exc:
+                return [], str(exc)
+            return record_task(built, encoder)
+        finally:
+            _title("evalkit:idle")
+
+    def encode(self, shard: ShardJob) -> dict[str, Any]:
+        """Encode a shard's texts the cache lacks into the cache; how many, how long, where.
+
+        Raises:
+            EvalkitError: the model cannot be opened here (the shard is then left to the task).
+        """
+        _title(f"evalkit:{shard.job.spec.name}:shard-{shard.index}")
+        try:
+            started = time.time()
+            opened = _open(shard.job, started, build=False)
+            if isinstance(opened, TaskReport):
+                raise EvalkitError(opened.evaluated.error)
+            encoder = self.slot.get(opened[1])
+            encoded = encoder.encode_ahead(shard.call)
+            return {"encoded": encoded, "texts": len(shard.call.texts), "seconds": time.time() - started, **_where()}
+        finally:
+            _title("evalkit:idle")
+
+    def close(self) -> None:
+        """Release the encoder (its worker pool); the driver then kills the actor, freeing its GPU or CPUs."""
+        self.slot.close()
+
+
+def _title(title: str) -> None:
+    from evalkit._compat.ray import set_title
+
+    set_title(title)
 
 
 def _resolved_here(model: ModelJob) -> ResolvedModel:
