@@ -37,10 +37,10 @@ def _title_setter() -> Callable[[str], None] | None:
     if "all" in off or "ray-title" in off:
         return None
     try:
-        from ray._raylet import setproctitle
+        from ray._raylet import setproctitle  # type: ignore[attr-defined]
     except (ImportError, AttributeError):
         return None
-    return setproctitle if callable(setproctitle) else None  # type: ignore[no-any-return]
+    return setproctitle if callable(setproctitle) else None
 
 
 def set_title(title: str) -> None:

@@ -67,6 +67,7 @@ def run_job(job: TaskJob, slot: EncoderSlot = _SLOT) -> TaskReport:
     if isinstance(opened, TaskReport):
         return opened
     built, model = opened
+    assert built is not None  # _open builds the task unless told not to
     report = run_task(built, model, slot)
     return replace(report, started=started, **_where())
 
