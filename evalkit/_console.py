@@ -114,3 +114,36 @@ def outcome_line(outcome: Any) -> str:
     scores = "  ".join(f"{split} {value:.4f}" for split, value in outcome.splits.items()) or "-"
     extra = f"  ({outcome.reason})" if outcome.status in ("failed", "locked", "skipped") else ""
     return f"{outcome.status:>7}  {outcome.task}  {scores}  {outcome.seconds:.1f}s{extra}"
+
+
+def format_run_summary(summary: Any) -> str:
+    """The end-of-run table as Markdown."""
+    lines = [
+        f"model {summary.model} @ {summary.revision}  ->  {summary.folder}",
+        "",
+        "| task | type | split | main score | status | seconds |",
+        "|---|---|---|---:|---|---:|",
+    ]
+    for o in summary.outcomes:
+        if o.splits:
+            for split, value in o.splits.items():
+                lines.append(f"| {o.task} | {o.task_type} | {split} | {value:.4f} | {o.status} | {o.seconds:.1f} |")
+        else:
+            lines.append(f"| {o.task} | {o.task_type} | - | - | {o.status}: {o.reason} | {o.seconds:.1f} |")
+    handled = [f"{o.task}: {note}" for o in summary.outcomes if o.status == "done" for note in [handled_note(o)] if note]
+    if handled:
+        lines += ["", "Handled as mteb does: " + "; ".join(handled)]
+    failed = summary.failed
+    if failed:
+        lines += ["", f"{len(failed)} task(s) failed: " + "; ".join(f"{o.task}: {o.reason}" for o in failed)]
+    return "\n".join(lines)
+
+
+def handled_note(outcome: Any) -> str:
+    """What the encoder did about empty and over-long texts in a task, or ''."""
+    parts = []
+    if outcome.stats.empty:
+        parts.append(f"{outcome.stats.empty} empty texts")
+    if outcome.stats.truncated:
+        parts.append(f"{outcome.stats.truncated} texts truncated at {outcome.max_seq_length} tokens")
+    return ", ".join(parts)

@@ -33,34 +33,6 @@ if TYPE_CHECKING:
     from evalkit.runner.suite import Suite
 
 
-def _adhoc_suite(tasks: tuple[str, ...]) -> Suite:
-    from evalkit.runner.suite import Suite, TaskSpec, check_task_names
-
-    suite = Suite(name="adhoc", tasks=tuple(TaskSpec(name=t) for t in tasks))
-    check_task_names(suite)
-    return suite
-
-
-def resolve_suite(suite: str | Path | Suite | None, tasks: tuple[str, ...] | None) -> tuple[Suite, tuple[str, ...] | None]:
-    """A suite from a path, a packaged name, or (with no suite) from task names alone.
-
-    Returns:
-        The suite and the task filter still to apply (None when the suite was built from `tasks`).
-
-    Raises:
-        SuiteError: neither a suite nor tasks given, or an invalid suite.
-    """
-    from evalkit.runner.suite import Suite, load_suite
-
-    if isinstance(suite, Suite):
-        return suite, tasks
-    if suite is None:
-        if not tasks:
-            raise SuiteError("nothing to run: give a SUITE (e.g. configs/smoke.yaml) or --tasks T1,T2")
-        return _adhoc_suite(tasks), None
-    return load_suite(suite), tasks
-
-
 def run(
     suite: str | Path | Suite | None = None,
     *,
@@ -192,6 +164,8 @@ def run_config(
 
     # Unreachable Hub: offline from here on; the failures that need it say so (evalkit._hub).
     offline_if(data_dir)
+    from evalkit.runner.suite import resolve_suite
+
     resolved_suite, only = resolve_suite(suite, tasks)
     flags = cli_layer(
         model=model,
@@ -283,39 +257,6 @@ def offline_if(data_dir: Path | str | None) -> str | None:
     return _hub.offline_unless_reachable()
 
 
-def format_run_summary(summary: RunSummary) -> str:
-    """The end-of-run table as Markdown."""
-    lines = [
-        f"model {summary.model} @ {summary.revision}  ->  {summary.folder}",
-        "",
-        "| task | type | split | main score | status | seconds |",
-        "|---|---|---|---:|---|---:|",
-    ]
-    for o in summary.outcomes:
-        if o.splits:
-            for split, value in o.splits.items():
-                lines.append(f"| {o.task} | {o.task_type} | {split} | {value:.4f} | {o.status} | {o.seconds:.1f} |")
-        else:
-            lines.append(f"| {o.task} | {o.task_type} | - | - | {o.status}: {o.reason} | {o.seconds:.1f} |")
-    handled = [f"{o.task}: {note}" for o in summary.outcomes if o.status == "done" for note in [handled_note(o)] if note]
-    if handled:
-        lines += ["", "Handled as mteb does: " + "; ".join(handled)]
-    failed = summary.failed
-    if failed:
-        lines += ["", f"{len(failed)} task(s) failed: " + "; ".join(f"{o.task}: {o.reason}" for o in failed)]
-    return "\n".join(lines)
-
-
-def handled_note(outcome: Any) -> str:
-    """What the encoder did about empty and over-long texts in a task, or ''."""
-    parts = []
-    if outcome.stats.empty:
-        parts.append(f"{outcome.stats.empty} empty texts")
-    if outcome.stats.truncated:
-        parts.append(f"{outcome.stats.truncated} texts truncated at {outcome.max_seq_length} tokens")
-    return ", ".join(parts)
-
-
 def pull(suite: str | Path | Suite, *, data_dir: Path, tasks: tuple[str, ...] | None = None, download: Any = None) -> list[MirrorEntry]:
     """Snapshot the datasets of a suite's mteb tasks into an offline mirror.
 
@@ -325,6 +266,7 @@ def pull(suite: str | Path | Suite, *, data_dir: Path, tasks: tuple[str, ...] | 
     import mteb
 
     from evalkit.runner.mirror import pull as pull_datasets
+    from evalkit.runner.suite import resolve_suite
 
     resolved, only = resolve_suite(suite, tasks)
     wanted = [t for t in resolved.tasks if t.local is None and (not only or t.name in only)]
@@ -485,6 +427,7 @@ def regress(
     """
     from evalkit.judge.regress import gate, load_side, write_reports
     from evalkit.report import pages as R
+    from evalkit.runner.suite import resolve_suite
 
     resolved_suite = resolve_suite(suite, None)[0] if suite is not None else None
     if candidate_model is not None:
@@ -570,6 +513,8 @@ def leaderboard(
 
     if not sources:
         raise DataError("leaderboard: no SOURCE given; pass results folders, README.md cards or Hub ids")
+    from evalkit.runner.suite import resolve_suite
+
     resolved = resolve_suite(suite, None)[0] if suite is not None else None
     entries, warnings = L.collect(list(sources), suite=resolved)
     board = L.build(entries, suite=resolved, average="common" if common else "own", warnings=warnings)

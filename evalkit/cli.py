@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from evalkit._console import Console, ShortFormatter
+from evalkit._console import Console, ShortFormatter, format_run_summary
 from evalkit._text import printable
 from evalkit.errors import EvalkitError
 from evalkit.model.settings import RUN_FLAGS, choices, default
@@ -108,7 +108,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             on_start=progress.start,
             ray=args.ray,
         )
-    print(api.format_run_summary(summary))
+    print(format_run_summary(summary))
     if args.reports is not None:
         for path in api.run_report(summary.folder, reports_dir=args.reports):
             print(f"wrote {path}", file=sys.stderr)

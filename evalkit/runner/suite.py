@@ -39,6 +39,7 @@ __all__ = [
     "check_task_names",
     "load_suite",
     "packaged_suites",
+    "resolve_suite",
     "resolve_suite_path",
 ]
 
@@ -240,3 +241,28 @@ def check_task_name(name: str, *, where: str = "task") -> None:
         close = [lowered[name.lower()], *[c for c in close if c != lowered[name.lower()]]]
     hint = f"did you mean {', '.join(close)}?" if close else "see `mteb.get_tasks()` for the names"
     raise SuiteError(f"{where}: unknown task {name!r}; {hint}")
+
+
+def _adhoc_suite(tasks: tuple[str, ...]) -> Suite:
+    """A suite of task names alone (`evalkit run --tasks A,B`)."""
+    suite = Suite(name="adhoc", tasks=tuple(TaskSpec(name=t) for t in tasks))
+    check_task_names(suite)
+    return suite
+
+
+def resolve_suite(suite: str | Path | Suite | None, tasks: tuple[str, ...] | None) -> tuple[Suite, tuple[str, ...] | None]:
+    """A suite from a path, a packaged name, or (with no suite) from task names alone.
+
+    Returns:
+        The suite and the task filter still to apply (None when the suite was built from `tasks`).
+
+    Raises:
+        SuiteError: neither a suite nor tasks given, or an invalid suite.
+    """
+    if isinstance(suite, Suite):
+        return suite, tasks
+    if suite is None:
+        if not tasks:
+            raise SuiteError("nothing to run: give a SUITE (e.g. configs/smoke.yaml) or --tasks T1,T2")
+        return _adhoc_suite(tasks), None
+    return load_suite(suite), tasks
