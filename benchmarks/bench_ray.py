@@ -261,8 +261,7 @@ def project_resident(args: argparse.Namespace) -> None:
     """The full C-MTEB suite on N GPUs: today's task-level schedule against resident encoders with split corpora."""
     from bench_cmteb_shape import workload
 
-    from evalkit.runner.executors import split_threshold
-    from evalkit.runner.sizes import texts_to_encode
+    from evalkit.runner.sizes import split_threshold, texts_to_encode
     from evalkit.runner.suite import load_suite
     from evalkit.runner.tasks import build_task
 

@@ -87,7 +87,7 @@ def run(
         show_progress: progress bars on stderr.
         on_task: callback after each task.
         on_start: callback `(task, index, total)` before each task.
-        ray: run each task as a Ray task (`evalkit.runner.executors.run_on_ray`): `local`, `auto`,
+        ray: run each task as a Ray task (`evalkit.runner.on_ray.run_on_ray`): `local`, `auto`,
             `HOST:PORT`, `ray://HOST:PORT`, or True for `$RAY_ADDRESS` else `local`.
 
     Returns:
@@ -121,7 +121,7 @@ def run(
         show_progress=show_progress,
     )
     if ray is not None and ray is not False:
-        from evalkit.runner.executors import run_on_ray
+        from evalkit.runner.on_ray import run_on_ray
 
         return run_on_ray(config, address=ray, on_task=on_task, on_start=on_start)
     return run_tasks(config, on_task=on_task, on_start=on_start)

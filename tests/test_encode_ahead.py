@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.runner.executors import actor_slots, split_threshold
+from evalkit.runner.sizes import actor_slots, split_threshold
 
 TINY = Path(__file__).parent / "data" / "tiny" / "tiny.yaml"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evalkit.model.forward import token_batches
+from evalkit.model.batching import token_batches
 
 from .conftest import MIRROR
 

@@ -12,6 +12,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 CPU_BATCH_TOKENS = 1024
 CPU_MAX_WORKERS = 8  # past this, the GIL held between ops outweighs another worker thread
 
@@ -104,3 +106,48 @@ def plan_batches(lengths: list[int], *, device: str, batch_size: int, max_tokens
             lengths, batch_size=batch_size, max_tokens=max_tokens, budget=CPU_BATCH_TOKENS, max_count=2 * batch_size
         )
     return token_budget_batches(lengths, batch_size=batch_size, max_tokens=max_tokens)
+
+
+def token_batches(lengths: Any, *, budget: int, max_count: int | None = None, pad_free: bool = True) -> list[np.ndarray]:
+    """Group text positions, longest first, into batches of about `budget` real tokens.
+
+    With `pad_free`, texts of one exact length fill batches of their own (no padding, no mask)
+    where at least half a batch of them exists; what is left is packed in length order.
+
+    Example::
+
+        >>> [b.tolist() for b in token_batches([3, 5, 3, 3, 3], budget=6, pad_free=True)]
+        [[1], [0, 2], [3, 4]]
+        >>> [b.tolist() for b in token_batches([3, 5, 3, 3], budget=10, pad_free=False)]
+        [[1, 0], [2, 3]]
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(-lengths, kind="stable")
+
+    def count_for(length: int) -> int:
+        count = max(1, budget // max(1, int(length)))
+        return min(count, max_count) if max_count else count
+
+    batches: list[np.ndarray] = []
+    rest = order
+    if pad_free and len(order):
+        sorted_lengths = lengths[order]
+        starts = np.flatnonzero(np.r_[True, sorted_lengths[1:] != sorted_lengths[:-1]])
+        ends = np.r_[starts[1:], len(order)]
+        left: list[np.ndarray] = []
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            group, count = order[start:end], count_for(int(sorted_lengths[start]))
+            full = len(group) // count * count
+            batches += [group[i : i + count] for i in range(0, full, count)]
+            if len(group) - full >= max(1, count // 2):
+                batches.append(group[full:])
+            else:
+                left.append(group[full:])
+        rest = np.concatenate(left) if left else order[:0]
+        # Pad-free batches first, then the padded rest: both longest first within themselves.
+    start = 0
+    while start < len(rest):
+        count = count_for(int(lengths[rest[start]]))
+        batches.append(rest[start : start + count])
+        start += count
+    return batches

@@ -75,51 +75,6 @@ class LoopStats:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def token_batches(lengths: Any, *, budget: int, max_count: int | None = None, pad_free: bool = True) -> list[np.ndarray]:
-    """Group text positions, longest first, into batches of about `budget` real tokens.
-
-    With `pad_free`, texts of one exact length fill batches of their own (no padding, no mask)
-    where at least half a batch of them exists; what is left is packed in length order.
-
-    Example::
-
-        >>> [b.tolist() for b in token_batches([3, 5, 3, 3, 3], budget=6, pad_free=True)]
-        [[1], [0, 2], [3, 4]]
-        >>> [b.tolist() for b in token_batches([3, 5, 3, 3], budget=10, pad_free=False)]
-        [[1, 0], [2, 3]]
-    """
-    lengths = np.asarray(lengths, dtype=np.int64)
-    order = np.argsort(-lengths, kind="stable")
-
-    def count_for(length: int) -> int:
-        count = max(1, budget // max(1, int(length)))
-        return min(count, max_count) if max_count else count
-
-    batches: list[np.ndarray] = []
-    rest = order
-    if pad_free and len(order):
-        sorted_lengths = lengths[order]
-        starts = np.flatnonzero(np.r_[True, sorted_lengths[1:] != sorted_lengths[:-1]])
-        ends = np.r_[starts[1:], len(order)]
-        left: list[np.ndarray] = []
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            group, count = order[start:end], count_for(int(sorted_lengths[start]))
-            full = len(group) // count * count
-            batches += [group[i : i + count] for i in range(0, full, count)]
-            if len(group) - full >= max(1, count // 2):
-                batches.append(group[full:])
-            else:
-                left.append(group[full:])
-        rest = np.concatenate(left) if left else order[:0]
-        # Pad-free batches first, then the padded rest: both longest first within themselves.
-    start = 0
-    while start < len(rest):
-        count = count_for(int(lengths[rest[start]]))
-        batches.append(rest[start : start + count])
-        start += count
-    return batches
-
-
 class ForwardLoop:
     """Runs a Transformer + Pooling (+ Normalize) SentenceTransformer: strings in, fp32 vectors out."""
 
@@ -211,7 +166,7 @@ class ForwardLoop:
         tokenized = time.perf_counter()
         lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
         out = []
-        for local in token_batches(lengths, budget=self.batch_tokens, max_count=self.max_count, pad_free=self.pad_free):
+        for local in batching.token_batches(lengths, budget=self.batch_tokens, max_count=self.max_count, pad_free=self.pad_free):
             rows = [ids[i] for i in local.tolist()]
             width = int(lengths[local].max())
             if int(lengths[local].min()) == width:

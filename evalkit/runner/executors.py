@@ -40,17 +40,16 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from evalkit._util import first_line, package_versions
-from evalkit.errors import EvalkitError
 from evalkit.runner import ray_cluster
-from evalkit.runner.loop import Done, RunSummary, prepare_run, run_prepared
-from evalkit.runner.sizes import task_resources, texts_to_encode
-from evalkit.runner.task import Evaluated, ModelJob, TaskOutcome, TaskPlan, TaskReport
+from evalkit.runner.loop import Done
+from evalkit.runner.sizes import SHARD_TEXTS, actor_slots, env_int, one_machine, split_threshold, task_resources, texts_to_encode
+from evalkit.runner.task import Evaluated, ModelJob, TaskPlan, TaskReport
 from evalkit.runner.worker import VERSIONED, TaskJob
 
 if TYPE_CHECKING:
@@ -65,61 +64,6 @@ MAX_RETRIES = 2
 _ENV_PASSED = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TOKENIZERS_PARALLELISM", "HF_DATASETS_DISABLE_PROGRESS_BARS")
 
 
-def run_on_ray(
-    config: RunConfig,
-    *,
-    address: str | bool = True,
-    max_retries: int = MAX_RETRIES,
-    on_task: Callable[[TaskOutcome], None] | None = None,
-    on_start: Callable[[str, int, int], None] | None = None,
-) -> RunSummary:
-    """Run the suite's selected tasks as Ray tasks, largest first; this process writes the results.
-
-    The results folder is the one a local run writes (same files, layout, atomic writes and
-    locks); each task's record and manifest entry also say where it ran (`run`: address, node,
-    device, seconds waited and ran). Tasks done with the same settings are not submitted, and
-    when nothing is left to run Ray is not even started.
-
-    Args:
-        config: the resolved run configuration (one device: Ray assigns GPUs per task).
-        address: `local` (start a Ray instance here), `auto` (the running cluster), `HOST:PORT`,
-            `ray://HOST:PORT`, or True for `$RAY_ADDRESS` else `local`. A Ray session this
-            process already holds is used as it is (with `auto`, True or its own address).
-        max_retries: reruns of a task whose worker process died.
-        on_task: callback after each task, in the order they finish.
-        on_start: callback `(task, index, total)` as each task is planned.
-
-    Returns:
-        The summary, tasks in suite order.
-
-    Raises:
-        EvalkitError: Ray missing or unreachable, another address than the session this process
-            holds, a device list, bad input found before any task runs, or a checkpoint that does
-            not load on the workers.
-    """
-    ray = ray_cluster.import_ray()
-    target = ray_cluster.check_address(address)
-    if "," in config.model.device:
-        raise EvalkitError(f"--device {config.model.device}: with --ray each task gets one device from Ray; use --device auto, cuda or cpu")
-    if ray.is_initialized():
-        held = ray.get_runtime_context().gcs_address
-        if address is not True and target not in ("auto", held):
-            raise EvalkitError(
-                f"--ray {target}: this process is already connected to the Ray cluster at {held}; pass auto to use it, or call ray.shutdown() first"
-            )
-    else:
-        ray_cluster.reach(target)
-    from evalkit._compat import ray as ray_compat
-
-    state, built = prepare_run(config)
-    for note in ray_compat.self_check_notes():
-        logger.warning(note)
-        state.notes.append(note)
-    return run_prepared(state, built, RayExecutor(ray, target, max_retries), on_task=on_task, on_start=on_start)
-
-
-#: Texts per shard of a split task's corpus: about 10-40 s of GPU work for a BERT-base model.
-SHARD_TEXTS = 8192
 #: How long the driver waits for a resident encoder to start when none is alive (a lost node, no room).
 ACTOR_START_SECONDS = 300.0
 
@@ -147,8 +91,8 @@ class RayExecutor:
         self, ray: Any, address: str, max_retries: int = MAX_RETRIES, *, split_texts: int | None = None, shard_texts: int | None = None
     ) -> None:
         self.ray, self.address, self.max_retries = ray, address, max_retries
-        self.split_texts = split_texts if split_texts is not None else _env_int("EVALKIT_RAY_SPLIT_TEXTS")
-        self.shard_texts = shard_texts or _env_int("EVALKIT_RAY_SHARD_TEXTS") or SHARD_TEXTS
+        self.split_texts = split_texts if split_texts is not None else env_int("EVALKIT_RAY_SPLIT_TEXTS")
+        self.shard_texts = shard_texts or env_int("EVALKIT_RAY_SHARD_TEXTS") or SHARD_TEXTS
         self.cluster: ray_cluster.Cluster | None = None
         self.resources: dict[str, float] = {}
         self.queue: deque[_Work] = deque()
@@ -204,7 +148,7 @@ class RayExecutor:
         threshold = self.split_texts
         if threshold is None:
             threshold = split_threshold(list(sizes.values()), self.slots)
-        if base.cache is None or base.cache == "node" and not _one_machine(self.ray.nodes()):
+        if base.cache is None or base.cache == "node" and not one_machine(self.ray.nodes()):
             if threshold:
                 logger.info("no embedding cache shared by every node (--cache-dir on shared storage): no task is split")
             threshold = 0  # shards could not hand their vectors to the task
@@ -408,57 +352,3 @@ class RayExecutor:
                     ray.cancel(ref)  # the encoders are killed next (force is not for actor calls)
             self.inflight.clear()
             self.queue.clear()
-
-
-def actor_slots(resources: dict[str, float], nodes: list[dict[str, Any]]) -> int:
-    """How many resident encoders the cluster holds: one per GPU, or per CPU slot of a task's size.
-
-    Example::
-
-        >>> actor_slots({"num_cpus": 2, "num_gpus": 0}, [{"Alive": True, "Resources": {"CPU": 5.0}}])
-        2
-        >>> actor_slots({"num_cpus": 1, "num_gpus": 1}, [{"Alive": True, "Resources": {"CPU": 8.0, "GPU": 4.0}}])
-        4
-    """
-    total = 0
-    for node in nodes:
-        if not node.get("Alive", True):
-            continue
-        have = node.get("Resources") or {}
-        fits = [int(have.get("CPU", 0) // resources["num_cpus"])] if resources.get("num_cpus") else []
-        if resources.get("num_gpus"):
-            fits.append(int(have.get("GPU", 0) // resources["num_gpus"]))
-        total += min(fits) if fits else 0
-    return max(1, total)
-
-
-def split_threshold(sizes: list[int], slots: int) -> int:
-    """The size (texts) from which a task's corpus is split across the resident encoders; 0 for none.
-
-    A task is split when it alone is more than half of one encoder's fair share of the run: left
-    whole, it would bound the run's length. One encoder splits nothing.
-
-    Example::
-
-        >>> split_threshold([100_000, 10_000, 10_000], 1)
-        0
-        >>> split_threshold([100_000, 10_000, 10_000], 8)
-        16384
-    """
-    if slots <= 1 or not sizes:
-        return 0
-    return max(2 * SHARD_TEXTS, sum(sizes) // (2 * slots))
-
-
-def _one_machine(nodes: list[dict[str, Any]]) -> bool:
-    return len({n.get("NodeManagerAddress") for n in nodes if n.get("Alive", True)}) <= 1
-
-
-def _env_int(name: str) -> int | None:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise EvalkitError(f"{name}={value!r}: expected a whole number of texts") from None

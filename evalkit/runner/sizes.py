@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import EvalkitError
@@ -12,6 +13,10 @@ if TYPE_CHECKING:
     from evalkit.runner.tasks import BuiltTask
 
 logger = logging.getLogger(__name__)
+
+
+#: Texts per shard of a split task's corpus: about 10-40 s of GPU work for a BERT-base model.
+SHARD_TEXTS = 8192
 
 
 def texts_to_encode(built: BuiltTask) -> int:
@@ -108,3 +113,59 @@ def task_resources(device: str, nodes: list[dict[str, Any]]) -> tuple[dict[str, 
     if not cpus:
         raise EvalkitError("--ray: the Ray cluster has no node with CPUs; add a worker node")
     return {"num_cpus": min(CPU_MAX_WORKERS, min(cpus)), "num_gpus": 0}, "cpu" if device == "auto" else device
+
+
+def actor_slots(resources: dict[str, float], nodes: list[dict[str, Any]]) -> int:
+    """How many resident encoders the cluster holds: one per GPU, or per CPU slot of a task's size.
+
+    Example::
+
+        >>> actor_slots({"num_cpus": 2, "num_gpus": 0}, [{"Alive": True, "Resources": {"CPU": 5.0}}])
+        2
+        >>> actor_slots({"num_cpus": 1, "num_gpus": 1}, [{"Alive": True, "Resources": {"CPU": 8.0, "GPU": 4.0}}])
+        4
+    """
+    total = 0
+    for node in nodes:
+        if not node.get("Alive", True):
+            continue
+        have = node.get("Resources") or {}
+        fits = [int(have.get("CPU", 0) // resources["num_cpus"])] if resources.get("num_cpus") else []
+        if resources.get("num_gpus"):
+            fits.append(int(have.get("GPU", 0) // resources["num_gpus"]))
+        total += min(fits) if fits else 0
+    return max(1, total)
+
+
+def split_threshold(sizes: list[int], slots: int) -> int:
+    """The size (texts) from which a task's corpus is split across the resident encoders; 0 for none.
+
+    A task is split when it alone is more than half of one encoder's fair share of the run: left
+    whole, it would bound the run's length. One encoder splits nothing.
+
+    Example::
+
+        >>> split_threshold([100_000, 10_000, 10_000], 1)
+        0
+        >>> split_threshold([100_000, 10_000, 10_000], 8)
+        16384
+    """
+    if slots <= 1 or not sizes:
+        return 0
+    return max(2 * SHARD_TEXTS, sum(sizes) // (2 * slots))
+
+
+def one_machine(nodes: list[dict[str, Any]]) -> bool:
+    """True when every live node of the cluster is this one machine (its default cache is then shared)."""
+    return len({n.get("NodeManagerAddress") for n in nodes if n.get("Alive", True)}) <= 1
+
+
+def env_int(name: str) -> int | None:
+    """A whole number of texts from the environment, or None when unset."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise EvalkitError(f"{name}={value!r}: expected a whole number of texts") from None
