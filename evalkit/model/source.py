@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -149,12 +149,34 @@ def _import(module_name: str) -> Any:
     return importlib.import_module(module_name)
 
 
+_MADE: dict[str, Any] = {}  # factory -> the object `named_by_factory` made, until the run loads it
+
+
+def named_by_factory(resolved: ResolvedModel) -> ResolvedModel:
+    """A Python factory's model named as its object's metadata names it (`mteb_model_meta.name`).
+
+    Results are then filed under `<org__name>/<source hash>/`, not under the module path. The
+    factory runs here, once: the run's encoder takes the same object.
+
+    Raises:
+        ModelError: when the factory raises, naming it.
+    """
+    obj = load_python(resolved)
+    _MADE[str(resolved.factory)] = obj
+    name = getattr(getattr(obj, "mteb_model_meta", None), "name", None)
+    if isinstance(name, str) and name.strip() and name != "no_model_name/available":
+        return replace(resolved, name=name.strip())
+    return resolved
+
+
 def load_python(resolved: ResolvedModel) -> Any:
     """Call a Python factory (kind "python") and return its encoder object.
 
     Raises:
         ModelError: when the factory raises, naming it.
     """
+    if (ready := _MADE.pop(str(resolved.factory), None)) is not None:
+        return ready  # made by `named_by_factory` for this run: the factory runs once
     module_name, _, function = str(resolved.factory).partition(":")
     try:
         return getattr(_import(module_name), function)()
