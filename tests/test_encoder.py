@@ -96,8 +96,10 @@ def test_embedded_default_has_a_real_identity():
 def test_hub_id_offline_and_uncached_is_a_one_line_model_error():
     from evalkit.errors import ModelError
 
-    with pytest.raises(ModelError, match="cannot be fetched from the Hub"):
+    # Offline (as here, HF_HUB_OFFLINE or an unreachable Hub), the line names the model and the way forward.
+    with pytest.raises(ModelError, match=r"^model org-that-does-not-exist/model: not in the local cache and .*; pass a local checkpoint folder as --model") as err:
         load_encoder(ModelSettings(model="org-that-does-not-exist/model"))
+    assert "\n" not in str(err.value)
 
 
 def test_hub_model_is_snapshotted_and_filed_under_its_commit(monkeypatch, tmp_path: Path):
