@@ -189,7 +189,8 @@ def terminal_summary(report: RegressReport, *, worst: int = WORST_SHOWN) -> str:
         more = f" and {len(names) - worst} more" if len(names) > worst else ""
         lines.append(f"Missing from the candidate ({_missing_rule(report)}): " + ", ".join(names[:worst]) + more)
     if report.warnings:
-        lines.append(f"{len(report.warnings)} warning(s), e.g. {report.warnings[0]}")
+        more = f" ({len(report.warnings) - worst} more in the full report)" if len(report.warnings) > worst else ""
+        lines += [f"Warnings: {len(report.warnings)}{more}", *[f"- {w}" for w in report.warnings[:worst]]]
     dropped = tasks[tasks["delta"] < 0].sort_values("delta", kind="stable")
     if len(dropped) and worst > 0:
         shown = dropped.head(worst)[["task", "split", "subset", "baseline", "candidate", "delta", "ci_low", "ci_high", "verdict"]]
