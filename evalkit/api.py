@@ -296,8 +296,9 @@ def compare_card(
         EvalkitError: broken card or results folder.
     """
     from evalkit.card import read_card
-    from evalkit.judge.compare import compare, write_reports
+    from evalkit.judge.compare import compare
     from evalkit.report import pages as R
+    from evalkit.report.compare import write_reports
     from evalkit.results.scores import read_results as _read
     from evalkit.runner.settings import check_tolerance
 
@@ -425,8 +426,9 @@ def regress(
     Raises:
         EvalkitError: missing folders, no common task, corrupt per-example files.
     """
-    from evalkit.judge.regress import gate, load_side, write_reports
+    from evalkit.judge.regress import gate, load_side
     from evalkit.report import pages as R
+    from evalkit.report.regress import write_reports
     from evalkit.runner.suite import resolve_suite
 
     resolved_suite = resolve_suite(suite, None)[0] if suite is not None else None
@@ -504,12 +506,13 @@ def leaderboard(
         reports_dir: where leaderboard.md/.csv/.json/.html go (None: write nothing).
 
     Returns:
-        The leaderboard; `markdown` is what the command prints.
+        The leaderboard; `evalkit.report.leaderboard.markdown(board)` is what the command prints.
 
     Raises:
         EvalkitError: a missing source, a broken card, or no scores at all.
     """
     from evalkit.judge import leaderboard as L
+    from evalkit.report.leaderboard import write_reports
 
     if not sources:
         raise DataError("leaderboard: no SOURCE given; pass results folders, README.md cards or Hub ids")
@@ -519,7 +522,7 @@ def leaderboard(
     entries, warnings = L.collect(list(sources), suite=resolved)
     board = L.build(entries, suite=resolved, average="common" if common else "own", warnings=warnings)
     if reports_dir is not None:
-        board = replace(board, files=L.write_reports(board, _reports(reports_dir)))
+        board = replace(board, files=write_reports(board, _reports(reports_dir)))
     return board
 
 

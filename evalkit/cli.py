@@ -152,16 +152,23 @@ def _cmd_data_pull(args: argparse.Namespace) -> int:
 
 def _cmd_card_compare(args: argparse.Namespace) -> int:
     from evalkit import api
+    from evalkit.report import compare as page
 
     report = api.compare_card(args.results, card=args.card, tolerance=args.tolerance, reports_dir=args.reports)
-    _print_report(report.markdown, report.files)
+    text = page.markdown(report) + "\n" + page.verdict_line(report) if args.full else page.terminal_summary(report)
+    _print_report(text.rstrip("\n"), report.files, verdict_last=True)
     return 1 if report.failed else 0
 
 
-def _print_report(markdown: str, files: tuple[Path, ...]) -> None:
-    print(markdown)
+def _print_report(text: str, files: tuple[Path, ...], *, verdict_last: bool = False) -> None:
+    """Print a report; with `verdict_last`, the files written come first so that the verdict ends the output."""
+    if not verdict_last:
+        print(text)
     for path in files:
         print(f"wrote {path}", file=sys.stderr)
+    if verdict_last:
+        sys.stderr.flush()
+        print(text, flush=True)
 
 
 def _cmd_card_export(args: argparse.Namespace) -> int:
@@ -200,6 +207,7 @@ def _include_local(value: str) -> bool | tuple[str, ...]:
 
 def _cmd_regress(args: argparse.Namespace) -> int:
     from evalkit import api
+    from evalkit.report import regress as page
 
     api.offline_if(args.data_dir)
     report = api.regress(
@@ -215,15 +223,17 @@ def _cmd_regress(args: argparse.Namespace) -> int:
         allow_missing=args.allow_missing,
         examples_shown=args.examples,
     )
-    _print_report(report.markdown, report.files)
+    text = page.markdown(report) + "\n" + page.verdict_line(report) if args.full else page.terminal_summary(report)
+    _print_report(text.rstrip("\n"), report.files, verdict_last=True)
     return 1 if report.failed else 0
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from evalkit import api
+    from evalkit.report import leaderboard as page
 
     board = api.leaderboard(args.sources, suite=args.suite, common=args.common, reports_dir=args.reports)
-    _print_report(board.markdown, board.files)
+    _print_report(page.markdown(board), board.files)
     return 0
 
 
@@ -365,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tolerance", type=float, default=COMPARE_TOLERANCE, help=f"allowed |delta| on the 0-1 scale (default {COMPARE_TOLERANCE})"
     )
     cc.add_argument("--reports", type=Path, default=default_reports_dir(), help="where to write compare.md/.csv/.html")
+    cc.add_argument("--full", action="store_true", help="print the whole comparison (every metric row), not the summary")
     cc.set_defaults(func=_cmd_card_compare)
     ce = csub.add_parser(
         "export",
@@ -417,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--candidate-model", help="checkpoint to run first on what the candidate folder lacks")
     g.add_argument("--data-dir", type=Path, help="offline mirror for --candidate-model runs")
     g.add_argument("--reports", type=Path, default=default_reports_dir(), help="where to write regress.md/.json/.xml/.html")
+    g.add_argument("--full", action="store_true", help="print the whole report (every task split), not the summary")
     g.set_defaults(func=_cmd_regress)
 
     lb = sub.add_parser(

@@ -184,7 +184,7 @@ def test_into_options_need_into(capsys):
 
 @pytest.mark.slow  # runs the smoke suite on the real all-MiniLM-L6-v2 weights (smoke_results)
 def test_compare_with_nothing_in_common_fails_and_names_both_models(smoke_results: Path, tmp_path: Path, capsys):
-    code, out, _ = run(["card", "compare", str(smoke_results), "--card", str(JINA), "--reports", str(tmp_path)], capsys)
+    code, out, _ = run(["card", "compare", str(smoke_results), "--card", str(JINA), "--reports", str(tmp_path), "--full"], capsys)
     assert code == 1
     lines = out.splitlines()
     revision = smoke_results.name
@@ -230,7 +230,7 @@ def test_averages_use_only_keys_on_both_sides(capsys, tmp_path: Path):
 
 @pytest.mark.parametrize("name", ["old-percent", "new-percent", "new-fraction", "mixed", "main-score-only", "hub"])
 def test_compare_with_the_models_own_card_of_each_style_passes(name: str, tmp_path: Path, capsys):
-    code, out, _ = run(["card", "compare", str(RESULTS), "--card", str(CARDS / f"{name}.md"), "--reports", str(tmp_path)], capsys)
+    code, out, _ = run(["card", "compare", str(RESULTS), "--card", str(CARDS / f"{name}.md"), "--reports", str(tmp_path), "--full"], capsys)
     assert code == 0
     lines = out.splitlines()
     card_name = "sentence-transformers/all-MiniLM-L6-v2" if name == "hub" else "all-MiniLM-L6-v2"

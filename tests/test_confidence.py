@@ -13,6 +13,7 @@ import pytest
 
 from evalkit.judge import confidence as C
 from evalkit.judge.regress import Side, gate, paired_bootstrap
+from evalkit.report import regress as page
 from evalkit.results import scores as S
 from evalkit.results.per_example import ExampleScores
 
@@ -111,8 +112,8 @@ def test_suite_verdict_by_hand():
     assert head["held"] == 1 and head["tasks"] == 3
     # mean (type) = the same three types, one task each.
     assert suite.loc["mean (type)", "delta"] == pytest.approx(0.2 / 3)
-    assert "Suite: mean (task) 0.5000 -> 0.5667, delta +0.0667, 95% interval [+0.0667, +0.0667]: IMPROVED" in report.markdown
-    assert '"suite": [' in report.json_text
+    assert "Suite: mean (task) 0.5000 -> 0.5667, delta +0.0667, 95% interval [+0.0667, +0.0667]: IMPROVED" in page.markdown(report)
+    assert '"suite": [' in page.json_text(report)
     # Per task: a constant shift has no spread, p = 0, and Holm keeps it 0.
     tasks = report.tasks.set_index("task")
     assert tasks.loc["Cls", "p"] == 0.0 and tasks.loc["Cls", "p holm"] == 0.0

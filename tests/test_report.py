@@ -178,7 +178,7 @@ def test_identical_runs_pass_with_no_interval_drawn(smoke_results: Path, tmp_pat
 def test_missing_tasks_fail_the_gate_unless_allowed(smoke_results: Path, tmp_path: Path, capsys):
     cand = copy_without(smoke_results, tmp_path / "cand" / "m" / "r", ("SmokeSTS", "SmokeClustering"))
     args = ["regress", str(smoke_results), str(cand), "--suite", "smoke"]
-    assert main([*args, "--reports", str(tmp_path / "rep")]) == 1
+    assert main([*args, "--reports", str(tmp_path / "rep"), "--full"]) == 1
     out = capsys.readouterr().out
     assert out.startswith("# evalkit regress: INCOMPLETE")
     assert out.index("## Missing from the candidate: 2") < out.index("## Tasks")
@@ -284,7 +284,7 @@ def test_regressed_tasks_list_the_examples_that_moved(smoke_results: Path, noisy
 
     # Tolerance alone, so that every task type with per-example scores regresses and is listed.
     args = ["regress", str(smoke_results), str(noisy_results), "--suite", "smoke", "--no-significance", "--examples", "3"]
-    assert main([*args, "--reports", str(tmp_path / "rep")]) == 1
+    assert main([*args, "--reports", str(tmp_path / "rep"), "--full"]) == 1
     out = capsys.readouterr().out
     report = json.loads((tmp_path / "rep" / "regress.json").read_text())
     by_task: dict[str, list[dict]] = {}

@@ -10,24 +10,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import pandas as pd
 
-from evalkit.report import pages as R
 from evalkit.results import scores as S
 from evalkit.results.names import same_model
 from evalkit.runner.settings import COMPARE_TOLERANCE
 
 _MATCH = 5e-7
+CompareVerdict = Literal["match", "off", "nothing compared"]
 
 
 @dataclass(frozen=True)
 class CompareReport:
-    """The comparison: per-metric rows, the main-score summary, per-type averages, rendered text.
+    """The comparison: per-metric rows, the main-score summary, per-type averages and the verdict.
 
     `header` names what was compared (results model and revision, card model) and any warnings;
-    the Markdown, HTML and CSV reports all start with it.
+    the Markdown, HTML and CSV reports (`evalkit.report.compare`) all start with it. `files` are
+    the pages written, filled in by `evalkit.api`.
     """
 
     rows: pd.DataFrame
@@ -35,7 +36,6 @@ class CompareReport:
     averages: pd.DataFrame
     extras: tuple[str, ...]
     tolerance: float
-    markdown: str
     files: tuple[Path, ...] = field(default_factory=tuple)
     header: tuple[str, ...] = ()
 
@@ -58,6 +58,16 @@ class CompareReport:
     def failed(self) -> bool:
         """The verdict (exit 1): a main score off, or nothing compared."""
         return self.any_main_off or self.nothing_compared
+
+    @property
+    def verdict(self) -> CompareVerdict:
+        """`off` (a main score off), else `nothing compared`, else `match`."""
+        return "off" if self.any_main_off else ("nothing compared" if self.nothing_compared else "match")
+
+    @property
+    def off(self) -> pd.DataFrame:
+        """The main-score rows off by more than the tolerance."""
+        return self.main[self.main["status"] == "off"]
 
 
 def _status(delta: float | None, tolerance: float, card: float | None, ours: float | None) -> str:
@@ -143,8 +153,7 @@ def compare(
     main = rows[rows["is_main"]].drop(columns="is_main").reset_index(drop=True)
     averages = _averages(card, ours, main)
     header = header_lines(card, ours, card_names=card_names, notes=notes)
-    text = _markdown(header, rows, main, averages, tuple(extras or ()), tolerance)
-    return CompareReport(rows.drop(columns="is_main"), main, averages, tuple(extras or ()), tolerance, text, header=header)
+    return CompareReport(rows.drop(columns="is_main"), main, averages, tuple(extras or ()), tolerance, header=header)
 
 
 def _averages(card: pd.DataFrame, ours: pd.DataFrame, main: pd.DataFrame) -> pd.DataFrame:
@@ -168,126 +177,3 @@ def _averages(card: pd.DataFrame, ours: pd.DataFrame, main: pd.DataFrame) -> pd.
     )  # the same keys on both sides, so the same types; "left" keeps `All` last
     averages["delta"] = averages["ours"] - averages["card"]
     return averages
-
-
-def _verdict(main: pd.DataFrame, tolerance: float) -> str:
-    compared = main.dropna(subset=["card", "ours"])
-    if compared.empty:
-        on_card = int(main["card"].notna().sum())
-        in_results = int(main["ours"].notna().sum())
-        return (
-            f"**nothing compared**: none of the card's {on_card} main score(s) is in the results "
-            f"({in_results} main score(s)); pass results of the card's tasks"
-        )
-    counts = main["status"].value_counts().to_dict()
-    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-    off = main[main["status"] == "off"]
-    verdict = f"**{len(off)} main score(s) off by more than {tolerance}**" if len(off) else f"all compared main scores within {tolerance}"
-    return f"Main scores: {summary}. {len(compared)} compared: {verdict}."
-
-
-def _markdown(
-    header: tuple[str, ...], rows: pd.DataFrame, main: pd.DataFrame, averages: pd.DataFrame, extras: tuple[str, ...], tolerance: float
-) -> str:
-    parts = [
-        f"# Card comparison: {header[0]}",
-        *([""] + [f"> {line}" for line in header[1:]] if len(header) > 1 else []),
-        "",
-        _verdict(main, tolerance),
-        "",
-        "## Main scores",
-        R.markdown_table(main),
-        "",
-        "## Averages per task type (main scores whose task, subset and split are on both sides; leaderboard style)",
-        R.markdown_table(averages),
-        "",
-        "## Every card metric",
-        R.markdown_table(rows.drop(columns="is_main")),
-    ]
-    if extras:
-        parts += ["", "## Card metrics with no mteb 2.x equivalent (kept on the card, not compared)", *[f"- {u}" for u in extras]]
-    return "\n".join(parts) + "\n"
-
-
-def write_reports(report: CompareReport, folder: Path, *, about: R.About | None = None) -> tuple[Path, ...]:
-    """Write compare.md, compare.csv and a self-contained compare.html under `folder`.
-
-    Args:
-        report: the comparison.
-        folder: where the files go (created if needed).
-        about: the card and results models and the suite, for the page header.
-
-    Returns:
-        The paths written.
-    """
-    from evalkit.report import charts as C
-
-    colours = {"match": C.GOOD, "within tolerance": C.NEUTRAL, "off": C.BAD, "missing in results": C.MISSING, "missing on card": C.MISSING}
-    tones = {"off": "bad", "within tolerance": "", "match": "good"}
-    main = report.main
-    both = main.dropna(subset=["card", "ours"])
-    off = int((main["status"] == "off").sum())
-    # Nothing compared fails the command (exit 1) as an off score does: nothing was checked.
-    tone: R.Tone
-    verdict, tone = ("OFF", "bad") if off else (("MATCH", "good") if len(both) else ("NOTHING COMPARED", "bad"))
-    counts = main["status"].value_counts()
-    compared = [f"{int(counts[s])} {s}" for s in ("match", "within tolerance", "off") if s in counts]
-    summary = f"{len(both)} main scores compared: {', '.join(compared)}" if len(both) else "No main score is on both sides"
-    summary += f" (tolerance {report.tolerance:g} on the 0-1 scale)"
-    if len(main) > len(both):
-        summary += "; " + ", ".join(f"{int(counts[s])} {s}" for s in ("missing in results", "missing on card") if s in counts)
-
-    def label(r: Any) -> str:
-        subset = "" if r.subset == "default" else f" {r.subset}"
-        return f"{r.task}{subset} ({r.split})"
-
-    def row_id(r: Any) -> str:
-        return R.anchor("main", r.task, r.subset, r.split)
-
-    groups = [
-        C.Group(
-            str(ttype),
-            tuple(
-                C.Row(
-                    label(r),
-                    R.fmt(r.delta, signed=True),
-                    (
-                        C.Bar(
-                            r.delta, colours[r.status], f"{label(r)}: ours {r.ours:.4f} - card {r.card:.4f} = {r.delta:+.4f} ({r.status})"
-                        ),
-                    ),
-                    href="#" + row_id(r),
-                )
-                for r in frame.itertuples()
-            ),
-        )
-        for ttype, frame in both.groupby("task_type", sort=True)
-    ]
-    lo, hi = C.domain(list(both["delta"]), symmetric=True, min_half_span=2 * report.tolerance)
-    chart = C.bar_chart(
-        groups,
-        title="Main scores: ours minus card",
-        axis_label="ours - card (main score, 0-1 scale); shaded: within tolerance",
-        lo=lo,
-        hi=hi,
-        band=(-report.tolerance, report.tolerance),
-        band_label=f"within tolerance ({report.tolerance:g})",
-    )
-    page = R.render_page(
-        "compare.html.j2",
-        verdict=verdict,
-        tone=tone,
-        title="evalkit card compare",
-        summary=summary,
-        about=about or R.About(),
-        charts={"deltas": chart},
-        legend=[(s, colours[s]) for s in ("match", "within tolerance", "off")],
-        main=R.table(main, id="main", signed=["delta"], row_class=lambda r: tones.get(r.status, "muted"), row_id=row_id),
-        averages=R.table(report.averages, id="averages", signed=["delta"]),
-        rows=R.table(report.rows, id="metrics", signed=["delta"], row_class=lambda r: tones.get(r.status, "muted")),
-        extras=list(report.extras),
-        header=list(report.header),
-    )
-    # The CSV starts with the same header as comment lines (pandas: read_csv(..., comment="#")).
-    csv = "".join(f"# {line}\n" for line in report.header) + R.csv_text(report.rows)
-    return tuple(R.write_files(folder, "compare", {"md": report.markdown, "csv": csv, "html": page}))
