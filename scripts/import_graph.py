@@ -23,9 +23,9 @@ def stage(mod: str) -> str:
     if len(parts) == 1:
         return "api"
     top = parts[1]
-    if top in ("cli", "__main__"):
+    if top in ("cli", "__main__") or top.startswith("_cli"):
         return "cli"
-    if top in ("api", "__init__"):
+    if top in ("__init__",) or top.startswith("api"):
         return "api"
     return top if top in STAGES else "_base"
 
