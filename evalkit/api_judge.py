@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -143,6 +144,9 @@ def regress(
     data_dir: Path | None = None,
     output_dir: Path | None = None,
     reports_dir: Path | None | Literal["default"] = "default",
+    on_task: Callable[[Any], None] | None = None,
+    on_start: Callable[[str, int, int], None] | None = None,
+    show_progress: bool = False,
 ) -> RegressReport:
     """Gate a candidate's results against a baseline (results folder or model card).
 
@@ -160,6 +164,9 @@ def regress(
         candidate_model: checkpoint to run first on what the candidate folder lacks.
         data_dir: offline mirror for `candidate_model` runs.
         output_dir: results root for `candidate_model` runs (default: `candidate`).
+        on_task: with `candidate_model`, called after each task of its run (the CLI prints its line).
+        on_start: with `candidate_model`, called as each task of its run starts (the CLI's bar).
+        show_progress: with `candidate_model`, progress bars on stderr for its run.
         reports_dir: where regress.md/.json/.xml/.html go (None: write nothing).
 
     Returns:
@@ -179,7 +186,15 @@ def regress(
             raise SuiteError("--candidate-model needs --suite to know which tasks to run")
         import evalkit  # the public run, exactly as `evalkit run` does it
 
-        summary = evalkit.run(resolved_suite, model=candidate_model, output_dir=Path(output_dir or candidate), data_dir=data_dir)
+        summary = evalkit.run(
+            resolved_suite,
+            model=candidate_model,
+            output_dir=Path(output_dir or candidate),
+            data_dir=data_dir,
+            on_task=on_task,
+            on_start=on_start,
+            show_progress=show_progress,
+        )
         candidate = summary.folder
     base = load_side(baseline, role="baseline")
     cand = load_side(candidate, role="candidate")

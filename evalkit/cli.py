@@ -169,19 +169,24 @@ def _cmd_regress(args: argparse.Namespace) -> int:
     from evalkit.report import regress as page
 
     api.offline_if(args.data_dir)
-    report = api.regress(
-        args.baseline,
-        args.candidate,
-        suite=args.suite,
-        tolerance=args.tolerance,
-        alpha=args.alpha,
-        candidate_model=args.candidate_model,
-        data_dir=args.data_dir,
-        reports_dir=args.reports,
-        require_significance=False if args.no_significance else None,
-        allow_missing=args.allow_missing,
-        examples_shown=args.examples,
-    )
+    # With --candidate-model the candidate runs first: the same bar and task lines as `evalkit run`.
+    with Console(enabled=bool(args.candidate_model) and sys.stderr.isatty(), lines=bool(args.candidate_model)) as progress:
+        report = api.regress(
+            args.baseline,
+            args.candidate,
+            suite=args.suite,
+            tolerance=args.tolerance,
+            alpha=args.alpha,
+            candidate_model=args.candidate_model,
+            data_dir=args.data_dir,
+            reports_dir=args.reports,
+            require_significance=False if args.no_significance else None,
+            allow_missing=args.allow_missing,
+            examples_shown=args.examples,
+            on_task=progress.done,
+            on_start=progress.start,
+            show_progress=progress.enabled,
+        )
     text = page.markdown(report) + "\n" + page.verdict_line(report) if args.full else page.terminal_summary(report)
     _print_report(text.rstrip("\n"), report.files, verdict_last=True)
     return 1 if report.failed else 0

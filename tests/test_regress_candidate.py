@@ -32,6 +32,9 @@ def test_candidate_model_is_run_first_then_gated(smoke_results: Path, tmp_path: 
         ]
     )
     report = json.loads((tmp_path / "rep" / "regress.json").read_text())
+    # The candidate's run shows its progress: one line per task as it finishes, before the verdict.
+    err = capsys.readouterr().err
+    assert sum(line.strip().startswith("done  Smoke") for line in err.splitlines()) == 6
     assert len(list((tmp_path / "cand").glob("noisy/*/evalkit/local/SmokeSTS.json"))) == 1
     assert {t["task"] for t in report["tasks"]} == {p.stem for p in (smoke_results / "evalkit" / "local").glob("Smoke*.json")}
     by_task = {t["task"]: t for t in report["tasks"]}
