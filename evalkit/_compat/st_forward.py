@@ -33,11 +33,13 @@ class Parts:
 
 def parts(model: Any) -> Parts | str:
     """The model's parts, or one line saying why evalkit's loop does not run it."""
-    try:
-        from sentence_transformers.base.modules import Normalize, Transformer
-        from sentence_transformers.sentence_transformer.modules import Pooling
-    except ImportError as exc:  # a sentence-transformers release with another layout
-        return f"sentence-transformers layout not recognised ({exc})"
+    from evalkit._compat.sentence_transformers import modules as st_modules
+
+    # One owner of where sentence-transformers keeps these classes (it moved Normalize between 5.4 and 6).
+    classes = st_modules()
+    if classes is None:  # a sentence-transformers release with another layout
+        return "sentence-transformers layout not recognised (no Transformer, Pooling and Normalize module classes found)"
+    Transformer, Pooling, Normalize = classes
     try:
         modules = list(model)
     except TypeError:
