@@ -203,9 +203,10 @@ def test_styles_differ_only_in_what_they_say():
 @pytest.mark.slow
 def test_fixture_cards_are_made_by_evalkit_from_its_mirror_run(mirror_results: Path):
     # Regenerated from a fresh mirror run, every fixture has the same entries and metrics, values within
-    # 1e-6 on the 0-1 scale, evalkit's bound against plain mteb (the fixtures predate evalkit's own
-    # forward loop, whose vectors differ from sentence-transformers' by ~1e-7: ATEC's spearman, a rank
-    # statistic, moved by 1.8e-7).
+    # 1e-5 on the 0-1 scale. The fixtures predate evalkit's own forward loop, whose vectors differ from
+    # sentence-transformers' by ~1e-7: main scores stay within 1e-6 of the published ones
+    # (test_fidelity.py), while rank statistics on secondary similarities (euclidean, manhattan) moved
+    # by up to 7e-6 through near-tied pairs.
     from .data.cards.make_fixtures import cards
 
     made = cards(mirror_results)
@@ -218,7 +219,7 @@ def test_fixture_cards_are_made_by_evalkit_from_its_mirror_run(mirror_results: P
         ]
         for a, b in zip(ours, theirs, strict=True):
             for m, n in zip(a["metrics"], b["metrics"], strict=True):
-                assert m["value"] == pytest.approx(n["value"], abs=1e-6 * (100 if abs(n["value"]) > 1 else 1)), (name, m)
+                assert m["value"] == pytest.approx(n["value"], abs=1e-5 * (100 if abs(n["value"]) > 1 else 1)), (name, m)
 
 
 def edited(tmp_path: Path, name: str, old: str, new: str, count: int = 1) -> Path:
