@@ -225,12 +225,12 @@ def prepare_run(config: RunConfig) -> tuple[RunState, list[BuiltTask]]:
 
 
 def _check_datasets_reachable(built: list[BuiltTask]) -> None:
-    """Offline with none of the run's Hub datasets cached: say so now, before a model loads."""
+    """Offline with no task of the run loadable (every one a Hub dataset not cached): say so now, before a model loads."""
     from evalkit import _hub
 
     hub = [(b.task.metadata.dataset["path"], b.task.metadata.dataset.get("revision")) for b in built if b.spec.local is None]
     missing = _hub.missing_datasets(hub) if hub else []
-    if hub and len(missing) == len(hub):
+    if hub and len(missing) == len(built):  # nothing at all could run; with some, the rest fail one by one
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise DataError(_hub.network_reason(ConnectionError("Couldn't reach"), f"dataset {missing[0]}{more}") or "")
 
