@@ -95,3 +95,13 @@ class _Slow(KeywordEncoder):
 def make_slow_encoder() -> KeywordEncoder:
     """The keyword encoder, half a second per encode call: a Ray test kills an actor mid-shard with it."""
     return _Slow()
+
+
+class _Down(KeywordEncoder):
+    def encode(self, inputs: Any, **kwargs: Any) -> np.ndarray:
+        raise RuntimeError("the encoder server is down")
+
+
+def make_down_encoder() -> KeywordEncoder:
+    """A "model" behind a server that does not answer: every encode call fails, so every task does."""
+    return _Down(name="keyword-encoder-down")

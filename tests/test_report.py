@@ -330,15 +330,17 @@ def test_regressed_tasks_list_the_examples_that_moved(smoke_results: Path, noisy
 
 
 def test_a_run_whose_every_task_failed_still_gets_its_page(tmp_path: Path, capsys):
-    # A model whose vectors for "bus" texts are NaN: TinySTS, the only task run, fails; the page says why.
+    # A model whose every encode call fails: TinySTS, the only task run, fails; the page says why.
     # (A run whose data cannot be had at all now stops before it starts, with exit 2: test_hub.py.)
     tiny = Path(__file__).parent / "data" / "tiny" / "tiny.yaml"
-    broken = "py:tests.keyword_encoder:make_nan_on_bus_encoder"
-    args = ["run", str(tiny), "--tasks", "TinySTS", "--model", broken, "--output", str(tmp_path / "r"), "--reports", str(tmp_path / "rep")]
+    broken = "py:tests.keyword_encoder:make_down_encoder"
+    # (named so that no "nan" word is in the page: check_page refuses any NaN that reaches it)
+    args = ["run", str(tiny), "--tasks", "TinySTS", "--model", broken, "--model-name", "broken-keywords"]
+    args += ["--output", str(tmp_path / "r"), "--reports", str(tmp_path / "rep")]
     code = main([*args, "--no-cache", "--quiet"])
     assert code == 1
-    page = check_page(tmp_path / "rep" / "run.html", "FAILED", ["keyword-encoder-nan"])
+    page = check_page(tmp_path / "rep" / "run.html", "FAILED", ["broken-keywords"])
     (row,) = page.tables["scores"]["rows"]
     assert row[0] == "TinySTS" and row[5] == "" and row[6] == "failed"  # no score: sorts last, shown as '-'
     md = (tmp_path / "rep" / "run.md").read_text()
-    assert "TinySTS" in md and "# evalkit run: FAILED" in md and "embeddings hold NaN" in md
+    assert "TinySTS" in md and "# evalkit run: FAILED" in md and "the encoder server is down" in md

@@ -81,11 +81,14 @@ def test_rerun_skips_same_settings_and_reruns_changed(smoke_results: Path, tmp_p
 
 
 def test_tasks_without_a_suite_run_mteb_tasks(tmp_path: Path, capsys):
-    # An mteb task name without a suite; its data is not here, so it fails offline and is recorded.
+    # An mteb task name without a suite; its data is not here and the Hub cannot be reached: the run
+    # stops before loading the model, with one line naming the dataset and the way forward, and
+    # leaves no folder behind.
     code = main(["run", "--tasks", "LCQMC", "--output", str(tmp_path / "r"), "--no-cache", "--quiet"])
-    out = capsys.readouterr().out
-    assert code == 1
-    assert "| LCQMC | STS | - | - | failed" in out
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("evalkit: error: dataset C-MTEB/LCQMC: not in the local cache and ")
+    assert "--data-dir MIRROR" in err[0] and not (tmp_path / "r").exists()
 
 
 def _trimmed_checkpoint(tmp_path: Path, keep_modules_json: bool) -> Path:
