@@ -272,6 +272,20 @@ def prepare_model(settings: ModelSettings, *, download: bool = True) -> Resolved
     return resolved
 
 
+def prepare_run_model(settings: ModelSettings) -> ResolvedModel:
+    """`prepare_model` for a run: a Python factory's model is named as its object names itself.
+
+    The driver and every Ray worker resolve through here, so both file the model under one name.
+
+    Raises:
+        ModelError: as `prepare_model`, or a factory that raises.
+    """
+    resolved = prepare_model(settings)
+    if resolved.kind == "python" and not settings.model_name:
+        resolved = named_by_factory(resolved)  # filed under the object's own model name
+    return resolved
+
+
 def _torch_dtype(dtype: str) -> Any:
     import torch
 

@@ -26,7 +26,7 @@ from evalkit._types import EncodeStats
 from evalkit._util import RUN_PACKAGES, package_versions
 from evalkit.errors import DataError, ModelError, SuiteError
 from evalkit.model.prompts import prompt_rows, prompt_table_for
-from evalkit.model.source import ResolvedModel, named_by_factory, prepare_model
+from evalkit.model.source import ResolvedModel, prepare_run_model
 from evalkit.results.folder import ResultsFolder
 from evalkit.runner.settings import RunConfig
 from evalkit.runner.task import (
@@ -205,9 +205,7 @@ def prepare_run(config: RunConfig) -> tuple[RunState, list[BuiltTask]]:
     built = [build_task(s, data_dir=config.data_dir) for s in specs]
     # Proved writable without creating anything: a run that cannot start leaves no folder behind.
     check_writable(config.output_dir, create=False)
-    resolved = prepare_model(config.model)
-    if resolved.kind == "python" and not config.model.model_name:
-        resolved = named_by_factory(resolved)  # filed under the object's own model name
+    resolved = prepare_run_model(config.model)
     if config.data_dir is None:
         _check_datasets_reachable(built)  # after the model's own checks (flags to fix come first), before any load
     folder = ResultsFolder.for_model(config.output_dir, resolved.name, resolved.revision)

@@ -191,12 +191,12 @@ def _title(title: str) -> None:
 def _resolved_here(model: ModelJob) -> ResolvedModel:
     # The driver's revision is part of the key: a checkpoint folder rewritten between two runs of
     # one session (a training loop) is resolved and loaded again, not served from memory.
-    from evalkit.model.source import prepare_model
+    from evalkit.model.source import prepare_run_model
 
     key = model.key()
     if _RESOLVED.get("key") != key:
         _RESOLVED.clear()
-        _RESOLVED.update(key=key, resolved=prepare_model(model.settings))
+        _RESOLVED.update(key=key, resolved=prepare_run_model(model.settings))
     return _RESOLVED["resolved"]
 
 
