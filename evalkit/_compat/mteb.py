@@ -10,10 +10,11 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from evalkit._compat import OFF_BY_HAND, switched_off
 
 
 @functools.cache
@@ -129,10 +130,9 @@ def self_check() -> dict[str, str]:
     `EVALKIT_DISABLE_HOOKS` (comma-separated hook names, or `all`) switches hooks off by hand.
     """
     problems: dict[str, str] = {}
-    off = {s.strip() for s in os.environ.get("EVALKIT_DISABLE_HOOKS", "").split(",") if s.strip()}
     for hook in HOOKS:
-        if "all" in off or hook.name in off:
-            problems[hook.name] = "switched off by EVALKIT_DISABLE_HOOKS"
+        if switched_off(hook.name):
+            problems[hook.name] = OFF_BY_HAND
             continue
         try:
             func = getattr(resolve_owner(hook.owner), hook.attr)
@@ -165,7 +165,7 @@ def self_check_notes() -> list[str]:
 
 
 def _mteb_prompt_name() -> Callable[..., str | None] | None:
-    if "prompt-lookup" in {s.strip() for s in os.environ.get("EVALKIT_DISABLE_HOOKS", "").split(",")}:
+    if switched_off("prompt-lookup"):
         return None
     try:
         from mteb.models.abs_encoder import get_prompt_name

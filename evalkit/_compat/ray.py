@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 from collections.abc import Callable
+
+from evalkit._compat import cost_notes, switched_off
 
 
 def _lookup() -> Callable[..., str] | None:
-    off = {s.strip() for s in os.environ.get("EVALKIT_DISABLE_HOOKS", "").split(",")}
-    if "all" in off or "ray-auto" in off:
+    if switched_off("ray-auto"):
         return None
     try:
         from ray._private.services import canonicalize_bootstrap_address_or_die
@@ -33,8 +33,7 @@ def _lookup() -> Callable[..., str] | None:
 
 
 def _title_setter() -> Callable[[str], None] | None:
-    off = {s.strip() for s in os.environ.get("EVALKIT_DISABLE_HOOKS", "").split(",")}
-    if "all" in off or "ray-title" in off:
+    if switched_off("ray-title"):
         return None
     try:
         from ray._raylet import setproctitle  # type: ignore[attr-defined]
@@ -88,4 +87,4 @@ def self_check_notes() -> list[str]:
         "ray-auto": "--ray auto without a cluster fails after Ray's retries instead of at once",
         "ray-title": "resident encoders keep Ray's process title (ray::ResidentEncoder.run), not the task they run",
     }
-    return [f"ray {name} is off ({problem}): {costs.get(name, '')}" for name, problem in self_check().items()]
+    return cost_notes("ray", self_check(), costs)

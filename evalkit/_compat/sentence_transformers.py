@@ -18,10 +18,11 @@ import contextlib
 import functools
 import importlib
 import inspect
-import os
 import threading
 from collections.abc import Iterator
 from typing import Any
+
+from evalkit._compat import OFF_BY_HAND, cost_notes, switched_off
 
 _MODULE_PATHS = ("sentence_transformers.sentence_transformer.modules", "sentence_transformers.models")
 _MODULES = ("Transformer", "Pooling", "Normalize")
@@ -41,8 +42,7 @@ def modules() -> tuple[Any, Any, Any] | None:
 
 
 def _switched_off() -> bool:
-    off = {s.strip() for s in os.environ.get("EVALKIT_DISABLE_HOOKS", "").split(",")}
-    return "all" in off or "tokenizer-lock" in off
+    return switched_off("tokenizer-lock")
 
 
 def lock_fits(model: Any) -> bool:
@@ -86,7 +86,7 @@ def self_check() -> dict[str, str]:
     if modules() is None:
         problems["module-paths"] = f"none of {', '.join(_MODULE_PATHS)} has {', '.join(_MODULES)}"
     if _switched_off():
-        problems["tokenizer-lock"] = "switched off by EVALKIT_DISABLE_HOOKS"
+        problems["tokenizer-lock"] = OFF_BY_HAND
     else:
         try:
             from sentence_transformers import SentenceTransformer
@@ -108,4 +108,4 @@ def self_check_notes() -> list[str]:
         "module-paths": "checkpoints without modules.json cannot be loaded; sentence-transformers checkpoints still load",
         "tokenizer-lock": "CPU encoding runs on one thread; vectors are unaffected",
     }
-    return [f"sentence-transformers {name} is off ({problem}): {costs[name]}" for name, problem in self_check().items()]
+    return cost_notes("sentence-transformers", self_check(), costs)
