@@ -299,14 +299,18 @@ def cache_run(output: str) -> Build:
 
 
 def spoiled_cache(spoil: Callable[[np.ndarray], np.ndarray]) -> Build:
-    """Rewrite every shard of the cache the prime run filled with `spoil(vectors)`, then run again."""
+    """Replace the vectors of every shard the prime run filled with `spoil(vectors)`, then run again.
+
+    The keys and the meta stay, so the shard is refused for what `spoil` did, not for a missing meta.
+    """
 
     def build(tmp: Path) -> list[str]:
         for shard in (tmp / "cache").rglob("shard-*.npz"):
             with np.load(shard) as data:
-                keys, vectors = data["keys"], data["vectors"]
+                arrays = {name: data[name] for name in data.files}
+            arrays["vectors"] = spoil(arrays["vectors"])
             with shard.open("wb") as f:
-                np.savez(f, keys=keys, vectors=spoil(vectors))
+                np.savez(f, **arrays)
         return cache_run("out")(tmp)
 
     return build
@@ -326,8 +330,8 @@ def _nan_first(vectors: np.ndarray) -> np.ndarray:
     return spoiled
 
 
-def _cache_case(name: str, spoil: Callable[[np.ndarray], np.ndarray]) -> Case:
-    return Case(name, spoiled_cache(spoil), 0, "does not fit", slow=True, check=cache_told_no_lie, prime=cache_run("first"))
+def _cache_case(name: str, spoil: Callable[[np.ndarray], np.ndarray], said: str) -> Case:
+    return Case(name, spoiled_cache(spoil), 0, said, slow=True, check=cache_told_no_lie, prime=cache_run("first"))
 
 
 # --- the table ---------------------------------------------------------------------------------------
@@ -428,8 +432,12 @@ CASES: list[Case] = [
     Case("run: planted symlinked lock", planted_lock, 2, "is a symbolic link or not a file", slow=True, check=victim_untouched),
     Case("run: full disk, room for the results only", full_disk("24k"), 0, "", slow=True, check=unmounted(results_fit=True)),
     Case("run: full disk", full_disk("8k"), 2, "the disk is full", slow=True, check=unmounted(results_fit=False)),
-    _cache_case("cache: planted random vectors", lambda v: np.random.default_rng(0).standard_normal(v.shape).astype(np.float32)),
-    _cache_case("cache: 3-dimensional vectors", lambda v: np.ones((len(v), 3), dtype=np.float32)),
-    _cache_case("cache: NaN in a shard", _nan_first),
-    _cache_case("cache: fewer vectors than keys", lambda v: v[:-1]),
+    _cache_case(
+        "cache: planted random vectors",
+        lambda v: np.random.default_rng(0).standard_normal(v.shape).astype(np.float32),
+        "does not fit (checksum mismatch)",
+    ),
+    _cache_case("cache: 3-dimensional vectors", lambda v: np.ones((len(v), 3), dtype=np.float32), "does not fit (dimension 3, not 384)"),
+    _cache_case("cache: NaN in a shard", _nan_first, "does not fit (checksum mismatch)"),
+    _cache_case("cache: fewer vectors than keys", lambda v: v[:-1], "vectors for 16 keys"),
 ]
