@@ -314,7 +314,7 @@ def test_check_writable_says_a_file_is_a_file(tmp_path: Path):
 def test_card_into_a_symlinked_card_updates_the_card_and_keeps_the_link(tmp_path: Path, capsys):
     from evalkit.cli import main
 
-    from .test_faults import results_folder
+    from .hostile_cases import results_folder
 
     card = Path(__file__).parent / "data" / "jina-embeddings-v2-base-zh.md"
     real = tmp_path / "real" / "README.md"
@@ -332,7 +332,7 @@ def test_card_into_a_symlinked_card_updates_the_card_and_keeps_the_link(tmp_path
 def test_merge_with_a_corrupt_manifest_copies_nothing(tmp_path: Path):
     from evalkit.results.merge import merge_folders
 
-    from .test_faults import results_folder
+    from .hostile_cases import results_folder
 
     a, b = results_folder(tmp_path / "a"), results_folder(tmp_path / "b", task="ATEC")
     (next(b.glob("*/*")) / "evalkit").mkdir()
