@@ -24,7 +24,7 @@ import pytest
 from evalkit.cli import main
 from evalkit.results.scores import main_scores, read_results
 
-from .conftest import MIRROR, needs_shared
+from .conftest import MIRROR, needs_shared, ray_worker_env
 
 # Timings and clocks differ between any two runs, local or not; so does which task of a run
 # encodes a text two tasks share, and which finds it in the embedding cache (the task order).
@@ -42,18 +42,7 @@ def ray_session(ray_home: Path) -> Any:
     """One local Ray instance for the module; its workers get offline Hub caches in a temporary folder."""
     import ray
 
-    home = ray_home
-    with pytest.MonkeyPatch.context() as mp:
-        # Workers inherit the environment Ray starts with.
-        for key, value in {
-            "HF_HOME": str(home),
-            "HF_DATASETS_CACHE": str(home / "datasets"),
-            "EVALKIT_CACHE": str(home / "evalkit"),
-            "HF_HUB_OFFLINE": "1",
-            "HF_DATASETS_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false",
-        }.items():
-            mp.setenv(key, value)
+    with ray_worker_env(ray_home):
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     yield ray
     ray.shutdown()
