@@ -171,10 +171,11 @@ class Costs:
 def simulate(encode: Mapping[str, float], tokens: Mapping[str, int], slots: int, split: Collection[str], costs: Costs = Costs()) -> float:
     """Makespan in seconds of a run on `slots` encoders, as the executor queues it.
 
-    `encode[t]`: seconds task t spends encoding; `tokens[t]`: its estimated tokens (how its shards
-    are cut). A whole task costs its encoding + `fixed` + `task`; a split task is recorded (`fixed`
-    + `task`, on a side lane when one is free), cut into shards of `shard_budget` tokens (each
-    its share of the encoding + `shard`), then run (`fixed` + `task`, every text cached).
+    `encode[t]`: seconds task t spends encoding; `tokens[t]`: its estimated tokens, which order
+    the queue (`task_seconds`) and cut its shards, as in the executor. A whole task takes its
+    encoding + `fixed` + `task`; a split task is recorded (`fixed` + `task`, on a side lane when
+    one is free), cut into shards of `shard_budget` tokens (each its share of the encoding +
+    `shard`), then run (`fixed` + `task`, every text cached).
 
     Example::
 
@@ -183,9 +184,15 @@ def simulate(encode: Mapping[str, float], tokens: Mapping[str, int], slots: int,
         >>> simulate({"A": 20.0, "B": 2.0, "C": 2.0}, {"A": 20, "B": 2, "C": 2}, 2, {"A"}, Costs(1.0, 0.0, 0.0, 0.0))
         14.0
     """
-    queue = WorkQueue(
-        Item("record" if t in split else "run", t, costs.fixed + costs.task + (0.0 if t in split else encode[t])) for t in encode
-    )
+    shards = {t: math.ceil(n / shard_budget(n, slots)) if n else 1 for t, n in tokens.items()}
+
+    def seconds(item: Item) -> float:
+        if item.kind == "encode":
+            return encode[item.task] / shards[item.task] + costs.shard
+        whole = item.kind == "run" and item.task not in split
+        return costs.fixed + costs.task + (encode[item.task] if whole else 0.0)
+
+    queue = WorkQueue(Item("record" if t in split else "run", t, task_seconds(tokens[t])) for t in encode)
     free: dict[Lane, list[tuple[float, int]]] = {lane: [(costs.load, k) for k in range(slots)] for lane in ("main", "side")}
     events: list[tuple[float, int, Lane, int, Item]] = []
     order = itertools.count()  # ties in time: first started, first done
@@ -194,30 +201,35 @@ def simulate(encode: Mapping[str, float], tokens: Mapping[str, int], slots: int,
         for lane in ("main", "side"):
             while free[lane] and (item := queue.take(lane)) is not None:
                 at, k = heapq.heappop(free[lane])
-                heapq.heappush(events, (max(at, now) + item.cost, next(order), lane, k, item))
+                heapq.heappush(events, (max(at, now) + seconds(item), next(order), lane, k, item))
         if not events:
             return end
         now, _, lane, k, item = heapq.heappop(events)
         end = max(end, now)
         heapq.heappush(free[lane], (now, k))
         if item.kind == "record":
-            count = math.ceil(tokens[item.task] / shard_budget(tokens[item.task], slots)) if tokens[item.task] else 1
-            shard = Item("encode", item.task, encode[item.task] / count + costs.shard)
-            queue.recorded(item.task, [shard] * count, Item("run", item.task, costs.fixed + costs.task))
+            parts = [Item("encode", item.task, item.cost) for _ in range(shards[item.task])]
+            queue.recorded(item.task, parts, Item("run", item.task, item.cost))
         elif item.kind == "encode":
             queue.shard_done(item)
+
+
+#: A split set within this fraction of the shortest simulated run is as good: the simulation's
+#: tail is finer than its estimates, and each split costs a recording and its shards.
+SPLIT_TOLERANCE = 0.01
 
 
 def choose_split(
     tokens: Mapping[str, int], slots: int, *, tokens_per_s: float = REFERENCE_TOKENS_PER_S, costs: Costs = Costs()
 ) -> set[str]:
-    """The tasks whose corpora are split across the encoders: the costliest k, k as short a simulated run as any.
+    """The tasks whose corpora are split across the encoders: the fewest costliest ones that make the simulated run about as short as any.
 
     Each task is estimated at `tokens / tokens_per_s` seconds of encoding plus `costs.fixed`; the
     run is simulated (`simulate`, the executor's own queue) with the k costliest tasks split, for
-    every k, and the smallest k of the shortest makespan wins. A split costs a recording (its
-    data loading and scoring once more, mostly beside the encoding) and per-shard round trips, so
-    a task is split only where that shortens the run. One encoder splits nothing.
+    every k, and the smallest k within `SPLIT_TOLERANCE` of the shortest makespan wins. A split
+    costs a recording (its data loading and scoring once more, mostly beside the encoding) and
+    per-shard round trips, so a task is split only where that shortens the run. One encoder
+    splits nothing.
 
     Example::
 
@@ -228,5 +240,7 @@ def choose_split(
         return set()
     encode = {t: n / tokens_per_s for t, n in tokens.items()}
     by_cost = sorted(tokens, key=lambda t: -tokens[t])
-    best = min(range(len(by_cost) + 1), key=lambda k: (simulate(encode, tokens, slots, by_cost[:k], costs), k))
-    return set(by_cost[:best])
+    makespans = [simulate(encode, tokens, slots, by_cost[:k], costs) for k in range(len(by_cost) + 1)]
+    best = min(makespans)
+    k = next(k for k, m in enumerate(makespans) if m <= best * (1 + SPLIT_TOLERANCE))
+    return set(by_cost[:k])
