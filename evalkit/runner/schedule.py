@@ -33,12 +33,13 @@ Kind = Literal["run", "record", "encode"]
 Lane = Literal["main", "side"]
 
 #: Tokens per second of the reference encoder: BERT-base, bf16, one H100 (benchmarks/bench_cmteb_shape.py).
-#: Only the ratio to `TASK_FIXED_S` matters to the split choice.
+#: The split choice weighs encoding at this rate against the fixed costs (`TASK_FIXED_S`, `Costs`).
 REFERENCE_TOKENS_PER_S = 340_331.0
 #: Seconds of a task that are not encoding: data loading and mteb's scoring (estimated for C-MTEB tasks).
 TASK_FIXED_S = 8.0
-#: Estimated tokens per shard: about 6 s of the reference encoder, long enough that Ray's ~3 ms a
-#: shard is noise, short enough that the last shards of a corpus end close together.
+#: Estimated tokens per shard: about 6 s of the reference encoder, long enough that a shard's round
+#: trip and cache write (~0.1 s, bench_ray.py shard) are small, short enough that the last shards
+#: of a corpus end close together.
 SHARD_TOKENS = 2_000_000
 #: Texts per shard at most (EVALKIT_RAY_SHARD_TEXTS lowers it; the tests cut tiny corpora in many shards).
 SHARD_TEXTS = 8192
