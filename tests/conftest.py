@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -64,17 +66,33 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         report.longrepr = f"{item.nodeid} {' and '.join(broke)} but is not marked slow: mark it @pytest.mark.slow"
 
 
+def offline_env(home: Path) -> dict[str, str]:
+    """The environment every test runs in: Hub offline; Hub, datasets and evalkit caches under `home`."""
+    return {
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HOME": str(home),
+        "HF_DATASETS_CACHE": str(home / "datasets"),
+        "EVALKIT_CACHE": str(home / "evalkit"),
+        "EVALKIT_REPORTS": str(home / "reports"),  # report pages never land in the checkout
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+
+
+@contextlib.contextmanager
+def ray_worker_env(home: Path) -> Iterator[None]:
+    """Start Ray inside this block: its workers inherit `offline_env(home)` (the Hub cache of the workers is `home/hub`)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in offline_env(home).items():
+            mp.setenv(key, value)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Hub offline, Hub and datasets caches in a temporary folder."""
-    home = tmp_path_factory.getbasetemp() / "hf_home"
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
-    monkeypatch.setenv("EVALKIT_CACHE", str(home / "evalkit"))
-    monkeypatch.setenv("EVALKIT_REPORTS", str(home / "reports"))  # report pages never land in the checkout
-    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    for key, value in offline_env(tmp_path_factory.getbasetemp() / "hf_home").items():
+        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture(scope="session")

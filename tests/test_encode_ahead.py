@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.runner.sizes import actor_slots, split_threshold
+from evalkit.runner.sizes import actor_slots
 
 TINY = Path(__file__).parent / "data" / "tiny" / "tiny.yaml"
 
@@ -38,10 +38,50 @@ def test_recorded_texts_encoded_ahead_leave_the_task_nothing_to_encode(model: st
         assert main_scores_of(got.task_result) == pytest.approx(main_scores_of(expected.task_result), abs=1e-6)
 
 
-def test_split_threshold_and_encoder_slots():
-    assert split_threshold([100_000, 10_000, 10_000], 1) == 0  # one encoder splits nothing
-    assert split_threshold([100_000, 10_000, 10_000], 8) == 16_384
-    assert split_threshold([1_000_000, 10_000], 4) == 126_250
+def test_encoder_slots():
     nodes = [{"Alive": True, "Resources": {"CPU": 5.0}}, {"Alive": False, "Resources": {"CPU": 8.0}}]
     assert actor_slots({"num_cpus": 2, "num_gpus": 0}, nodes) == 2
     assert actor_slots({"num_cpus": 1, "num_gpus": 1}, [{"Resources": {"CPU": 8.0, "GPU": 4.0}}, {"Resources": {"CPU": 2.0}}]) == 4
+
+
+def test_a_recording_copy_leaves_the_encoder_it_came_from_encoding_as_usual():
+    """A resident encoder records one task (on a copy) while it runs another: neither sees the other's state."""
+    from evalkit.model.encoder import load_encoder
+    from evalkit.model.settings import ModelSettings
+    from evalkit.runner.suite import load_suite
+    from evalkit.runner.tasks import build_task
+
+    meta = build_task(load_suite(TINY).tasks[0]).task.metadata
+    encoder = load_encoder(ModelSettings(model="py:tests.keyword_encoder:make_encoder"), cache_dir=None)
+    recorder = encoder.recorder()
+    assert recorder.model is encoder.model  # the loaded model is shared, not loaded again
+    batch = [{"text": ["a cat", "a dog"]}]
+    with recorder.recording() as calls, recorder.for_task("Other", {}):
+        real = encoder.encode(batch, task_metadata=meta, hf_split="test", hf_subset="default")
+        recorder.encode(batch, task_metadata=meta, hf_split="test", hf_subset="default")
+    assert [c.texts for c in calls] == [["a cat", "a dog"]]  # only the copy's call was recorded
+    assert encoder.task_stats.encoded == 2 and recorder.task_stats.encoded == 0
+    assert real.tolist() == encoder.encode(batch, task_metadata=meta, hf_split="test", hf_subset="default").tolist()
+    assert encoder._memo and encoder._recording is None  # the copy's task ending cleared its own vectors only
+
+
+def test_overlapping_evaluations_share_the_module_hook_and_the_last_one_out_restores_mteb():
+    import contextlib
+
+    from mteb import _create_dataloaders as loaders
+
+    from evalkit._compat.mteb_capture import task_hooks
+    from evalkit.runner.suite import load_suite
+    from evalkit.runner.tasks import build_task
+
+    own = loaders._create_dataloader_from_texts
+    first, second = (build_task(spec).task for spec in load_suite(TINY).tasks[:2])
+    with contextlib.ExitStack() as a, contextlib.ExitStack() as b:
+        a.enter_context(task_hooks(first))
+        hooked = loaders._create_dataloader_from_texts
+        assert hooked is not own
+        b.enter_context(task_hooks(second))
+        assert loaders._create_dataloader_from_texts is hooked  # one wrapper, not a wrapper of a wrapper
+        a.close()  # the first evaluation ends while the second goes on: its hook stays
+        assert loaders._create_dataloader_from_texts is hooked
+    assert loaders._create_dataloader_from_texts is own

@@ -24,7 +24,7 @@ import pytest
 from evalkit.cli import main
 from evalkit.results.scores import main_scores, read_results
 
-from .conftest import MIRROR, needs_shared
+from .conftest import MIRROR, needs_shared, ray_worker_env
 
 # Timings and clocks differ between any two runs, local or not; so does which task of a run
 # encodes a text two tasks share, and which finds it in the embedding cache (the task order).
@@ -42,18 +42,7 @@ def ray_session(ray_home: Path) -> Any:
     """One local Ray instance for the module; its workers get offline Hub caches in a temporary folder."""
     import ray
 
-    home = ray_home
-    with pytest.MonkeyPatch.context() as mp:
-        # Workers inherit the environment Ray starts with.
-        for key, value in {
-            "HF_HOME": str(home),
-            "HF_DATASETS_CACHE": str(home / "datasets"),
-            "EVALKIT_CACHE": str(home / "evalkit"),
-            "HF_HUB_OFFLINE": "1",
-            "HF_DATASETS_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false",
-        }.items():
-            mp.setenv(key, value)
+    with ray_worker_env(ray_home):
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     yield ray
     ray.shutdown()
@@ -96,7 +85,7 @@ def _scores(folder: Path) -> dict[str, float]:
 @pytest.mark.slow  # starts Ray
 def test_ray_run_equals_a_local_run(ray_session: Any, smoke_results: Path, tmp_path: Path):
     import evalkit
-    from evalkit.runner.sizes import texts_to_encode
+    from evalkit.runner.sizes import texts_to_encode, tokens_to_encode
     from evalkit.runner.suite import load_suite
     from evalkit.runner.tasks import build_task
 
@@ -108,10 +97,12 @@ def test_ray_run_equals_a_local_run(ray_session: Any, smoke_results: Path, tmp_p
     assert [o.task for o in summary.outcomes] == [t.name for t in load_suite(suite).tasks]  # suite order
     assert [o.task for o in summary.failed] == ["LCQMC"] and "LCQMC" in summary.failed[0].reason
 
-    # Largest first: one task at a time on 2 CPUs, so they finish in the order they were submitted.
-    sizes = {t.name: texts_to_encode(build_task(t)) for t in load_suite(suite).tasks}
+    # Costliest first (estimated tokens): one task at a time on 2 CPUs, so they finish in the order they were submitted.
+    built = [build_task(t) for t in load_suite(suite).tasks]
+    sizes = {b.name: texts_to_encode(b) for b in built}
+    tokens = {b.name: tokens_to_encode(b) for b in built}
     assert sizes["LCQMC"] == 25000 and sizes["SmokeSTS"] == 32  # 12,500 and 16 pairs
-    assert finished == sorted(sizes, key=lambda t: -sizes[t])
+    assert finished == sorted(tokens, key=lambda t: -tokens[t])
 
     _assert_same_folder(smoke_results, summary.folder, except_tasks=("LCQMC",))
     assert _scores(summary.folder) == pytest.approx(_scores(smoke_results), abs=1e-6)
@@ -123,7 +114,8 @@ def test_ray_run_equals_a_local_run(ray_session: Any, smoke_results: Path, tmp_p
     for task in sizes:
         run = manifest["tasks"][task]["run"]
         assert run["executor"] == "ray" and run["address"] == "auto" and run["cluster"] == ray_session.get_runtime_context().gcs_address
-        assert run["device"] == "cpu" and run["resources"] == {"num_cpus": 2, "num_gpus": 0} and run["texts"] == sizes[task]
+        assert run["device"] == "cpu" and run["resources"] == {"num_cpus": 2, "num_gpus": 0}
+        assert run["texts"] == sizes[task] and run["tokens"] == tokens[task]
         assert run["waited"] >= 0 and run["ran"] > 0 and run["returned"] >= 0 and run["pid"] != os.getpid()
         record = json.loads((summary.folder / "evalkit" / "tasks" / f"{task}.json").read_text())
         assert record["run"] == run

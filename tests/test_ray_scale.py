@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from .conftest import ray_worker_env
 from .test_ray import _assert_same_folder, _scores
 
 pytestmark = pytest.mark.slow
@@ -34,17 +35,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
     import ray
     from ray.cluster_utils import Cluster
 
-    home = tmp_path_factory.mktemp("ray_hf")
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in {
-            "HF_HOME": str(home),
-            "HF_DATASETS_CACHE": str(home / "datasets"),
-            "EVALKIT_CACHE": str(home / "evalkit"),
-            "HF_HUB_OFFLINE": "1",
-            "HF_DATASETS_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false",
-        }.items():
-            mp.setenv(key, value)
+    with ray_worker_env(tmp_path_factory.mktemp("ray_hf")):
         c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
         c.add_node(num_cpus=1)
         ray.init(address=c.address, log_to_driver=False, logging_level=logging.ERROR)

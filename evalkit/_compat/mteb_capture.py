@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import threading
 import types
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -27,6 +28,9 @@ class _Patches:
         if hook.name in self_check():
             return False
         original = getattr(obj, hook.attr, None)
+        if isinstance(obj, types.ModuleType):
+            with _MODULE_LOCK:  # another evaluation's wrapper may be in place: check mteb's own function
+                original = _MODULE_USERS.get((obj.__name__, hook.attr), (0, original))[1]
         if original is None or params_problem(original, hook.params):
             return False  # this task's class overrides the method with other parameters: leave it
         signature = inspect.signature(original)
@@ -37,17 +41,41 @@ class _Patches:
             return original(*bound.args, **bound.kwargs)
 
         if isinstance(obj, types.ModuleType):
-            setattr(obj, hook.attr, wrapped)
-            self._undo.append(lambda: setattr(obj, hook.attr, original))
+            self._wrap_module(obj, hook.attr, original, wrapped)
         else:
             # On the instance only: the class, and every other task, keep mteb's own method.
             setattr(obj, hook.attr, wrapped)
             self._undo.append(lambda: obj.__dict__.pop(hook.attr, None))
         return True
 
+    def _wrap_module(self, module: types.ModuleType, attr: str, original: Any, wrapped: Any) -> None:
+        # Evaluations may overlap in one process (a resident encoder records one task while it runs
+        # another): the first sets the module's wrapper, the last one out restores mteb's function.
+        # Module hooks give the same values as mteb's own, so a wrapper set by another evaluation serves.
+        key = (module.__name__, attr)
+        with _MODULE_LOCK:
+            users, first = _MODULE_USERS.get(key, (0, original))
+            if users == 0:
+                setattr(module, attr, wrapped)
+            _MODULE_USERS[key] = (users + 1, first)
+
+        def release() -> None:
+            with _MODULE_LOCK:
+                users, first = _MODULE_USERS.pop(key)
+                if users > 1:
+                    _MODULE_USERS[key] = (users - 1, first)
+                else:
+                    setattr(module, attr, first)
+
+        self._undo.append(release)
+
     def undo(self) -> None:
         while self._undo:
             self._undo.pop()()
+
+
+_MODULE_LOCK = threading.Lock()
+_MODULE_USERS: dict[tuple[str, str], tuple[int, Any]] = {}  # (module, attribute): (evaluations using it, mteb's own)
 
 
 class _ListColumns:

@@ -9,10 +9,11 @@ counted or refused. Similarities are mteb's own public functions.
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
@@ -47,6 +48,18 @@ class CachingEncoder:
         self.task_stats = EncodeStats()  # the current task
         self._memo: dict[tuple[str, str], np.ndarray] = {}
         self._recording: list[EncodeCall] | None = None
+
+    def recorder(self) -> Self:
+        """A copy to record a task with while this encoder runs another (a resident encoder's second lane).
+
+        It shares what is loaded (model, embedding cache, prompt table) and has its own per-task
+        state (task and prompts, counts, in-memory vectors, the recording), so neither sees the other's.
+        """
+        view = copy.copy(self)
+        view.task_prompts, view.current_task = {}, None
+        view.stats, view.task_stats = EncodeStats(), EncodeStats()
+        view._memo, view._recording = {}, None
+        return view
 
     @contextlib.contextmanager
     def recording(self) -> Iterator[list[EncodeCall]]:

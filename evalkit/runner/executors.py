@@ -8,29 +8,32 @@ run's size, each loading the model once for the whole run, and hands them work f
     driver (the loop)                                  resident encoders (one per GPU, any node)
     prepare_run: tasks built, model, prompt table
     per task: its lock, plan_task (reuse?)
-    big tasks (texts >= the split threshold):
-      record ──────────── TaskJob ──────────────────▶  evaluate with the encoder recording what
-             ◀─────────── encode calls (key, texts) ─  mteb asks (record_task: its own cache key)
-      shards, every encoder ── ShardJob ────────────▶  encode the texts the cache lacks, write a
-             ◀─────────── count, seconds, node ──────  shard of the embedding cache (atomically)
-    every task: run ───── TaskJob ──────────────────▶  run_job: run_task, as a local run (a big
-    persist_task, manifest ◀── TaskReport ──────────   task finds every text cached)
+    split tasks (choose_split: where it shortens the run)
+      record ──────────── TaskJob ──────────────────▶  side lane: evaluate with the encoder recording
+             ◀─────────── encode calls (key, texts) ─  what mteb asks (record_task: its own cache key)
+      shards, every encoder ── ShardJob ────────────▶  main lane: encode the texts the cache lacks,
+             ◀─────────── count, seconds, node ──────  write a shard of the embedding cache (atomically)
+    every task: run ───── TaskJob ──────────────────▶  main lane: run_job, run_task as a local run (a
+    persist_task, manifest ◀── TaskReport ──────────   split task finds every text cached)
 
-Order: recordings of the big tasks first (largest first), then the other tasks largest first; a
-recording's shards, and a split task's run once its last shard is back, jump the queue. The split
-threshold (`split_threshold`: a task that alone is more than half an encoder's fair share) needs a
-shared embedding cache: `--cache-dir` on shared storage, or the default cache on one machine.
+The order is `evalkit.runner.schedule.WorkQueue`'s: an encoder's main lane takes a split task's
+run once its last shard is back, else shards in the order their tasks were recorded, else whole
+tasks costliest first (estimated tokens, `tokens_to_encode`), else a recording; its side lane
+(a second thread of the actor) records the next split task meanwhile, so recording is CPU work
+beside the GPU's encoding. The tasks to split are the costliest ones for which a simulation of
+this very queue (`choose_split`) gives a shorter run. Splitting needs a shared embedding cache:
+`--cache-dir` on shared storage, or the default cache on one machine.
 
 Resources: an encoder takes one GPU when the run's device is `cuda` (or `auto` on a cluster with
 GPUs), else the CPUs a local run would use (`evalkit.runner.sizes.task_resources`).
 
-Faults: an encoder that dies (killed, out of memory, node lost) is replaced and its work put back
-at the head of the queue for a live one (`max_retries` times); a shard it was writing leaves at
-most a temporary file (the cache renames whole shards into place). A task that fails on its own is
-recorded, never retried; a shard that fails is left to its task, which encodes what it misses. A
-checkpoint that cannot load stops the run with exit 2, as locally. On Ctrl-C (or any error) the
-driver persists what already came back, cancels the rest, kills the encoders (freeing their GPUs)
-and releases its locks.
+Faults: an encoder that dies (killed, out of memory, node lost) is replaced and its work (both
+lanes) put back at the head of its line for a live one (`max_retries` times); a shard it was
+writing leaves at most a temporary file (the cache renames whole shards into place). A task that
+fails on its own is recorded, never retried; a shard that fails is left to its task, which
+encodes what it misses. A checkpoint that cannot load stops the run with exit 2, as locally. On
+Ctrl-C (or any error) the driver persists what already came back, cancels the rest, kills the
+encoders (freeing their GPUs) and releases its locks.
 """
 
 from __future__ import annotations
@@ -39,16 +42,16 @@ import contextlib
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from evalkit._util import first_line, package_versions
 from evalkit.runner import ray_cluster
 from evalkit.runner.loop import Done
-from evalkit.runner.sizes import SHARD_TEXTS, actor_slots, env_int, one_machine, split_threshold, task_resources, texts_to_encode
+from evalkit.runner.schedule import SHARD_TEXTS, Item, Lane, WorkQueue, choose_split, cut_shards, shard_budget, task_seconds
+from evalkit.runner.sizes import actor_slots, env_int, one_machine, task_resources, texts_to_encode, tokens_to_encode
 from evalkit.runner.task import Evaluated, ModelJob, TaskPlan, TaskReport
 from evalkit.runner.worker import VERSIONED, TaskJob
 
@@ -62,29 +65,19 @@ MAX_RETRIES = 2
 # The run's switches a worker must see as the driver does (offline Hub with --data-dir, quiet
 # tokenizers); the rest of the environment (HF_HOME, caches) stays each node's own.
 _ENV_PASSED = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TOKENIZERS_PARALLELISM", "HF_DATASETS_DISABLE_PROGRESS_BARS")
+_LANES: tuple[Lane, ...] = ("main", "side")  # main first: it records only when nothing else is left
 
 
 #: How long the driver waits for a resident encoder to start when none is alive (a lost node, no room).
 ACTOR_START_SECONDS = 300.0
 
 
-@dataclass
-class _Work:
-    """One piece of work for a resident encoder: run a task, record what it encodes, or encode a shard."""
-
-    kind: Literal["run", "record", "encode"]
-    plan: TaskPlan
-    payload: Any  # TaskJob, or ShardJob for "encode"
-    size: int
-    tries: int = 0
-
-
 class RayExecutor:
-    """Resident encoders (one Ray actor per GPU or CPU slot) serve every task and shard; the loop gets each report.
+    """Resident encoders (one Ray actor per GPU or CPU slot, two lanes each) serve every task and shard; the loop gets each report.
 
-    The big tasks (more texts than `split_texts`) are first recorded (what mteb asks the encoder
-    for), their distinct texts cut into shards encoded by all actors into the shared embedding
-    cache, then run as any task, finding every text cached. The rest run largest first.
+    The tasks chosen to split (`choose_split`, or those of `split_texts` texts and more) are first
+    recorded (what mteb asks the encoder for), their distinct texts cut into shards encoded by all
+    actors into the shared embedding cache, then run as any task, finding every text cached.
     """
 
     def __init__(
@@ -95,13 +88,15 @@ class RayExecutor:
         self.shard_texts = shard_texts or env_int("EVALKIT_RAY_SHARD_TEXTS") or SHARD_TEXTS
         self.cluster: ray_cluster.Cluster | None = None
         self.resources: dict[str, float] = {}
-        self.queue: deque[_Work] = deque()
-        self.inflight: dict[Any, tuple[_Work, Any]] = {}
+        self.slots = 1
+        self.queue = WorkQueue([])
+        self.plans: dict[str, TaskPlan] = {}
+        self.texts: dict[str, int] = {}
+        self.tokens: dict[str, int] = {}
+        self.inflight: dict[Any, tuple[Item, Any, Lane]] = {}
         self.starting: dict[Any, tuple[Any, float]] = {}
-        self.free: list[Any] = []
+        self.free: dict[Lane, list[Any]] = {lane: [] for lane in _LANES}
         self.actors: list[Any] = []
-        self.waiting_shards: dict[str, int] = {}
-        self.run_after: dict[str, _Work] = {}  # a split task's run, queued once its last shard is back
         self.shard_log: list[dict[str, Any]] = []  # what each shard did: the benchmark and tests read it
         self._actor_class: Any = None
 
@@ -141,32 +136,30 @@ class RayExecutor:
             versions=package_versions(*VERSIONED),
             env={k: os.environ[k] for k in _ENV_PASSED if k in os.environ},
         )
-        sizes = {p.built.name: texts_to_encode(p.built) for p in todo}
-        # Largest first, so the long tasks do not finish last; ties keep the suite's order.
-        todo = sorted(todo, key=lambda p: -sizes[p.built.name])
+        self.plans = {p.built.name: p for p in todo}
+        self.texts = {name: texts_to_encode(p.built) for name, p in self.plans.items()}
+        self.tokens = {name: tokens_to_encode(p.built) for name, p in self.plans.items()}
         self.slots = actor_slots(self.resources, self.ray.nodes())
-        threshold = self.split_texts
-        if threshold is None:
-            threshold = split_threshold(list(sizes.values()), self.slots)
-        if base.cache is None or base.cache == "node" and not one_machine(self.ray.nodes()):
-            if threshold:
-                logger.info("no embedding cache shared by every node (--cache-dir on shared storage): no task is split")
-            threshold = 0  # shards could not hand their vectors to the task
-        records, runs = [], []
-        for plan in todo:
+        if self.split_texts is not None:
+            split = {t for t, n in self.texts.items() if self.split_texts and n >= self.split_texts}
+        else:
+            split = choose_split(self.tokens, self.slots)
+        if split and (base.cache is None or base.cache == "node" and not one_machine(self.ray.nodes())):
+            logger.info("no embedding cache shared by every node (--cache-dir on shared storage): no task is split")
+            split = set()  # shards could not hand their vectors to the task
+        items = []
+        for name, plan in self.plans.items():
             job = replace(base, spec=plan.built.spec, submitted=time.time())
-            size = sizes[plan.built.name]
-            if threshold and size >= threshold:
-                records.append(_Work("record", plan, job, size))
-            else:
-                runs.append(_Work("run", plan, job, size))
-        self.queue.extend(records + runs)
+            # Whole tasks go costliest first (estimated seconds at the reference encoder).
+            items.append(Item("record" if name in split else "run", name, task_seconds(self.tokens[name]), job))
+        self.queue = WorkQueue(items)
 
     def _start_actors(self) -> None:
         from evalkit.runner.worker import ResidentEncoder
 
         # max_restarts=0: a dead actor is replaced by the driver, which re-queues its work on a live one.
-        self._actor_class = self.ray.remote(**self.resources, max_restarts=0)(ResidentEncoder)
+        # max_concurrency=2: one call per lane (the driver never sends more).
+        self._actor_class = self.ray.remote(**self.resources, max_restarts=0, max_concurrency=len(_LANES))(ResidentEncoder)
         for _ in range(self.slots):
             self._start_actor()
 
@@ -177,11 +170,11 @@ class RayExecutor:
 
     def _drive(self, done: Done) -> None:
         alive_since = time.monotonic()
-        while self.queue or self.inflight:
-            while self.free and self.queue:
-                work, actor = self.queue.popleft(), self.free.pop()
-                ref = getattr(actor, work.kind).remote(work.payload)
-                self.inflight[ref] = (work, actor)
+        while self.queue.pending() or self.inflight:
+            for lane in _LANES:
+                while self.free[lane] and (item := self.queue.take(lane)) is not None:
+                    actor = self.free[lane].pop()
+                    self.inflight[getattr(actor, item.kind).remote(item.payload)] = (item, actor, lane)
             # A short timeout keeps Ctrl-C responsive: signals are handled between waits.
             refs = list(self.inflight) + list(self.starting)
             ready, _ = self.ray.wait(refs, num_returns=1, timeout=0.5)
@@ -190,7 +183,7 @@ class RayExecutor:
                     self._started(ref)
                 else:
                     self._finished(ref, done)
-            if self.free or self.inflight:
+            if any(self.free.values()) or self.inflight:
                 alive_since = time.monotonic()
             elif time.monotonic() - alive_since > ACTOR_START_SECONDS:
                 self._give_up(done, f"no resident encoder could start in {ACTOR_START_SECONDS:.0f} s (resources {self.resources})")
@@ -203,85 +196,86 @@ class RayExecutor:
             self._retire(actor)
             self._start_actor()
             return
-        self.free.append(actor)
+        for lane in _LANES:
+            self.free[lane].append(actor)
 
     def _finished(self, ref: Any, done: Done) -> None:
-        work, actor = self.inflight.pop(ref)
+        item, actor, lane = self.inflight.pop(ref)
         received = time.time()
         try:
             result = self.ray.get(ref)
         except self.ray.exceptions.RayTaskError as exc:
-            self.free.append(actor)  # the work failed on its own; the actor is fine
-            if work.kind == "run":
-                done(work.plan, self._lost(exc), self._run_info(TaskReport(Evaluated.failed("")), work, received))
+            self._free(actor, lane)  # the work failed on its own; the actor is fine
+            if item.kind == "run":
+                done(self.plans[item.task], self._lost(exc), self._run_info(TaskReport(Evaluated.failed("")), item, received))
+            elif item.kind == "record":
+                self._recorded(item, [], first_line(exc))
             else:
-                self._shard_done(work, {"error": str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""})
+                self._shard_done(item, {"error": str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""})
             return
         except self.ray.exceptions.RayError as exc:
             # The actor died (killed, out of memory, its node lost): replace it, retry the work elsewhere.
-            self._retire(actor)
-            self._start_actor()
-            work.tries += 1
-            if work.tries <= self.max_retries:
-                self.queue.appendleft(work)
-            elif work.kind == "run":
-                done(work.plan, self._lost(exc), self._run_info(TaskReport(Evaluated.failed("")), work, received))
+            if actor in self.actors:  # its other lane's call comes back lost too: one replacement
+                self._retire(actor)
+                self._start_actor()
+            item.tries += 1
+            if item.tries <= self.max_retries:
+                self.queue.put_back(item)
+            elif item.kind == "encode":
+                self._shard_done(item, {"error": f"lost {item.tries} times"})
             else:
-                self._shard_done(work, {"error": f"lost {work.tries} times"})
+                done(self.plans[item.task], self._lost(exc), self._run_info(TaskReport(Evaluated.failed("")), item, received))
             return
-        self.free.append(actor)
-        if work.kind == "run":
-            done(work.plan, result, self._run_info(result, work, received))
-        elif work.kind == "record":
-            self._recorded(work, *result)
+        self._free(actor, lane)
+        if item.kind == "run":
+            done(self.plans[item.task], result, self._run_info(result, item, received))
+        elif item.kind == "record":
+            self._recorded(item, *result)
         else:
-            self._shard_done(work, result)
+            self._shard_done(item, result)
 
-    def _recorded(self, work: _Work, calls: list[Any], error: str) -> None:
+    def _free(self, actor: Any, lane: Lane) -> None:
+        if actor in self.actors:
+            self.free[lane].append(actor)
+
+    def _recorded(self, record: Item, calls: list[Any], error: str) -> None:
         from evalkit.runner.worker import ShardJob
 
-        name = work.plan.built.name
-        parts = [(call, call.texts[i : i + self.shard_texts]) for call in calls for i in range(0, len(call.texts), self.shard_texts)]
+        run = Item("run", record.task, record.cost, record.payload)
+        budget = shard_budget(self.tokens[record.task], self.slots)
+        parts = [(call, texts) for call in calls for texts in cut_shards(call.texts, budget, self.shard_texts)]
         shards = [
-            _Work("encode", work.plan, ShardJob(work.payload, call.part(texts), n, len(parts)), len(texts))
+            Item("encode", record.task, 0.0, ShardJob(record.payload, call.part(texts), n, len(parts)))
             for n, (call, texts) in enumerate(parts)
         ]
-        run = _Work("run", work.plan, work.payload, work.size)
-        if error or not shards:
-            self.queue.appendleft(run)  # it fails (or runs) as usual and says why
-            return
-        self.waiting_shards[name] = len(shards)
-        self.run_after[name] = run
-        # Shards before anything else: every actor joins the big corpus, then the task runs.
-        self.queue.extendleft(reversed(shards))
+        # With an error, the task runs (and fails) as usual and says why.
+        self.queue.recorded(record.task, [] if error else shards, run)
 
-    def _shard_done(self, work: _Work, info: dict[str, Any]) -> None:
-        name = work.plan.built.name
-        self.shard_log.append({"task": name, "shard": work.payload.index, "of": work.payload.of, **info})
+    def _shard_done(self, item: Item, info: dict[str, Any]) -> None:
+        shard = item.payload
+        self.shard_log.append({"task": item.task, "shard": shard.index, "of": shard.of, **info})
         if "error" in info:
             logger.warning(
-                "task %s: shard %d not encoded ahead (%s); the task encodes its texts itself", name, work.payload.index, info["error"]
+                "task %s: shard %d not encoded ahead (%s); the task encodes its texts itself", item.task, shard.index, info["error"]
             )
-        self.waiting_shards[name] -= 1
-        if self.waiting_shards[name] == 0:
-            self.queue.appendleft(self.run_after.pop(name))
+        self.queue.shard_done(item)
 
     def _retire(self, actor: Any) -> None:
         with contextlib.suppress(Exception):
             self.ray.kill(actor, no_restart=True)
         if actor in self.actors:
             self.actors.remove(actor)
-        if actor in self.free:
-            self.free.remove(actor)
+        for lane in _LANES:
+            if actor in self.free[lane]:
+                self.free[lane].remove(actor)
 
     def _give_up(self, done: Done, reason: str) -> None:
-        for work in list(self.queue):
-            if work.kind == "run" or work.kind == "record":
-                done(work.plan, TaskReport(Evaluated.failed(reason)), self._run_info(TaskReport(Evaluated.failed("")), work, time.time()))
-        self.queue.clear()
-        for name, run in list(self.run_after.items()):
-            done(run.plan, TaskReport(Evaluated.failed(reason)), self._run_info(TaskReport(Evaluated.failed("")), run, time.time()))
-            self.run_after.pop(name)
+        for item in self.queue.drain():
+            done(
+                self.plans[item.task],
+                TaskReport(Evaluated.failed(reason)),
+                self._run_info(TaskReport(Evaluated.failed("")), item, time.time()),
+            )
 
     def _release(self) -> None:
         """Kill every resident encoder: its GPU or CPUs are free again."""
@@ -300,11 +294,11 @@ class RayExecutor:
             reason = f"Ray lost the task {self.max_retries + 1} times ({type(exc).__name__}: {first})"
         return TaskReport(Evaluated.failed(reason))
 
-    def _run_info(self, report: TaskReport, work: _Work, received: float) -> dict[str, Any]:
+    def _run_info(self, report: TaskReport, item: Item, received: float) -> dict[str, Any]:
         assert self.cluster is not None  # noqa: S101 - a report exists only after connecting
         ran = report.finished > 0
-        job = work.payload
-        shards = [s for s in self.shard_log if s["task"] == work.plan.built.name]
+        job = item.payload
+        shards = [s for s in self.shard_log if s["task"] == item.task]
         info = {
             "executor": "ray",
             "address": self.cluster.address,
@@ -316,7 +310,8 @@ class RayExecutor:
             "device": report.device,
             "gpu_ids": report.gpu_ids,
             "resources": self.resources,
-            "texts": work.size,
+            "texts": self.texts[item.task],
+            "tokens": self.tokens[item.task],
             # Across machines these mix the driver's and the worker's clocks (NTP-close).
             "started_at": round(report.started, 3) if ran else None,
             "waited": round(max(0.0, report.started - job.submitted), 3) if ran else None,
@@ -339,16 +334,16 @@ class RayExecutor:
             if self.inflight:
                 ready, _ = ray.wait(list(self.inflight), num_returns=len(self.inflight), timeout=0)
                 for ref in ready:
-                    work, _actor = self.inflight.pop(ref)
-                    if work.kind != "run":
+                    item, _actor, _lane = self.inflight.pop(ref)
+                    if item.kind != "run":
                         continue
                     with contextlib.suppress(ray.exceptions.RayError):
                         report = ray.get(ref)
                         if not report.fatal:
-                            done(work.plan, report, self._run_info(report, work, time.time()))
+                            done(self.plans[item.task], report, self._run_info(report, item, time.time()))
         finally:
             for ref in list(self.inflight):
                 with contextlib.suppress(Exception):  # already finished or gone: nothing to cancel
                     ray.cancel(ref)  # the encoders are killed next (force is not for actor calls)
             self.inflight.clear()
-            self.queue.clear()
+            self.queue.drain()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +121,8 @@ class EncoderSlot:
     def __init__(self) -> None:
         self.key: str | None = None
         self.encoder: Encoder | ProtocolEncoder | None = None
+        # A resident encoder's two lanes (threads) may ask at once: the model loads once.
+        self._lock = threading.Lock()
 
     def get(self, model: ModelJob) -> Encoder | ProtocolEncoder:
         """The encoder for this model job, loaded on first use.
@@ -127,16 +130,21 @@ class EncoderSlot:
         Raises:
             ModelError: weights that do not load, a checkpoint that cannot be read, a failing factory.
         """
-        if self.encoder is None or self.key != model.key():
-            from evalkit.model.encoder import load_resolved
+        with self._lock:
+            if self.encoder is None or self.key != model.key():
+                from evalkit.model.encoder import load_resolved
 
-            self.close()
-            self.encoder = load_resolved(model.resolved, model.settings, model.prompts, cache_dir=model.cache_dir)
-            self.key = model.key()
-        return self.encoder
+                self._close()
+                self.encoder = load_resolved(model.resolved, model.settings, model.prompts, cache_dir=model.cache_dir)
+                self.key = model.key()
+            return self.encoder
 
     def close(self) -> None:
         """Stop the encoder's worker pool, if it started one, and forget it."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self.encoder is not None:
             self.encoder.close()
         self.encoder, self.key = None, None
@@ -272,8 +280,9 @@ def record_task(built: BuiltTask, encoder: Encoder | ProtocolEncoder) -> tuple[l
     run; its scores are discarded. Returns (calls, error): a task that fails on its own gives no
     calls and the reason (it then runs, and fails, as usual).
     """
-    with encoder.recording() as calls:
-        evaluated = evaluate_task(built, encoder)
+    recorder = encoder.recorder()  # its own per-task state: another task may run on `encoder` meanwhile
+    with recorder.recording() as calls:
+        evaluated = evaluate_task(built, recorder)
     merged: dict[str, tuple[EncodeCall, dict[str, None]]] = {}
     for call in calls:
         first, texts = merged.setdefault(call.key, (call, {}))

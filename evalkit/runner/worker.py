@@ -9,13 +9,19 @@ run calls for each task. It writes nothing: the driver persists the report.
 `ResidentEncoder` is the Ray actor that does this for a whole run with one loaded encoder: it
 runs tasks (`run_job`), records what a big task will ask the encoder for (`record_task`), and
 encodes shards of those texts ahead into the embedding cache (`CachingEncoder.encode_ahead`).
+It serves two calls at once (two threads; see `evalkit.runner.schedule` for the lanes): a
+recording beside a task or a shard. The recording runs on a copy of the encoder with its own
+per-task state (`CachingEncoder.recorder`) and never encodes, so the two never share a buffer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -49,6 +55,7 @@ class TaskJob:
 # process skips resolving, fingerprinting and loading the same checkpoint again.
 _SLOT = EncoderSlot()
 _RESOLVED: dict[str, Any] = {}
+_RESOLVING = threading.Lock()  # a resident encoder's two lanes may resolve at once
 
 
 def run_job(job: TaskJob, slot: EncoderSlot = _SLOT) -> TaskReport:
@@ -121,11 +128,13 @@ class ResidentEncoder:
     Every task and shard placed on it uses its one `EncoderSlot`: `run` is `run_job` (so
     `run_task`, as a local run), `record` evaluates a task with the encoder recording what mteb
     asks for (`record_task`), `encode` encodes a shard of those texts into the embedding cache.
-    It writes no results; the driver does.
+    A recording may run beside a `run` or an `encode` (the actor has two threads). It writes no
+    results; the driver does.
     """
 
     def __init__(self) -> None:
         self.slot = EncoderSlot()
+        self.doing: dict[int, tuple[str, str]] = {}  # per thread: ("work" (a run or a shard) or "record", what)
 
     def ready(self) -> dict[str, Any]:
         """Where this actor runs, once it has started."""
@@ -133,19 +142,15 @@ class ResidentEncoder:
 
     def run(self, job: TaskJob) -> TaskReport:
         """Evaluate one task with the resident encoder (`run_job`)."""
-        _title(f"evalkit:{job.spec.name}")
-        try:
+        with self._titled("work", job.spec.name):
             return run_job(job, self.slot)
-        finally:
-            _title("evalkit:idle")
 
     def record(self, job: TaskJob) -> tuple[list[EncodeCall], str]:
         """What the task asks the encoder for, by cache key (`record_task`); ([], reason) when it cannot run here."""
         from evalkit.errors import ModelError
         from evalkit.runner.task import record_task
 
-        _title(f"evalkit:{job.spec.name}:record")
-        try:
+        with self._titled("record", f"{job.spec.name}:record"):
             opened = _open(job, time.time())
             if isinstance(opened, TaskReport):
                 return [], opened.evaluated.error
@@ -156,8 +161,6 @@ class ResidentEncoder:
             except ModelError as exc:
                 return [], str(exc)
             return record_task(built, encoder)
-        finally:
-            _title("evalkit:idle")
 
     def encode(self, shard: ShardJob) -> dict[str, Any]:
         """Encode a shard's texts the cache lacks into the cache; how many, how long, where.
@@ -165,8 +168,7 @@ class ResidentEncoder:
         Raises:
             EvalkitError: the model cannot be opened here (the shard is then left to the task).
         """
-        _title(f"evalkit:{shard.job.spec.name}:shard-{shard.index}")
-        try:
+        with self._titled("work", f"{shard.job.spec.name}:shard-{shard.index}"):
             started = time.time()
             opened = _open(shard.job, started, build=False)
             if isinstance(opened, TaskReport):
@@ -174,18 +176,29 @@ class ResidentEncoder:
             encoder = self.slot.get(opened[1])
             encoded = encoder.encode_ahead(shard.call)
             return {"encoded": encoded, "texts": len(shard.call.texts), "seconds": time.time() - started, **_where()}
-        finally:
-            _title("evalkit:idle")
 
     def close(self) -> None:
         """Release the encoder (its worker pool); the driver then kills the actor, freeing its GPU or CPUs."""
         self.slot.close()
 
+    @contextlib.contextmanager
+    def _titled(self, part: Literal["work", "record"], what: str) -> Iterator[None]:
+        """The process title says what each lane does: `evalkit:<task or shard>` first, then `+<task>:record`."""
+        me = threading.get_ident()
+        self.doing[me] = (part, what)
+        self._show()
+        try:
+            yield
+        finally:
+            self.doing.pop(me, None)
+            self._show()
 
-def _title(title: str) -> None:
-    from evalkit._compat.ray import set_title
+    def _show(self) -> None:
+        from evalkit._compat.ray import set_title
 
-    set_title(title)
+        doing = list(self.doing.values())
+        work = [what for part, what in doing if part == "work"] or ["idle"]
+        set_title("evalkit:" + " ".join(work + [f"+{what}" for part, what in doing if part == "record"]))
 
 
 def _resolved_here(model: ModelJob) -> ResolvedModel:
@@ -194,10 +207,11 @@ def _resolved_here(model: ModelJob) -> ResolvedModel:
     from evalkit.model.source import prepare_run_model
 
     key = model.key()
-    if _RESOLVED.get("key") != key:
-        _RESOLVED.clear()
-        _RESOLVED.update(key=key, resolved=prepare_run_model(model.settings))
-    return _RESOLVED["resolved"]
+    with _RESOLVING:
+        if _RESOLVED.get("key") != key:
+            _RESOLVED.clear()
+            _RESOLVED.update(key=key, resolved=prepare_run_model(model.settings))
+        return _RESOLVED["resolved"]
 
 
 def _where() -> dict[str, Any]:
