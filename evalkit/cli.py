@@ -247,6 +247,32 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("evalkit: interrupted; finished tasks are saved, run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        if not _stdout_gone():
+            raise  # another pipe or socket broke: not the reader going away
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer whose pipe closed
+
+
+def _stdout_gone() -> bool:
+    """True when stdout's reader went away (`evalkit ... | head`); stdout then goes to /dev/null.
+
+    What was asked is done; like `cat`, evalkit then says nothing more. Python would otherwise print
+    a traceback, and another one when it flushes stdout at exit.
+    """
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):
+        return False  # not a real file (a library caller's stream): not ours to judge
+    if hasattr(select, "poll"):
+        # The write end of a pipe whose reader closed polls as an error; any other stdout does not.
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        if not any(event & select.POLLERR for _, event in poller.poll(0)):
+            return False
+    os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+    return True
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -274,6 +274,12 @@ CASES: list[tuple[str, Callable[[Path], list[str]], int, str]] = [
     ),
     ("run: nothing to run", lambda t: run_args(t), 2, "nothing to run"),
     ("run: --tasks outside the suite", lambda t: run_args(t, "smoke", "--tasks", "ATEC"), 2, "--tasks ATEC: not in suite smoke"),
+    (
+        "run: --tasks misspelt, no suite",
+        lambda t: run_args(t, "--tasks", "STSBenchmrk"),
+        2,
+        "--tasks: unknown task 'STSBenchmrk'; did you mean STSBenchmark,",
+    ),
     ("run: bad --shard", lambda t: run_args(t, "smoke", "--shard", "3/2"), 2, "K must be between 1 and N"),
     ("run: bad --dtype", lambda t: run_args(t, "smoke", "--dtype", "fp8"), 2, "invalid choice: 'fp8'"),
     ("run: zero batch size", lambda t: run_args(t, "smoke", "--batch-size", "0"), 2, "must be positive"),

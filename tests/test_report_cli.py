@@ -62,3 +62,19 @@ def test_exported_functions_survive_importing_every_module():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True"
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    # `evalkit models | head -1`: the reader is gone before evalkit prints (its read end is closed at
+    # once, while evalkit is still importing mteb), so every write to stdout is a broken pipe.
+    import os
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evalkit.cli", "models"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=env
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141  # 128 + SIGPIPE, as a shell reports a writer whose reader left
+    assert "Traceback" not in err and "BrokenPipeError" not in err
