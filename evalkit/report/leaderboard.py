@@ -19,6 +19,7 @@ from evalkit.report import charts as C
 from evalkit.report import pages as R
 
 _LACKS_SHOWN = 8
+_WARNINGS_SHOWN = 3  # on the terminal; the page lists them all
 _VERDICTS: dict[str, tuple[str, R.Tone]] = {"ranked": ("RANKED", "info"), "match": ("MATCH", "good"), "off": ("OFF", "bad")}
 
 
@@ -106,6 +107,10 @@ def markdown(board: Leaderboard) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
 def verdict_line(board: Leaderboard) -> str:
     """The one-line verdict that ends the terminal output, e.g. `RANKED: #1 org/model (measured), mean (task) 0.7396 ...`."""
     frame = board.rows
@@ -131,7 +136,7 @@ def verdict_line(board: Leaderboard) -> str:
     top = frame.iloc[0]
     return (
         f"{word}: #1 {top['model']} ({top['kind']}), mean (task) {R.fmt(top['mean (task)'])} over {top['tasks']} tasks; "
-        f"{ranked} of {len(frame)} rows ranked"
+        f"{ranked} of {_rows(len(frame))} ranked"
     )
 
 
@@ -147,7 +152,8 @@ def terminal_summary(board: Leaderboard, *, full: bool = False, top: int = 5) ->
         Text whose last line is `verdict_line(board)`. Example::
 
             19 rows over the 35 tasks of suite cmteb: 4 ranked (holding every task), 15 unranked (lacking tasks; ...)
-            Warnings: 7, listed in the full report
+            Warnings: 7 (4 more in the full report)
+            - Alibaba-NLP/gte-Qwen1.5-7B-instruct@no_revision_: MMarcoReranking, T2Reranking read from ...
 
             Top 4 of 4 ranked:
             | rank | model | kind | tasks | mean (task) | mean (type) | vs claimed | tie | revision |
@@ -160,21 +166,22 @@ def terminal_summary(board: Leaderboard, *, full: bool = False, top: int = 5) ->
     ranked = int(frame["rank"].notna().sum())
     where = f"the {len(board.task_set)} tasks of suite {board.suite}" if board.suite else f"the {len(board.task_set)} tasks found"
     if board.average == "common":
-        lines = [f"{len(frame)} rows over {where}, each averaged over the {len(board.common)} tasks all rows have: {ranked} ranked"]
+        lines = [f"{_rows(len(frame))} over {where}, each averaged over the {len(board.common)} tasks all rows have: {ranked} ranked"]
     else:
         rest = (
             f", {len(frame) - ranked} unranked (lacking tasks; --common ranks every row on the tasks all have)"
             if ranked < len(frame)
             else ""
         )
-        lines = [f"{len(frame)} rows over {where}: {ranked} ranked (holding every task){rest}"]
+        lines = [f"{_rows(len(frame))} over {where}: {ranked} ranked (holding every task){rest}"]
     if not board.claimed_vs_measured.empty:
         lines.append(
             f"Measured vs claimed: {len(board.claimed_vs_measured)} measured row(s) beside their card; "
             f"largest task difference {board.largest_claim_gap:.4f} (tolerance {CLAIM_TOLERANCE:g})"
         )
     if board.warnings:
-        lines.append(f"Warnings: {len(board.warnings)}, listed in the full report")
+        more = f" ({len(board.warnings) - _WARNINGS_SHOWN} more in the full report)" if len(board.warnings) > _WARNINGS_SHOWN else ""
+        lines += [f"Warnings: {len(board.warnings)}{more}", *[f"- {w}" for w in board.warnings[:_WARNINGS_SHOWN]]]
     # The ranked rows lead (as on the page); when none is ranked, the first rows show what each lacks.
     shown = frame[frame["rank"].notna()] if ranked else frame
     if len(shown) and top > 0:
