@@ -78,3 +78,20 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141  # 128 + SIGPIPE, as a shell reports a writer whose reader left
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_the_run_page_says_what_this_run_did_and_what_earlier_runs_left(tmp_path):
+    from pathlib import Path
+
+    tiny = Path(__file__).parent / "data" / "tiny" / "tiny.yaml"
+    keywords = "py:tests.keyword_encoder:make_encoder"
+    out = tmp_path / "results"
+    evalkit.run(tiny, tasks=("TinySTS",), model=keywords, output_dir=out, no_cache=True)
+    evalkit.run(tiny, tasks=("TinySTS",), model=keywords, output_dir=out, no_cache=True)  # reuses TinySTS
+    folder = evalkit.run(tiny, tasks=("TinyPairs",), model=keywords, output_dir=out, no_cache=True).folder
+    evalkit.run_report(folder, reports_dir=tmp_path / "rep")
+    page = (tmp_path / "rep" / "run.md").read_text(encoding="utf-8")
+    # The last run computed TinyPairs alone; TinySTS is the first run's result (the second only reused it).
+    assert ", suite tiny. This run: 1 task: 1 done; 1 more from earlier runs into this folder;" in page
+    assert "| TinyPairs | PairClassification | default | test | max_accuracy | 0.8000 | done |" in page
+    assert "| TinySTS | STS | default | test | cosine_spearman | 0.8000 | done (earlier run) |" in page
