@@ -257,6 +257,7 @@ def build_parser(commands: Mapping[str, Command]) -> argparse.ArgumentParser:
     lb.add_argument(
         "--reports", type=Path, default=default_reports_dir(), help="where to write leaderboard.md/.csv/.json/.html (default: reports/)"
     )
+    lb.add_argument("--full", action="store_true", help="print the whole leaderboard (every row, claims, warnings), not the summary")
     lb.set_defaults(func=commands["leaderboard"])
 
     m = sub.add_parser("merge", help="join results folders of several shards into one")

@@ -118,20 +118,16 @@ def _cmd_card_compare(args: argparse.Namespace) -> int:
     from evalkit.report import compare as page
 
     report = api.compare_card(args.results, card=args.card, tolerance=args.tolerance, reports_dir=args.reports)
-    text = page.markdown(report) + "\n" + page.verdict_line(report) if args.full else page.terminal_summary(report)
-    _print_report(text.rstrip("\n"), report.files, verdict_last=True)
+    _print_report(page.terminal_summary(report, full=args.full), report.files)
     return 1 if report.failed else 0
 
 
-def _print_report(text: str, files: tuple[Path, ...], *, verdict_last: bool = False) -> None:
-    """Print a report; with `verdict_last`, the files written come first so that the verdict ends the output."""
-    if not verdict_last:
-        print(text)
+def _print_report(text: str, files: tuple[Path, ...]) -> None:
+    """Print a judging command's text after the files it wrote, so that its verdict ends the output."""
     for path in files:
         print(f"wrote {path}", file=sys.stderr)
-    if verdict_last:
-        sys.stderr.flush()
-        print(text, flush=True)
+    sys.stderr.flush()
+    print(text.rstrip("\n"), flush=True)
 
 
 def _cmd_card_export(args: argparse.Namespace) -> int:
@@ -187,8 +183,7 @@ def _cmd_regress(args: argparse.Namespace) -> int:
             on_start=progress.start,
             show_progress=progress.enabled,
         )
-    text = page.markdown(report) + "\n" + page.verdict_line(report) if args.full else page.terminal_summary(report)
-    _print_report(text.rstrip("\n"), report.files, verdict_last=True)
+    _print_report(page.terminal_summary(report, full=args.full), report.files)
     return 1 if report.failed else 0
 
 
@@ -197,7 +192,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from evalkit.report import leaderboard as page
 
     board = api.leaderboard(args.sources, suite=args.suite, common=args.common, reports_dir=args.reports)
-    _print_report(page.markdown(board), board.files)
+    _print_report(page.terminal_summary(board, full=args.full), board.files)
     return 0
 
 
@@ -252,6 +247,32 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("evalkit: interrupted; finished tasks are saved, run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        if not _stdout_gone():
+            raise  # another pipe or socket broke: not the reader going away
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer whose pipe closed
+
+
+def _stdout_gone() -> bool:
+    """True when stdout's reader went away (`evalkit ... | head`); stdout then goes to /dev/null.
+
+    What was asked is done; like `cat`, evalkit then says nothing more. Python would otherwise print
+    a traceback, and another one when it flushes stdout at exit.
+    """
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):
+        return False  # not a real file (a library caller's stream): not ours to judge
+    if hasattr(select, "poll"):
+        # The write end of a pipe whose reader closed polls as an error; any other stdout does not.
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        if not any(event & select.POLLERR for _, event in poller.poll(0)):
+            return False
+    os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+    return True
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,8 +30,8 @@ needs_shared = pytest.mark.skipif(
 # evalkit raises the audit event "evalkit.model.load" each time it loads a model's weights (`load_resolved`:
 # a checkpoint or an mteb loader; a Python factory such as tests/keyword_encoder.py is the factory's business); an
 # audit hook counts them for the whole session (no patching). A test that raises the count, or is the
-# first to import Ray, fails unless it is marked slow: that is what keeps `pytest -m "not slow"` under a
-# minute with no weights and no Ray.
+# first to import Ray, fails unless it is marked slow: that is what keeps `pytest -m "not slow"` at a
+# minute or two (the README's figure) with no weights and no Ray.
 _LOADS: list[str] = []
 
 

@@ -105,3 +105,8 @@ class _Down(KeywordEncoder):
 def make_down_encoder() -> KeywordEncoder:
     """A "model" behind a server that does not answer: every encode call fails, so every task does."""
     return _Down(name="keyword-encoder-down")
+
+
+def make_blind_encoder() -> KeywordEncoder:
+    """An encoder that knows no word: every vector is zero, so a classifier can only guess one class."""
+    return KeywordEncoder(name="keyword-encoder-blind", weights=dict.fromkeys(VOCAB, 0.0))

@@ -18,7 +18,9 @@ import pytest
 import evalkit
 from evalkit.cli import main
 from evalkit.judge.regress import Side, gate, paired_bootstrap
+from evalkit.results import per_example as examples
 from evalkit.results import scores as S
+from evalkit.results.folder import ResultsFolder
 from evalkit.results.per_example import ExampleScores, best_threshold_accuracy
 
 from .conftest import MIRROR, needs_shared
@@ -26,6 +28,7 @@ from .conftest import MIRROR, needs_shared
 TINY = Path(__file__).parent / "data" / "tiny" / "tiny.yaml"
 KEYWORDS = "py:tests.keyword_encoder:make_encoder"
 CAT3 = "py:tests.keyword_encoder:make_cat_heavy_encoder"
+BLIND = "py:tests.keyword_encoder:make_blind_encoder"
 
 # TinyRetrieval, nDCG@10 with one relevant document per query:
 #   q1 "cat dog" -> d1 "cat dog" (cosine 1) is first: 1
@@ -186,6 +189,26 @@ def test_regress_two_runs_by_hand(tmp_path: Path, tiny: Path, capsys):
     assert {v for t, v in verdicts.items() if t != "TinySTS"} == {("unchanged", 0.0)}
     # The other way round the same step is a regression, and the exit code says so.
     assert main(["regress", str(cat3), str(tiny), "--suite", str(TINY), "--no-significance", "--reports", str(tmp_path / "rep2")]) == 1
+    capsys.readouterr()
+
+
+def test_classification_examples_that_moved_name_their_labels(tmp_path: Path, tiny: Path, capsys):
+    # The blind encoder gives every text the zero vector, so the logistic regression learns nothing
+    # (balanced classes: zero gradient at zero, equal probabilities) and predicts class 0 for all:
+    # "drinks", the first name in sorted order. Test items: "dog cat cat" (pets) and "rain rain"
+    # (weather) go from right in every run (1.0) to wrong in every run (0.0); "milk tea tea" stays right.
+    names = examples.load(ResultsFolder(tiny).examples_path("TinyClassification"))[1][0].answers
+    assert names == ["pets", "weather", "drinks"]  # classification_test.jsonl's labels, not ids 1, 2, 0
+    only = ("TinyClassification",)
+    base = evalkit.run(TINY, tasks=only, model=KEYWORDS, output_dir=tmp_path / "base", no_cache=True).folder
+    blind = evalkit.run(TINY, tasks=only, model=BLIND, output_dir=tmp_path / "blind", no_cache=True).folder
+    assert main(["regress", str(base), str(blind), "--no-significance", "--reports", str(tmp_path / "rep")]) == 1
+    moved = json.loads((tmp_path / "rep" / "regress.json").read_text())["moved"]
+    assert [(m["example"], m["text"], m["gold"], m["before"], m["after"]) for m in moved] == [
+        ("#1", "dog cat cat", "pets", 1.0, 0.0),
+        ("#2", "rain rain", "weather", 1.0, 0.0),
+    ]
+    assert "| #1 | dog cat cat | pets | 1.0000 | 0.0000 |" in (tmp_path / "rep" / "regress.md").read_text()
     capsys.readouterr()
 
 

@@ -97,6 +97,12 @@ ORDINARY: list[Case] = [
     ),
     Case("run: nothing to run", lambda t: run_args(t), 2, "nothing to run"),
     Case("run: --tasks outside the suite", lambda t: run_args(t, "smoke", "--tasks", "ATEC"), 2, "--tasks ATEC: not in suite smoke"),
+    Case(
+        "run: --tasks misspelt, no suite",
+        lambda t: run_args(t, "--tasks", "STSBenchmrk"),
+        2,
+        "--tasks: unknown task 'STSBenchmrk'; did you mean STSBenchmark,",
+    ),
     Case("run: bad --shard", lambda t: run_args(t, "smoke", "--shard", "3/2"), 2, "K must be between 1 and N"),
     Case("run: bad --dtype", lambda t: run_args(t, "smoke", "--dtype", "fp8"), 2, "invalid choice: 'fp8'"),
     Case("run: zero batch size", lambda t: run_args(t, "smoke", "--batch-size", "0"), 2, "must be positive"),

@@ -56,3 +56,19 @@ def test_card_of_published_scores_matches_the_run(mirror_results: Path, tmp_path
     assert len(main_rows) == 4  # ATEC test + validation, STSBenchmark, Banking77
     assert "all compared main scores within 0.0005" in out
     assert "<svg" in (tmp_path / "rep" / "compare.html").read_text()
+
+
+def test_banking77_examples_keep_the_label_names_of_the_data(mirror_results: Path):
+    import pyarrow.parquet as pq
+
+    from evalkit.results import per_example
+    from evalkit.results.folder import ResultsFolder
+
+    from .conftest import MIRROR
+
+    # mteb scores Banking77's integer labels; the mirror's label_text column names each one.
+    [entry] = per_example.load(ResultsFolder(mirror_results).examples_path("Banking77Classification"))[1]
+    test = pq.read_table(MIRROR / "mteb" / "banking77" / "test.parquet").to_pydict()
+    assert entry.answers == test["label_text"]  # 3080 items, in the order mteb scores them
+    assert entry.answers[0] == "card_arrival" and test["label"][0] == 11  # the issue's `gold 11`
+    assert len(set(entry.answers)) == 77

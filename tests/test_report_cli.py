@@ -62,3 +62,36 @@ def test_exported_functions_survive_importing_every_module():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True"
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    # `evalkit models | head -1`: the reader is gone before evalkit prints (its read end is closed at
+    # once, while evalkit is still importing mteb), so every write to stdout is a broken pipe.
+    import os
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evalkit.cli", "models"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=env
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141  # 128 + SIGPIPE, as a shell reports a writer whose reader left
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_the_run_page_says_what_this_run_did_and_what_earlier_runs_left(tmp_path):
+    from pathlib import Path
+
+    tiny = Path(__file__).parent / "data" / "tiny" / "tiny.yaml"
+    keywords = "py:tests.keyword_encoder:make_encoder"
+    out = tmp_path / "results"
+    evalkit.run(tiny, tasks=("TinySTS",), model=keywords, output_dir=out, no_cache=True)
+    evalkit.run(tiny, tasks=("TinySTS",), model=keywords, output_dir=out, no_cache=True)  # reuses TinySTS
+    folder = evalkit.run(tiny, tasks=("TinyPairs",), model=keywords, output_dir=out, no_cache=True).folder
+    evalkit.run_report(folder, reports_dir=tmp_path / "rep")
+    page = (tmp_path / "rep" / "run.md").read_text(encoding="utf-8")
+    # The last run computed TinyPairs alone; TinySTS is the first run's result (the second only reused it).
+    assert ", suite tiny. This run: 1 task: 1 done; 1 more from earlier runs into this folder;" in page
+    assert "| TinyPairs | PairClassification | default | test | max_accuracy | 0.8000 | done |" in page
+    assert "| TinySTS | STS | default | test | cosine_spearman | 0.8000 | done (earlier run) |" in page

@@ -110,3 +110,46 @@ def test_regress_incomplete_and_full(tiny_pair: tuple[Path, Path], tmp_path: Pat
     page = (tmp_path / "full" / "regress.md").read_text(encoding="utf-8").splitlines()
     assert lines[: len(page)] == page and lines[0] == "# evalkit regress: PASS"
     assert lines[-1].startswith("PASS: no task split regressed")
+
+
+PUBLIC = DATA / "public_results" / "results"
+
+
+def test_leaderboard_prints_the_top_rows_and_ends_with_its_verdict(tmp_path: Path, capsys):
+    code, lines, err = run(["leaderboard", str(PUBLIC), "--suite", "cmteb", "--reports", str(tmp_path)], capsys)
+    assert code == 0
+    # 19 rows of mteb's public results; the four holding all 35 suite tasks are ranked (test_public_results.py).
+    assert lines[0] == (
+        "19 rows over the 35 tasks of suite cmteb: 4 ranked (holding every task), "
+        "15 unranked (lacking tasks; --common ranks every row on the tasks all have)"
+    )
+    assert lines[-1] == "RANKED: #1 TencentBAC/Conan-embedding-v2 (measured), mean (task) 0.7396 over 35 tasks; 4 of 19 rows ranked"
+    top = lines.index("Top 4 of 4 ranked:")
+    assert [line.split(" | ")[0] for line in lines[top + 3 : top + 7]] == ["| 1", "| 2", "| 3", "| 4"]
+    assert sum(line.startswith("| ") for line in lines) == 5  # the header and the 4 ranked rows: no unranked row
+    assert lines[-2] == f"The full table: {tmp_path / 'leaderboard.md'} and {tmp_path / 'leaderboard.html'}, or --full"
+    assert f"wrote {tmp_path / 'leaderboard.md'}" in err
+    page = (tmp_path / "leaderboard.md").read_text(encoding="utf-8").splitlines()
+    code, full, _ = run(["leaderboard", str(PUBLIC), "--suite", "cmteb", "--reports", str(tmp_path), "--full"], capsys)
+    assert code == 0 and full[: len(page)] == page and full[-1] == lines[-1]  # the whole page, then the same verdict
+
+
+def test_leaderboard_measured_against_its_card_is_match_or_off(tmp_path: Path, capsys):
+    # The fixture card was made from these results: every task equal (MATCH). Raise its STSBenchmark
+    # cosine_spearman by one point (82.0325 -> 83.0325 percent): measured - claimed = -0.0100 there (OFF).
+    code, lines, _ = run(["leaderboard", str(CARDS / "results"), str(CARDS / "new-percent.md"), "--reports", str(tmp_path)], capsys)
+    assert code == 0
+    assert (
+        lines[-1]
+        == "MATCH: all 1 measured row(s) within 0.0005 of their card on every task both have (largest difference 0.0000, STSBenchmark)"
+    )
+    card = (CARDS / "new-percent.md").read_text(encoding="utf-8")
+    old = "- type: cosine_spearman\n      value: 82.03246731235654"
+    assert card.count(old) == 1
+    (tmp_path / "off.md").write_text(card.replace(old, old.replace("82.0", "83.0")), encoding="utf-8")
+    code, lines, _ = run(["leaderboard", str(CARDS / "results"), str(tmp_path / "off.md"), "--reports", str(tmp_path)], capsys)
+    assert lines[-1] == (
+        "OFF: 1 of 1 measured row(s) off their card by more than 0.0005 "
+        "(largest: sentence-transformers/all-MiniLM-L6-v2 on STSBenchmark, 0.0100)"
+    )
+    assert "Measured vs claimed: 1 measured row(s) beside their card; largest task difference 0.0100 (tolerance 0.0005)" in lines

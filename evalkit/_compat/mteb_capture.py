@@ -218,14 +218,49 @@ class Capture:
         right = (y_test == np.asarray(bound.arguments["y_pred"])).astype(np.float64)
         runs = self._runs.setdefault(self._where, [])
         runs.append(right)
-        texts = self._texts(getattr(self.task, "input_column_name", "text")) if len(runs) == 1 else []
+        first = len(runs) == 1
+        texts = self._texts(getattr(self.task, "input_column_name", "text")) if first else []
         previous = next((e for e in self.entries if (e["split"], e["subset"]) == self._where), None)
+        if first or previous is None:
+            names = self._label_names()
+            answers = [names.get(x, str(x)) for x in y_test.tolist()]
+        else:
+            answers = previous["answers"]  # every run scores the same test items
         self._add(
             kind="mean",
             values=np.mean(runs, axis=0).tolist(),
             texts=texts[0] if texts else (previous["texts"] if previous else []),
-            answers=[str(x) for x in y_test.tolist()],
+            answers=answers,
         )
+
+    def _label_names(self) -> dict[Any, str]:
+        """Label id -> name for the split being scored, as the dataset knows them; {} when it does not.
+
+        mteb scores integer ids and keeps no names, and it drops every column but text and label
+        before scoring, so the names come from the task's whole dataset: the label column's
+        `ClassLabel` names (in-house tasks are built that way), else a text column beside it
+        (`label_text`, as in mteb/banking77) when it gives each id exactly one name. Labels that
+        already are text need no names.
+        """
+        try:
+            split, subset = self._where
+            dataset = self.task.dataset
+            if subset not in dataset and subset == "default":  # as mteb picks the subset
+                data = dataset[split]
+            else:
+                data = dataset[subset][split]
+            column = self.task.label_column_name
+            feature = data.features.get(column)
+            if hasattr(feature, "names") and feature.names:
+                return dict(enumerate(str(n) for n in feature.names))
+            for text_column in _LABEL_TEXT_COLUMNS:
+                if text_column in data.column_names:
+                    pairs = set(zip(as_list(data[column]), as_list(data[text_column]), strict=True))
+                    names = {label: str(name) for label, name in pairs}
+                    return names if len(names) == len(pairs) else {}  # an id with two names: keep ids
+        except Exception:  # noqa: BLE001 - names are for display; scores never depend on them
+            pass
+        return {}
 
     def _retrieval(self, bound: inspect.BoundArguments) -> None:
         scores, qrels, results = bound.arguments["scores"], bound.arguments["qrels"], bound.arguments["results"]
@@ -263,4 +298,5 @@ class Capture:
             return [], []
 
 
+_LABEL_TEXT_COLUMNS = ("label_text",)  # the name column Hub classification datasets keep beside `label`
 _PYTREC_KEY = {"ndcg_at": "ndcg_cut_", "map_at": "map_cut_", "recall_at": "recall_", "precision_at": "P_"}

@@ -76,11 +76,12 @@ def verdict_line(report: CompareReport) -> str:
     return f"{word}: all {report.compared} compared main score(s) within {report.tolerance:g}"
 
 
-def terminal_summary(report: CompareReport, *, worst: int = WORST_SHOWN) -> str:
+def terminal_summary(report: CompareReport, *, full: bool = False, worst: int = WORST_SHOWN) -> str:
     """What `evalkit card compare` prints: the header, counts per status, the worst rows, the verdict last.
 
     Args:
         report: the comparison.
+        full: print the whole comparison (`markdown(report)`, every metric row) instead of the summary.
         worst: how many of the main scores furthest from the card to list.
 
     Returns:
@@ -91,13 +92,15 @@ def terminal_summary(report: CompareReport, *, worst: int = WORST_SHOWN) -> str:
             Card metrics: 376 rows (5 match, ...); the full table: compare.md or --full
             MATCH: all 5 compared main score(s) within 0.0005
     """
+    if full:
+        return R.verdict_last((), verdict_line(report), full_page=markdown(report))
     lines = list(report.header)
     lines.append(_verdict_text(report).replace("**", ""))
     counts = report.rows["status"].value_counts().to_dict()
     lines.append(
         f"Card metrics: {len(report.rows)} rows ("
         + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-        + f"); the full table: {_where(report.files)}"
+        + f"); the full table: {R.full_table_at(report.files)}"
     )
     both = report.main.dropna(subset=["card", "ours"])
     far = both[both["status"] != "match"]
@@ -105,14 +108,7 @@ def terminal_summary(report: CompareReport, *, worst: int = WORST_SHOWN) -> str:
         far = far.assign(_abs=far["delta"].abs()).sort_values("_abs", ascending=False, kind="stable").drop(columns="_abs")
         shown = far.head(worst)
         lines += ["", f"Main scores furthest from the card ({len(shown)} of {len(far)} not matching):", R.markdown_table(shown), ""]
-    lines.append(verdict_line(report))
-    return "\n".join(lines) + "\n"
-
-
-def _where(files: tuple[Path, ...]) -> str:
-    """Where the full table is: the Markdown page written (or `--full` only, when none was)."""
-    pages = [str(p) for p in files if p.suffix in (".md", ".html")]
-    return (" and ".join(pages) + ", or --full") if pages else "--full"
+    return R.verdict_last(lines, verdict_line(report))
 
 
 def write_reports(report: CompareReport, folder: Path, *, about: R.About | None = None) -> tuple[Path, ...]:

@@ -19,6 +19,7 @@ from evalkit.report import charts as C
 from evalkit.report import pages as R
 
 _LACKS_SHOWN = 8
+_WARNINGS_SHOWN = 3  # on the terminal; the page lists them all
 _VERDICTS: dict[str, tuple[str, R.Tone]] = {"ranked": ("RANKED", "info"), "match": ("MATCH", "good"), "off": ("OFF", "bad")}
 
 
@@ -104,6 +105,96 @@ def markdown(board: Leaderboard) -> str:
     if notes:
         lines += ["", "## Warnings", *[f"- {n}" for n in notes]]
     return "\n".join(lines) + "\n"
+
+
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
+def verdict_line(board: Leaderboard) -> str:
+    """The one-line verdict that ends the terminal output, e.g. `RANKED: #1 org/model (measured), mean (task) 0.7396 ...`."""
+    frame = board.rows
+    word = _VERDICTS[board.verdict][0]
+    ranked = int(frame["rank"].notna().sum())
+    if board.verdict != "ranked":
+        versus = board.claimed_vs_measured
+        worst = versus.sort_values("max |Δ|", ascending=False, kind="stable").iloc[0]
+        if board.verdict == "match":
+            return (
+                f"{word}: all {len(versus)} measured row(s) within {CLAIM_TOLERANCE:g} of their card on every task both have "
+                f"(largest difference {worst['max |Δ|']:.4f}, {worst['at task']})"
+            )
+        off = int((versus["max |Δ|"] > CLAIM_TOLERANCE).sum())
+        return (
+            f"{word}: {off} of {len(versus)} measured row(s) off their card by more than {CLAIM_TOLERANCE:g} "
+            f"(largest: {worst['model']} on {worst['at task']}, {worst['max |Δ|']:.4f})"
+        )
+    if not ranked and board.average == "common":
+        return f"{word}: none of {len(frame)} rows is ranked: no task is on every row (without --common, the rows holding every task are ranked)"
+    if not ranked:
+        return f"{word}: none of {len(frame)} rows holds every task of the basis, so none is ranked (--common ranks on the tasks all rows have)"
+    top = frame.iloc[0]
+    return (
+        f"{word}: #1 {top['model']} ({top['kind']}), mean (task) {R.fmt(top['mean (task)'])} over {top['tasks']} tasks; "
+        f"{ranked} of {_rows(len(frame))} ranked"
+    )
+
+
+def terminal_summary(board: Leaderboard, *, full: bool = False, top: int = 5) -> str:
+    """What `evalkit leaderboard` prints: the basis, the top rows, the counts, the verdict last.
+
+    Args:
+        board: the leaderboard.
+        full: print the whole leaderboard (`markdown(board)`: every row, the claims, the warnings) instead.
+        top: how many rows to list (ranked ones first, as on the page).
+
+    Returns:
+        Text whose last line is `verdict_line(board)`. Example::
+
+            19 rows over the 35 tasks of suite cmteb: 4 ranked (holding every task), 15 unranked (lacking tasks; ...)
+            Warnings: 7 (4 more in the full report)
+            - Alibaba-NLP/gte-Qwen1.5-7B-instruct@no_revision_: MMarcoReranking, T2Reranking read from ...
+
+            Top 4 of 4 ranked:
+            | rank | model | kind | tasks | mean (task) | mean (type) | vs claimed | tie | revision |
+            The full table: reports/leaderboard.md and reports/leaderboard.html, or --full
+            RANKED: #1 TencentBAC/Conan-embedding-v2 (measured), mean (task) 0.7396 over 35 tasks; 4 of 19 rows ranked
+    """
+    if full:
+        return R.verdict_last((), verdict_line(board), full_page=markdown(board))
+    frame = board.rows
+    ranked = int(frame["rank"].notna().sum())
+    where = f"the {len(board.task_set)} tasks of suite {board.suite}" if board.suite else f"the {len(board.task_set)} tasks found"
+    if board.average == "common":
+        lines = [f"{_rows(len(frame))} over {where}, each averaged over the {len(board.common)} tasks all rows have: {ranked} ranked"]
+    else:
+        rest = (
+            f", {len(frame) - ranked} unranked (lacking tasks; --common ranks every row on the tasks all have)"
+            if ranked < len(frame)
+            else ""
+        )
+        lines = [f"{_rows(len(frame))} over {where}: {ranked} ranked (holding every task){rest}"]
+    if not board.claimed_vs_measured.empty:
+        lines.append(
+            f"Measured vs claimed: {len(board.claimed_vs_measured)} measured row(s) beside their card; "
+            f"largest task difference {board.largest_claim_gap:.4f} (tolerance {CLAIM_TOLERANCE:g})"
+        )
+    if board.warnings:
+        more = f" ({len(board.warnings) - _WARNINGS_SHOWN} more in the full report)" if len(board.warnings) > _WARNINGS_SHOWN else ""
+        lines += [f"Warnings: {len(board.warnings)}{more}", *[f"- {w}" for w in board.warnings[:_WARNINGS_SHOWN]]]
+    # The ranked rows lead (as on the page); when none is ranked, the first rows show what each lacks.
+    shown = frame[frame["rank"].notna()] if ranked else frame
+    if len(shown) and top > 0:
+        table = _display(shown.head(top), board.task_types)
+        keep = [c for c in ("rank", "model", "kind", "tasks", "mean (task)", "mean (type)", "vs claimed", "tie", "revision") if c in table]
+        if not ranked:
+            keep.append("lacks")
+        title = (
+            f"Top {min(top, ranked)} of {ranked} ranked:" if ranked else f"First {min(top, len(frame))} of {len(frame)} rows, none ranked:"
+        )
+        lines += ["", title, R.markdown_table(table[keep])]
+    lines += ["", f"The full table: {R.full_table_at(board.files)}"]
+    return R.verdict_last(lines, verdict_line(board))
 
 
 def write_reports(board: Leaderboard, folder: Path, *, about: R.About | None = None) -> tuple[Path, ...]:

@@ -104,6 +104,33 @@ def write_files(folder: Path, stem: str, contents: dict[str, str]) -> list[Path]
     return paths
 
 
+# --- the terminal ---------------------------------------------------------------------------------
+
+
+def full_table_at(files: Iterable[Path]) -> str:
+    """Where the full table is: the Markdown and HTML pages written, or `--full` only when none was."""
+    pages = [str(p) for p in files if p.suffix in (".md", ".html")]
+    return (" and ".join(pages) + ", or --full") if pages else "--full"
+
+
+def verdict_last(summary: Sequence[str], verdict: str, *, full_page: str | None = None) -> str:
+    """What a command that judges prints: its summary (or, with `full_page`, its whole Markdown page), then the verdict.
+
+    `card compare`, `regress` and `leaderboard` all print through here, so the verdict is the last
+    line on the terminal and never scrolls away above a long table.
+
+    Args:
+        summary: the short lines (counts, the worst or top rows, where the full table is).
+        verdict: the one-line verdict, e.g. `MATCH: all 5 compared main score(s) within 0.0005`.
+        full_page: the page's Markdown, printed instead of the summary (`--full`).
+
+    Returns:
+        The text, ending with the verdict line and a newline.
+    """
+    body = full_page if full_page is not None else "\n".join(summary)
+    return body.rstrip("\n") + "\n" + verdict + "\n"
+
+
 # --- what a page is about -------------------------------------------------------------------------
 
 

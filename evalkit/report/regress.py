@@ -161,11 +161,12 @@ def verdict_line(report: RegressReport) -> str:
     return f"{word}: no task split regressed ({len(judged)} judged{allowed})"
 
 
-def terminal_summary(report: RegressReport, *, worst: int = WORST_SHOWN) -> str:
+def terminal_summary(report: RegressReport, *, full: bool = False, worst: int = WORST_SHOWN) -> str:
     """What `evalkit regress` prints: the sides, counts per verdict, the worst task splits, the verdict last.
 
     Args:
         report: the gate's verdicts.
+        full: print the whole report (`markdown(report)`, every task split) instead of the summary.
         worst: how many of the task splits that dropped the most to list.
 
     Returns:
@@ -176,6 +177,8 @@ def terminal_summary(report: RegressReport, *, worst: int = WORST_SHOWN) -> str:
             ...
             REGRESSED: 3 of 6 task splits regressed (SmokeRetrieval (test), ...)
     """
+    if full:
+        return R.verdict_last((), verdict_line(report), full_page=markdown(report))
     tasks = report.tasks
     counts = tasks["verdict"].value_counts()
     lines = [
@@ -195,14 +198,8 @@ def terminal_summary(report: RegressReport, *, worst: int = WORST_SHOWN) -> str:
     if len(dropped) and worst > 0:
         shown = dropped.head(worst)[["task", "split", "subset", "baseline", "candidate", "delta", "ci_low", "ci_high", "verdict"]]
         lines += ["", f"Largest drops ({len(shown)} of {len(dropped)} task splits that fell):", R.markdown_table(shown)]
-    lines += ["", f"The full table: {_where(report.files)}", verdict_line(report)]
-    return "\n".join(lines) + "\n"
-
-
-def _where(files: tuple[Path, ...]) -> str:
-    """Where the full table is: the Markdown page written (or `--full` only, when none was)."""
-    pages = [str(p) for p in files if p.suffix in (".md", ".html")]
-    return (" and ".join(pages) + ", or --full") if pages else "--full"
+    lines += ["", f"The full table: {R.full_table_at(report.files)}"]
+    return R.verdict_last(lines, verdict_line(report))
 
 
 def write_reports(report: RegressReport, folder: Path, *, about: R.About | None = None) -> tuple[Path, ...]:

@@ -82,7 +82,9 @@ def run_tables(folder: Path) -> dict[str, Any]:
         status = state.get("status") or record.get("status") or "done"
         shown = "reused" if status == "skipped" else status
         if this is not None and task not in this.get("tasks", {}):
-            shown = f"{shown} (earlier run)"
+            # Not this run's task: what matters is that an earlier run left its result (whether that
+            # run computed it or reused it from one before), not "reused", which reads as this run's doing.
+            shown = f"{'done' if status == 'skipped' else status} (earlier run)"
         rows = main[main["task"] == task]
         ttype = rows["task_type"].iloc[0] if len(rows) else record.get("task_type", "")
         for r in rows.itertuples():
@@ -228,7 +230,7 @@ def run_report(folder: Path, reports_dir: Path) -> tuple[Path, ...]:
     this = this_run(manifest)
     mine = per_task[~per_task["status"].str.endswith("(earlier run)")]
     counts = mine["status"].value_counts()
-    summary = ("this run: " if this else "") + f"{len(mine)} task{'' if len(mine) == 1 else 's'}: " + ", ".join(
+    summary = ("This run: " if this else "") + f"{len(mine)} task{'' if len(mine) == 1 else 's'}: " + ", ".join(
         f"{int(n)} {s}" for s, n in counts.items()
     )
     if earlier := len(per_task) - len(mine):

@@ -15,6 +15,7 @@ import logging
 import os
 import platform
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -127,6 +128,9 @@ class RunState:
     stats: EncodeStats = field(default_factory=EncodeStats)  # this run's encoder counts, all tasks
     device: str = "not loaded"  # where the model ran (the last task's device)
     warnings: WarningLog = field(default_factory=WarningLog)  # library warnings, once each
+    # `started` has one-second resolution: two runs in one process within a second (a script, a
+    # notebook, regress --candidate-model) would otherwise share one entry in the manifest's `runs`.
+    token: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
     def run_entry(self, runs: list[dict[str, Any]], tasks: dict[str, Any]) -> dict[str, Any]:
         """This run in the manifest's `runs`: what it ran, from which data, and each task's status in it."""
@@ -144,7 +148,7 @@ class RunState:
     @property
     def run_id(self) -> str:
         """This run among the runs into the same folder (several may share it at once)."""
-        return f"{self.started} {platform.node()} {os.getpid()}"
+        return f"{self.started} {platform.node()} {os.getpid()} {self.token}"
 
     def update_manifest(self, tasks: dict[str, Any]) -> None:
         """Merge these task entries into the manifest, with the run's settings, versions and prompts."""

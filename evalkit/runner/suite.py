@@ -223,9 +223,11 @@ def check_task_names(suite: Suite) -> None:
     Raises:
         SuiteError: naming the unknown task and the closest registered names.
     """
+    # Without a suite file (`evalkit run --tasks A,B`) the names came from --tasks.
+    where = f"suite {suite.path}" if suite.path is not None else "--tasks"
     for spec in suite.tasks:
         if spec.local is None:
-            check_task_name(spec.name, where=f"suite {suite.path}")
+            check_task_name(spec.name, where=where)
 
 
 def check_task_name(name: str, *, where: str = "task") -> None:

@@ -235,7 +235,7 @@ def _build_local(spec: TaskSpec) -> BuiltTask:
 
 def _local_classes() -> dict[str, type]:
     """Define the in-house task classes lazily, so importing evalkit does not import mteb."""
-    from datasets import Dataset, DatasetDict
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
     from mteb.abstasks.classification import AbsTaskClassification
     from mteb.abstasks.clustering_legacy import AbsTaskClusteringLegacy
     from mteb.abstasks.pair_classification import AbsTaskPairClassification
@@ -287,9 +287,14 @@ def _local_classes() -> dict[str, type]:
     class LocalClassification(_LocalFiles, AbsTaskClassification):
         def _read(self) -> Any:
             out = {split: (cols["text"], [str(x) for x in raw]) for split, _, cols, raw in self._rows(("text",), "label")}
-            # One label set across splits, so train and test ids agree.
-            ids = {n: i for i, n in enumerate(sorted({lab for _, labels in out.values() for lab in labels}))}
-            return DatasetDict({s: Dataset.from_dict({"text": t, "label": [ids[x] for x in labels]}) for s, (t, labels) in out.items()})
+            # One label set across splits, so train and test ids agree; the ClassLabel feature keeps
+            # the names for the report's examples (mteb itself scores the ids).
+            names = sorted({lab for _, labels in out.values() for lab in labels})
+            ids = {n: i for i, n in enumerate(names)}
+            features = Features({"text": Value("string"), "label": ClassLabel(names=names)})
+            return DatasetDict(
+                {s: Dataset.from_dict({"text": t, "label": [ids[x] for x in labels]}, features=features) for s, (t, labels) in out.items()}
+            )
 
     class LocalClustering(_LocalFiles, AbsTaskClusteringLegacy):
         def _read(self) -> Any:
