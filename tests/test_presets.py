@@ -238,3 +238,17 @@ def test_evalkit_encodes_every_cmteb_task_and_side_exactly_as_mteb_s_wrapper(nam
             assert np.abs(a - np.asarray(b, dtype=np.float32)).max() <= 1e-6, (spec.name, side)
             checked += 1
     assert checked == 47
+
+
+def test_dry_run_reports_a_corrupt_result_and_moves_nothing(tmp_path: Path, capsys):
+    # A dry run changes no file: a broken result is reported; the run itself moves it aside.
+    from evalkit.results.folder import ResultsFolder
+
+    folder = ResultsFolder.for_model(tmp_path, "sentence-transformers/all-MiniLM-L6-v2", "5076c6045d315992").path
+    broken = ResultsFolder(folder).result_path("SmokeSTS", local=True)
+    broken.parent.mkdir(parents=True)
+    broken.write_text("{not json", encoding="utf-8")
+    before = sorted(p.name for p in folder.rglob("*"))
+    assert main(["run", "smoke", "--output", str(tmp_path), "--dry-run"]) == 0
+    assert "| SmokeSTS | will run | corrupt result (a run moves it aside) |" in capsys.readouterr().out
+    assert sorted(p.name for p in folder.rglob("*")) == before

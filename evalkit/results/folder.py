@@ -227,14 +227,16 @@ class ResultsFolder:
         write_json(path, obj)
         return path
 
-    def read_record(self, task: str) -> TaskRecord | None:
-        """The task's record, or None when there is none; an unreadable one is moved aside."""
+    def read_record(self, task: str, *, move_broken: bool = True) -> TaskRecord | None:
+        """The task's record, or None when there is none; an unreadable one is moved aside (unless `move_broken=False`)."""
         path = self.record_path(task)
         if not path.exists():
             return None
         try:
             return TaskRecord.from_json(_parse.read_json(path))
         except (DataError, ValueError, KeyError, TypeError, AttributeError):
+            if not move_broken:
+                return None
             moved = move_aside(path)
             logger.warning("%s: unreadable task record moved to %s; recomputing", path, moved.name)
             return None
@@ -252,10 +254,11 @@ class ResultsFolder:
         except (DataError, AttributeError):
             return None, ""
 
-    def reusable(self, task: str, *, local: bool, settings_hash: str) -> tuple[bool, str]:
+    def reusable(self, task: str, *, local: bool, settings_hash: str, move_broken: bool = True) -> tuple[bool, str]:
         """Can the stored result of `task` be reused for a run with these settings? (reuse, reason).
 
-        Broken files are moved aside (never deleted) and the task is recomputed.
+        Broken files are moved aside (never deleted) and the task is recomputed; with
+        `move_broken=False` (a dry run, which changes nothing) they are only reported.
         """
         result_path = self.result_path(task, local=local)
         if not result_path.exists():
@@ -263,14 +266,16 @@ class ResultsFolder:
         try:
             read_task_result(result_path)
         except DataError:
+            if not move_broken:
+                return False, "corrupt result (a run moves it aside)"
             moved = move_aside(result_path)
             logger.warning("%s: unreadable results file moved to %s; recomputing", result_path, moved.name)
             return False, "corrupt result moved aside"
         if not self.record_path(task).exists():
             return False, "no evalkit record of its settings"
-        record = self.read_record(task)
+        record = self.read_record(task, move_broken=move_broken)
         if record is None:
-            return False, "corrupt task record moved aside"
+            return False, "corrupt task record moved aside" if move_broken else "corrupt task record (a run moves it aside)"
         if record.settings_hash != settings_hash or record.status != "done":
             return False, "settings changed"
         return True, "same settings"

@@ -138,7 +138,7 @@ def make_plan(config: RunConfig) -> Plan:
             else:
                 tasks.append({"task": b.name, "status": "not known", "reason": ""})
             continue
-        plan = plan_task(b, folder, model, overwrite=config.overwrite)
+        plan = plan_task(b, folder, model, overwrite=config.overwrite, dry_run=True)
         tasks.append({"task": b.name, "status": "done" if plan.reuse else "will run", "reason": plan.reason})
     unknown = sum(t["status"] == "not known" for t in tasks)
     undecided = ""

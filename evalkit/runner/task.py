@@ -196,13 +196,13 @@ def _hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def plan_task(built: BuiltTask, folder: ResultsFolder, model: ModelJob, *, overwrite: bool) -> TaskPlan:
-    """Decide whether a task runs: its settings hash against the stored record."""
+def plan_task(built: BuiltTask, folder: ResultsFolder, model: ModelJob, *, overwrite: bool, dry_run: bool = False) -> TaskPlan:
+    """Decide whether a task runs: its settings hash against the stored record (a dry run changes no file)."""
     record = settings_record(built, model.resolved, model.settings, model.prompts)
     digest = _hash(record)
     if overwrite:
         return TaskPlan(built, record, digest, False, "--overwrite")
-    reuse, reason = folder.reusable(built.name, local=built.spec.local is not None, settings_hash=digest)
+    reuse, reason = folder.reusable(built.name, local=built.spec.local is not None, settings_hash=digest, move_broken=not dry_run)
     return TaskPlan(built, record, digest, reuse, reason)
 
 
