@@ -193,7 +193,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 
     board = api.leaderboard(args.sources, suite=args.suite, common=args.common, reports_dir=args.reports)
     _print_report(page.terminal_summary(board, full=args.full), board.files)
-    return 0
+    return 1 if board.verdict == "off" else 0  # a measured row off its card is a verdict against the numbers
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:

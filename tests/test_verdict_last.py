@@ -148,6 +148,7 @@ def test_leaderboard_measured_against_its_card_is_match_or_off(tmp_path: Path, c
     assert card.count(old) == 1
     (tmp_path / "off.md").write_text(card.replace(old, old.replace("82.0", "83.0")), encoding="utf-8")
     code, lines, _ = run(["leaderboard", str(CARDS / "results"), str(tmp_path / "off.md"), "--reports", str(tmp_path)], capsys)
+    assert code == 1  # a verdict against the numbers, as card compare's OFF
     assert lines[-1] == (
         "OFF: 1 of 1 measured row(s) off their card by more than 0.0005 "
         "(largest: sentence-transformers/all-MiniLM-L6-v2 on STSBenchmark, 0.0100)"
