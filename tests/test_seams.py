@@ -6,6 +6,7 @@ on stand-in objects.
 
 from __future__ import annotations
 
+import json
 import pickle
 import threading
 from pathlib import Path
@@ -154,3 +155,24 @@ def test_ray_seam_fits_and_can_be_switched_off(monkeypatch: pytest.MonkeyPatch):
         assert note.startswith("ray ray-title is off") and "process title" in note
     finally:
         ray_compat.self_check.cache_clear()
+
+
+def test_the_sentence_transformers_check_is_said_when_a_task_runs_and_skipped_when_all_are_done(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    # The check imports sentence-transformers: a run whose tasks are all done does not pay for it.
+    import evalkit
+    from evalkit._compat import sentence_transformers as st_compat
+
+    tiny = Path(__file__).parent / "data" / "tiny" / "tiny.yaml"
+    monkeypatch.setenv("EVALKIT_DISABLE_HOOKS", "tokenizer-lock")
+    st_compat.self_check.cache_clear()
+    try:
+        first = evalkit.run(tiny, model="py:tests.keyword_encoder:make_encoder", output_dir=tmp_path, cache_dir=None)
+        said = [w for w in first.warnings if w.startswith("sentence-transformers tokenizer-lock is off")]
+        assert len(said) == 1 and said[0] in json.loads((first.folder / "evalkit" / "manifest.json").read_text())["warnings"]
+        again = evalkit.run(tiny, model="py:tests.keyword_encoder:make_encoder", output_dir=tmp_path, cache_dir=None)
+        assert {o.status for o in again.outcomes} == {"skipped"}
+        assert not [w for w in again.warnings if w.startswith("sentence-transformers")]
+    finally:
+        st_compat.self_check.cache_clear()

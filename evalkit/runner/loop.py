@@ -201,7 +201,6 @@ def prepare_run(config: RunConfig) -> tuple[RunState, list[BuiltTask]]:
         EvalkitError: unknown task, missing mirror data, unwritable output, missing or untrusted model.
     """
     from evalkit._compat import mteb as mteb_compat
-    from evalkit._compat import sentence_transformers as st_compat
 
     specs = config.selected()
     if not specs:
@@ -216,7 +215,7 @@ def prepare_run(config: RunConfig) -> tuple[RunState, list[BuiltTask]]:
     check_writable(folder.path, create=False)
     if stale := folder.remove_stale_temps():
         logger.info("removed %d temporary files left by killed runs in %s", stale, folder.path)
-    notes = list(config.notes) + [w for b in built for w in b.warnings] + mteb_compat.self_check_notes() + st_compat.self_check_notes()
+    notes = list(config.notes) + [w for b in built for w in b.warnings] + mteb_compat.self_check_notes()
     for note in notes:
         logger.warning(note)
     table = prompt_table_for(resolved, config.model, config.sources)
@@ -284,7 +283,10 @@ def run_prepared(
         if on_task is not None:
             on_task(outcome)
 
+    checked_st = False
+
     def to_run() -> Iterator[TaskPlan]:
+        nonlocal checked_st
         # Lazily, so a local run holds one task's lock at a time and a Ray run all it submitted.
         for index, b in enumerate(built):
             if on_start is not None:
@@ -302,6 +304,15 @@ def run_prepared(
                 finish(outcome, manifest_entry(outcome, plan))
                 continue
             locks[b.name] = stack
+            if not checked_st:
+                # Only when a task will run: the check imports sentence-transformers (~5 s), which a
+                # run whose tasks are all done never needs.
+                from evalkit._compat import sentence_transformers as st_compat
+
+                for note in st_compat.self_check_notes():
+                    logger.warning(note)
+                    state.notes.append(note)
+                checked_st = True
             yield plan
 
     def done(plan: TaskPlan, report: TaskReport, run_info: dict[str, Any]) -> None:
