@@ -132,6 +132,12 @@ def build_parser(commands: Mapping[str, Command]) -> argparse.ArgumentParser:
         help=f"{default('loader')} (default): evalkit loads the model; mteb: mteb's own wrapper (registry models such as jina-embeddings-v3)",
     )
     g.add_argument(
+        "--forward",
+        choices=choices("forward"),
+        help=f"{default('forward')} (default): evalkit's own forward loop where it runs the model exactly, else model.encode; "
+        "evalkit: the loop or an error; sentence-transformers: always model.encode",
+    )
+    g.add_argument(
         "--trust-remote-code", metavar="MODEL", help="let MODEL (same as --model) run its own Python code; only for models you trust"
     )
     g.add_argument("--allow-pickle", metavar="MODEL", help="let MODEL (same as --model) load pickle weights (*.bin), which can run code")

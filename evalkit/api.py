@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from typing import Unpack
+
     import pandas as pd
 
-    from evalkit._types import DType
     from evalkit.model.presets import Preset
-    from evalkit.model.settings import Loader
+    from evalkit.model.settings import RunFlags
     from evalkit.runner.loop import RunSummary
     from evalkit.runner.mirror import MirrorEntry
     from evalkit.runner.plan import Plan
@@ -29,20 +30,9 @@ if TYPE_CHECKING:
 def run(
     suite: str | Path | Suite | None = None,
     *,
-    model: str | None = None,
-    model_name: str | None = None,
-    revision: str | None = None,
     tasks: tuple[str, ...] | None = None,
     output_dir: Path = Path("results"),
     data_dir: Path | None = None,
-    batch_size: int | None = None,
-    device: str | None = None,
-    dtype: DType | None = None,
-    max_seq_length: int | None = None,
-    loader: Loader | None = None,
-    trust_remote_code: str | bool | None = None,
-    allow_pickle: str | bool | None = None,
-    unchecked_weights: str | bool | None = None,
     overwrite: bool = False,
     cache_dir: Path | None = None,
     no_cache: bool = False,
@@ -51,6 +41,7 @@ def run(
     on_task: Callable[[Any], None] | None = None,
     on_start: Callable[[str, int, int], None] | None = None,
     ray: str | bool | None = None,
+    **model: Unpack[RunFlags],
 ) -> RunSummary:
     """Run a suite (or plain mteb task names) on a model and write mteb results.
 
@@ -59,20 +50,9 @@ def run(
 
     Args:
         suite: suite path, packaged suite name, `Suite`, or None with `tasks`.
-        model: Hub id or local folder; default: the suite's model, else the embedded default.
-        model_name: name to file results under.
-        revision: Hub revision.
         tasks: narrows the suite, or names mteb tasks when `suite` is None.
         output_dir: results root.
         data_dir: offline mirror root.
-        batch_size: encoder batch size (suite's otherwise).
-        device: auto, cpu, cuda, mps.
-        dtype: fp32, fp16, bf16.
-        max_seq_length: truncation length.
-        loader: "mteb" to load a registry model through mteb's own wrapper.
-        trust_remote_code: the model reference whose own code may run (or True from Python).
-        allow_pickle: the model reference whose pickle weights may load (or True from Python).
-        unchecked_weights: the model reference whose weight check is skipped (or True from Python).
         overwrite: rerun tasks that have results.
         cache_dir: embedding cache folder (default: `$EVALKIT_CACHE` or ~/.cache/evalkit/embeddings).
         no_cache: keep embeddings in memory only.
@@ -82,6 +62,9 @@ def run(
         on_start: callback `(task, index, total)` before each task.
         ray: run each task as a Ray task (`evalkit.runner.on_ray.run_on_ray`): `local`, `auto`,
             `HOST:PORT`, `ray://HOST:PORT`, or True for `$RAY_ADDRESS` else `local`.
+        **model: the model settings of the command line (`evalkit.model.settings.RunFlags`: model,
+            model_name, revision, batch_size, device, dtype, max_seq_length, loader, forward and the
+            opt-ins), each None or left out when not given.
 
     Returns:
         The run summary.
@@ -94,24 +77,14 @@ def run(
     config = run_config(
         suite,
         tasks=tasks,
-        model=model,
-        model_name=model_name,
-        revision=revision,
         output_dir=output_dir,
         data_dir=data_dir,
-        batch_size=batch_size,
-        device=device,
-        dtype=dtype,
-        max_seq_length=max_seq_length,
-        loader=loader,
-        trust_remote_code=trust_remote_code,
-        allow_pickle=allow_pickle,
-        unchecked_weights=unchecked_weights,
         overwrite=overwrite,
         cache_dir=cache_dir,
         no_cache=no_cache,
         shard=shard,
         show_progress=show_progress,
+        **model,
     )
     if ray is not None and ray is not False:
         from evalkit.runner.on_ray import run_on_ray
@@ -123,25 +96,15 @@ def run(
 def run_config(
     suite: str | Path | Suite | None = None,
     *,
-    model: str | None = None,
-    model_name: str | None = None,
-    revision: str | None = None,
     tasks: tuple[str, ...] | None = None,
     output_dir: Path = Path("results"),
     data_dir: Path | None = None,
-    batch_size: int | None = None,
-    device: str | None = None,
-    dtype: DType | None = None,
-    max_seq_length: int | None = None,
-    loader: Loader | None = None,
-    trust_remote_code: str | bool | None = None,
-    allow_pickle: str | bool | None = None,
-    unchecked_weights: str | bool | None = None,
     overwrite: bool = False,
     cache_dir: Path | None = None,
     no_cache: bool = False,
     shard: tuple[int, int] | None = None,
     show_progress: bool = False,
+    **model: Unpack[RunFlags],
 ) -> RunConfig:
     """The checked configuration of a run (what `run` and `--dry-run` use), before any work.
 
@@ -150,6 +113,7 @@ def run_config(
 
     Raises:
         EvalkitError: bad input: suite, flags, or a registry model evalkit cannot run as asked.
+        TypeError: a keyword that is neither an argument nor one of `RunFlags`.
     """
     from evalkit.model.presets import check_runnable, find_preset, registry_layer
     from evalkit.model.settings import cli_layer
@@ -160,19 +124,7 @@ def run_config(
     from evalkit.runner.suite import resolve_suite
 
     resolved_suite, only = resolve_suite(suite, tasks)
-    flags = cli_layer(
-        model=model,
-        model_name=model_name,
-        revision=revision,
-        batch_size=batch_size,
-        device=device,
-        dtype=dtype,
-        max_seq_length=max_seq_length,
-        loader=loader,
-        trust_remote_code=trust_remote_code,
-        allow_pickle=allow_pickle,
-        unchecked_weights=unchecked_weights,
-    )
+    flags = cli_layer(**model)
     config = RunConfig.from_sources(
         resolved_suite,
         flags,

@@ -130,9 +130,9 @@ def test_cpu_worker_threads_give_the_vectors_of_one_thread(monkeypatch):
 
     import evalkit.model.batching as batching
 
-    monkeypatch.setenv("EVALKIT_FORWARD", "sentence-transformers")  # this test is about model.encode's path
     texts = [f"句子 {i} " + "长" * (i % 37) for i in range(300)] + ["A short English sentence.", ""]
-    enc = load_encoder(ModelSettings(device="cpu", prompts={"STS": "query: "}))
+    # This test is about model.encode's path.
+    enc = load_encoder(ModelSettings(device="cpu", prompts={"STS": "query: "}, forward="sentence-transformers"))
     meta = _meta("STS", "SmokeSTS")
 
     def encode() -> np.ndarray:

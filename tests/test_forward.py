@@ -53,6 +53,86 @@ def test_models_of_other_shapes_keep_model_encode_with_a_reason():
     assert "not Transformer + Pooling" in owned_loop([object(), object()])
 
 
+def test_device_loops_deal_texts_by_length_and_give_them_back_in_input_order():
+    from evalkit.model.parallel import DeviceLoops, deal_by_length
+
+    class Loop:  # a stand-in loop: a text's vector is (its length, which loop encoded it)
+        def __init__(self, k: int) -> None:
+            self.k, self.calls = k, []
+
+        def encode(self, texts, *, prompt, normalize):
+            self.calls.append(texts)
+            return np.array([[len(t), self.k] for t in texts], dtype=np.float32), sum(len(t) > 4 for t in texts)
+
+    texts = ["a" * n for n in (1, 9, 5, 7, 3, 6)]
+    loops = [Loop(0), Loop(1)]
+    vectors, truncated = DeviceLoops(loops, cpu_threads=1).encode(texts, prompt=None, normalize=False)  # type: ignore[arg-type]
+    assert vectors[:, 0].tolist() == [1, 9, 5, 7, 3, 6]  # input order
+    # Longest first, dealt in turn: 9 -> loop 0, 7 -> 1, 6 -> 0, 5 -> 1, 3 -> 0, 1 -> 1 (17 and 13 characters).
+    assert [sorted(len(t) for t in loop.calls[0]) for loop in loops] == [[3, 6, 9], [1, 5, 7]]
+    assert vectors[:, 1].tolist() == [1, 0, 1, 1, 0, 0] and truncated == 4  # 9, 5, 7, 6 are "over 4"
+    assert [p.tolist() for p in deal_by_length([], 2)] == [[], []]
+
+
+def test_a_gpu_loop_tokenizes_on_the_cpus_ray_granted(monkeypatch):
+    import sys
+    import types
+
+    from evalkit._compat.st_forward import Parts
+    from evalkit.model import batching
+    from evalkit.model.forward import ForwardLoop
+
+    grant = {"CPU": 4.0, "GPU": 1.0}
+    context = types.SimpleNamespace(get_assigned_resources=lambda: grant)
+    fake_ray = types.SimpleNamespace(is_initialized=lambda: True, get_runtime_context=lambda: context)
+    monkeypatch.setitem(sys.modules, "ray", fake_ray)  # a Ray worker: ray is imported and initialised
+    assert batching.granted_cpus() == 4
+    tokenizer = types.SimpleNamespace(pad_token_id=0)
+    model = types.SimpleNamespace(device="cuda:0")  # constructing a loop touches no GPU
+    loop = ForwardLoop(model, Parts(transformer=None, auto_model=None, tokenizer=tokenizer))
+    assert loop.on_cuda and loop.tokenizer_threads == 3  # 4 granted: three tokenize, one drives the GPU
+    grant["CPU"] = 32.0
+    assert ForwardLoop(model, Parts(None, None, tokenizer)).tokenizer_threads == 8  # at most GPU_TOKENIZER_THREADS
+    cpu_loop = ForwardLoop(types.SimpleNamespace(device="cpu"), Parts(None, None, tokenizer))
+    assert cpu_loop.tokenizer_threads == 1  # on a CPU the forward passes need the cores
+    monkeypatch.delitem(sys.modules, "ray")
+    assert batching.granted_cpus() == len(__import__("os").sched_getaffinity(0))  # no Ray: this process's CPUs
+
+
+def test_a_gpu_task_asks_ray_for_the_cpus_its_tokenizing_uses():
+    from evalkit.runner.sizes import actor_slots, gpu_task_cpus, task_resources
+
+    # One node of 32 CPUs and 4 GPUs: 8 CPUs a GPU task, and still one task per GPU.
+    nodes = [{"Alive": True, "Resources": {"CPU": 32.0, "GPU": 4.0}}]
+    resources, device = task_resources("auto", nodes)
+    assert (resources, device) == ({"num_cpus": 8, "num_gpus": 1}, "cuda") and actor_slots(resources, nodes) == 4
+    # Two GPU nodes: the smaller share (10 // 2 = 5) holds for both, so no GPU is left without a task.
+    nodes = [{"Resources": {"CPU": 64.0, "GPU": 4.0}}, {"Resources": {"CPU": 10.0, "GPU": 2.0}}, {"Resources": {"CPU": 96.0}}]
+    resources, _ = task_resources("cuda", nodes)
+    assert resources == {"num_cpus": 5, "num_gpus": 1} and actor_slots(resources, nodes) == 6
+    # At most 8 tokenizer threads and the thread that drives the GPU; never less than one CPU.
+    assert gpu_task_cpus([{"CPU": 128.0, "GPU": 1.0}]) == 9 and gpu_task_cpus([{"CPU": 2.0, "GPU": 8.0}]) == 1
+
+
+def test_the_task_record_keeps_which_path_encoded_and_why():
+    from evalkit._types import ForwardUse
+    from evalkit.results.folder import TaskRecord
+
+    used = ForwardUse()
+    used.ran("evalkit", loop="evalkit forward loop on cpu (float32; ...)")
+    used.ran("sentence-transformers", reason="prompt 'q: ': token ids differ from sentence-transformers' own")
+    used.ran("evalkit", loop="another line")  # the first description stays
+    record = TaskRecord("T", "STS", "cosine_spearman", "done", "", {}, "", 1.0, "mirror", forward=used)
+    data = record.to_json()
+    assert data["forward"] == {
+        "paths": ["evalkit", "sentence-transformers"],
+        "reason": "prompt 'q: ': token ids differ from sentence-transformers' own",
+        "loop": "evalkit forward loop on cpu (float32; ...)",
+    }
+    assert TaskRecord.from_json(data).forward == used
+    assert TaskRecord.from_json({k: v for k, v in data.items() if k != "forward"}).forward == ForwardUse()  # older records
+
+
 # -- slow: exactness on the embedded model --------------------------------------------------------
 
 
@@ -165,18 +245,20 @@ def test_encoder_runs_the_loop_and_counts_as_model_encode_did(monkeypatch):
     meta = _meta("STS", "SmokeSTS")
 
     def run(path: str):
-        monkeypatch.setenv("EVALKIT_FORWARD", path)
-        enc = load_encoder(ModelSettings(device="cpu", prompts={"STS": "query: "}))
+        enc = load_encoder(ModelSettings(device="cpu", prompts={"STS": "query: "}, forward=path))
         loader = DataLoader([{"text": t} for t in texts], batch_size=64, collate_fn=lambda rows: {"text": [r["text"] for r in rows]})
         with enc.for_task("SmokeSTS", {}):
             out = enc.encode(loader, task_metadata=meta, hf_split="test", hf_subset="default")
-        return out, enc.stats
+            return out, enc.stats, enc.task_forward
 
-    ours, ours_stats = run("evalkit")
-    theirs, their_stats = run("sentence-transformers")
+    ours, ours_stats, ours_used = run("evalkit")
+    theirs, their_stats, their_used = run("sentence-transformers")
     assert np.abs(ours - theirs).max() <= 1e-6
     assert ours_stats.truncated == their_stats.truncated >= 3
     assert ours_stats.owned_forward == ours_stats.encoded and their_stats.owned_forward == 0
+    # What the task record keeps: the path, the loop that ran, or why model.encode ran.
+    assert ours_used.paths == ["evalkit"] and ours_used.loop.startswith("evalkit forward loop on cpu (float32;") and not ours_used.reason
+    assert their_used.paths == ["sentence-transformers"] and their_used.reason == "forward: sentence-transformers was asked for"
 
 
 @slow
@@ -226,4 +308,89 @@ def test_token_ids_that_differ_send_the_encoder_back_to_model_encode(monkeypatch
         out = enc.encode(loader, task_metadata=_meta("STS", "SmokeSTS"), hf_split="test", hf_subset="default")
     assert enc.stats.owned_forward == 0 and enc.stats.encoded == len(set(texts))
     assert "token ids differ" in caplog.text
+    assert enc.task_forward.paths == ["sentence-transformers"]
+    assert enc.task_forward.reason == "no prompt: token ids differ from sentence-transformers' own"
     assert np.abs(out - enc.model.encode(texts, batch_size=32, convert_to_numpy=True)).max() <= 1e-6
+
+
+def _encode(enc, texts: list[str], prompt_type=None):
+    from torch.utils.data import DataLoader
+
+    from .test_encoder import _meta
+
+    loader = DataLoader([{"text": t} for t in texts], batch_size=64, collate_fn=lambda rows: {"text": [r["text"] for r in rows]})
+    with enc.for_task("SmokeSTS", {}):
+        return enc.encode(loader, task_metadata=_meta("STS", "SmokeSTS"), hf_split="test", hf_subset="default", prompt_type=prompt_type)
+
+
+@slow
+def test_data_parallel_devices_run_one_loop_each_and_keep_the_vectors(minilm, monkeypatch):
+    import torch
+
+    from evalkit.model.encoder import load_encoder
+    from evalkit.model.parallel import DeviceLoops
+    from evalkit.runner.settings import ModelSettings
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # one forward thread per loop, even on one core
+    enc = load_encoder(ModelSettings(device="cpu,cpu", prompts={"STS": "query: "}))
+    assert isinstance(enc.forward, DeviceLoops) and len(enc.forward.loops) == 2
+    assert enc.forward.loops[0].model is enc.forward.loops[1].model  # one device named twice: one copy of the weights
+    assert [loop.cpu_threads for loop in enc.forward.loops] == [1, 1]
+    texts = _texts()
+    out = _encode(enc, texts)
+    ref = minilm.encode(texts, prompt="query: ", batch_size=32, convert_to_numpy=True)
+    assert np.abs(out - ref).max() <= 1e-6
+    # Both loops encoded about half of the distinct texts; none went to sentence-transformers' pool.
+    shares = [loop.stats.texts for loop in enc.forward.loops]
+    assert sum(shares) == len(set(texts)) and abs(shares[0] - shares[1]) <= 1 and enc._pool is None
+    assert enc.stats.owned_forward == enc.stats.encoded and enc.task_forward.loop.startswith("2 loops, one per device (cpu, cpu)")
+    limit = minilm.max_seq_length
+    assert enc.stats.truncated == sum(1 for ids in minilm.tokenizer(["query: " + t for t in set(texts)])["input_ids"] if len(ids) > limit)
+
+
+@slow
+def test_forward_evalkit_refuses_a_model_the_loop_cannot_run_and_auto_says_why(monkeypatch):
+    import evalkit.model.forward as forward
+    from evalkit.errors import ModelError
+    from evalkit.model.encoder import load_encoder
+    from evalkit.runner.settings import ModelSettings
+
+    monkeypatch.setattr(forward, "parts", lambda model: "a Dense module follows the pooling")
+    with pytest.raises(ModelError, match=r"^model sentence-transformers/all-MiniLM-L6-v2: evalkit's forward loop cannot run it \(a Dense "):
+        load_encoder(ModelSettings(device="cpu", forward="evalkit"))
+    enc = load_encoder(ModelSettings(device="cpu"))
+    _encode(enc, _texts()[:20])
+    assert enc.stats.owned_forward == 0 and enc.task_forward.paths == ["sentence-transformers"]
+    assert enc.task_forward.reason == "a Dense module follows the pooling"
+
+
+@slow
+def test_below_fp32_cached_vectors_serve_only_the_path_that_made_them(tmp_path, monkeypatch):
+    import evalkit.model.forward as forward
+    from evalkit.model.encoder import load_encoder
+    from evalkit.runner.settings import ModelSettings
+
+    texts = _texts()[:30]
+
+    def run(dtype: str, *, loop: bool):
+        with monkeypatch.context() as m:
+            if not loop:  # the loop's token check fails: model.encode runs for the same settings
+                m.setattr(forward, "reference_ids", lambda transformer, texts, prompt: [[0] for _ in texts])
+            enc = load_encoder(ModelSettings(device="cpu", dtype=dtype), cache_dir=tmp_path / dtype)
+            out = _encode(enc, texts)
+        return out, enc
+
+    loop_out, first = run("bf16", loop=True)
+    assert first.stats.owned_forward == first.stats.encoded == len(set(texts))
+    # bf16: the loop's cached vectors are not served to model.encode (close, not equal), nor the other way round.
+    out, other = run("bf16", loop=False)
+    assert other.stats.cache_hits == 0 and other.stats.encoded == len(set(texts)) and other.stats.owned_forward == 0
+    cos = (out * loop_out).sum(1) / np.linalg.norm(out, axis=1).clip(1e-9) / np.linalg.norm(loop_out, axis=1).clip(1e-9)
+    assert np.abs(out - loop_out).max() > 1e-4 and cos.min() >= 0.99  # bf16 on a CPU: the GPU gate is >= 0.999
+    _, again = run("bf16", loop=True)
+    assert again.stats.cache_hits == len(set(texts)) and again.stats.encoded == 0
+    # fp32: the two paths agree within 1e-6, so one path's cached vectors serve the other.
+    run("fp32", loop=True)
+    out, shared = run("fp32", loop=False)
+    assert shared.stats.cache_hits == len(set(texts)) and shared.stats.encoded == 0
+    assert np.abs(out - shared.model.encode(texts, batch_size=32, convert_to_numpy=True)).max() <= 1e-6

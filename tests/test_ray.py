@@ -28,7 +28,7 @@ from .conftest import MIRROR, needs_shared, ray_worker_env
 
 # Timings and clocks differ between any two runs, local or not; so does which task of a run
 # encodes a text two tasks share, and which finds it in the embedding cache (the task order).
-_VOLATILE = {"evaluation_time", "date", "start", "end", "seconds", "encode_seconds", "run", "encoded", "cache_hits", "owned_forward"}
+_VOLATILE = {"evaluation_time", "date", "start", "end", "seconds", "encode_seconds", "run", "encoded", "cache_hits", "owned_forward", "forward"}
 
 
 @pytest.fixture(scope="module")
@@ -277,8 +277,9 @@ def test_task_resources_follow_the_device_and_the_cluster():
     assert task_resources("auto", cpu_nodes) == ({"num_cpus": 2, "num_gpus": 0}, "cpu")
     assert task_resources("auto", [{"Resources": {"CPU": 64.0}}]) == ({"num_cpus": 8, "num_gpus": 0}, "cpu")  # at most 8 encoder threads
     gpu_nodes = [{"Alive": True, "Resources": {"CPU": 0.0}}, {"Alive": True, "Resources": {"CPU": 16.0, "GPU": 8.0}}]
-    assert task_resources("auto", gpu_nodes) == ({"num_cpus": 1, "num_gpus": 1}, "cuda")
-    assert task_resources("cuda:3", gpu_nodes) == ({"num_cpus": 1, "num_gpus": 1}, "cuda")
+    # A GPU task gets its node's CPUs shared by its GPUs (16 / 8 = 2): its tokenizer threads follow that grant.
+    assert task_resources("auto", gpu_nodes) == ({"num_cpus": 2, "num_gpus": 1}, "cuda")
+    assert task_resources("cuda:3", gpu_nodes) == ({"num_cpus": 2, "num_gpus": 1}, "cuda")
     assert task_resources("cpu", gpu_nodes) == ({"num_cpus": 8, "num_gpus": 0}, "cpu")
     with pytest.raises(EvalkitError, match="has no GPU"):
         task_resources("cuda", cpu_nodes)

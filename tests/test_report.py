@@ -135,6 +135,10 @@ def test_run_writes_a_run_page_with_cmteb_averages(smoke_results: Path, tmp_path
 
     out = tmp_path / "results"
     shutil.copytree(smoke_results.parent, out / smoke_results.parent.name)
+    # SmokeSTS's record says both paths encoded it (the loop for one prompt, model.encode for another) and why.
+    sts = out / smoke_results.parent.name / smoke_results.name / "evalkit" / "tasks" / "SmokeSTS.json"
+    used = {"paths": ["evalkit", "sentence-transformers"], "reason": "prompt 'q: ': token ids differ", "loop": "evalkit forward loop on cpu"}
+    sts.write_text(json.dumps({**json.loads(sts.read_text()), "forward": used}))
     # Every task is reused, so nothing loads; the page shows the time each took when it was computed.
     assert main(["run", "smoke", "--output", str(out), "--reports", str(tmp_path / "rep"), "--no-cache", "--quiet"]) == 0
     assert "wrote " + str(tmp_path / "rep" / "run.html") in capsys.readouterr().err
@@ -150,8 +154,10 @@ def test_run_writes_a_run_page_with_cmteb_averages(smoke_results: Path, tmp_path
     timing = {row[0]: row for row in page.tables["timing"]["rows"]}
     assert float(timing["SmokeSTS"][2]) == pytest.approx(record["seconds"])
     assert timing["SmokeSTS"][1] == "reused"  # this run reused it; the time is that of the run that computed it
+    assert timing["SmokeSTS"][-1] == "evalkit+sentence-transformers"  # the forward paths that encoded it, from its record
     md = (tmp_path / "rep" / "run.md").read_text()
     assert md.startswith("# evalkit run: PASS") and "| mean (task) | 6 |" in md
+    assert "prompt 'q: ': token ids differ (SmokeSTS)" in md.split("\nForward path: ")[1].splitlines()[0]
 
 
 def test_regressed_candidate_page(smoke_results: Path, noisy_results: Path, tmp_path: Path, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,7 @@ def test_include_local_keys_win_and_tasks_merge_by_name(tmp_path):
         ("tasks:\n  - {name: CMedQAv1}\n", "did you mean CMedQAv1-reranking"),
         ("model: {dtype: fp8}\ntasks: [ATEC]\n", "use one of: fp32, fp16, bf16"),
         ("model: {batch_size: -1}\ntasks: [ATEC]\n", "must be positive"),
+        ("model: {forward: st}\ntasks: [ATEC]\n", "use one of: auto, evalkit, sentence-transformers"),
         ("regress: {tolerance: 5}\ntasks: [ATEC]\n", "0-1 scale"),
         ("tasks:\n  - {name: ../../etc/passwd}\n", "cannot be used as a file name"),
         ("tasks:\n  - ATEC\n  - ATEC\n", "listed twice"),
@@ -132,12 +134,14 @@ def test_settings_merge_cli_over_suite_over_defaults_and_record_the_source(tmp_p
     from evalkit.model.settings import cli_layer
     from evalkit.runner.settings import RunConfig
 
-    suite = load_suite(
-        write(tmp_path, "s.yaml", "model: {name: org/m, batch_size: 8, dtype: bf16, trust_remote_code: true}\ntasks: [ATEC]\n")
-    )
+    model = "model: {name: org/m, batch_size: 8, dtype: bf16, forward: evalkit, trust_remote_code: true}"
+    suite = load_suite(write(tmp_path, "s.yaml", f"{model}\ntasks: [ATEC]\n"))
     config = RunConfig.from_sources(suite, cli_layer(batch_size=4, max_seq_length=128), cache_dir=None)
     m = config.model
     assert (m.model, m.batch_size, m.dtype, m.max_seq_length, m.device, m.trust_remote_code) == ("org/m", 4, "bf16", 128, "auto", True)
+    assert m.forward == "evalkit" and config.sources["forward"] == "suite"
+    # Below fp32 the forward path changes the vectors: it is part of their key (cache, reuse); in fp32 it is not.
+    assert m.vector_key()["forward"] == "evalkit" and "forward" not in replace(m, dtype="fp32").vector_key()
     assert config.sources["batch_size"] == "cli" and config.sources["dtype"] == "suite" and config.sources["device"] == "default"
     assert config.sources["trust_remote_code"] == "suite"
     # The suite trusted its own model; another model from the command line is not trusted by it.
@@ -204,37 +208,50 @@ def test_schema_errors_name_file_section_key_and_fix(tmp_path: Path, section: st
 
 def test_cli_choices_suite_keys_and_python_arguments_come_from_one_schema():
     import inspect
+    import typing
 
     from evalkit import api
     from evalkit.cli import build_parser
-    from evalkit.model.settings import FIELDS, RUN_FLAGS, SUITE_KEYS, ModelSettings, choices
+    from evalkit.model.settings import FIELDS, RUN_FLAGS, SUITE_KEYS, ModelSettings, RunFlags, choices
 
-    # Python callers get the schema's closed sets as types (the annotations are strings: `from __future__ import annotations`).
+    # Python callers get the schema's closed sets as types: run() and run_config() take `**model: Unpack[RunFlags]`.
     for fn in (api.run, api.run_config):
-        assert inspect.signature(fn).parameters["dtype"].annotation == "DType | None"
-        assert inspect.signature(fn).parameters["loader"].annotation == "Loader | None"
+        assert str(inspect.signature(fn).parameters["model"]) == "**model: 'Unpack[RunFlags]'"
+    hints = typing.get_type_hints(RunFlags)
+    assert typing.get_args(hints["dtype"])[0] == typing.Literal["fp32", "fp16", "bf16"]
+    assert typing.get_args(hints["forward"])[0] == typing.Literal["auto", "evalkit", "sentence-transformers"]
     assert choices("dtype") == ("fp32", "fp16", "bf16") and choices("loader") == ("auto", "mteb")
-    run = next(a for a in build_parser()._subparsers._group_actions[0].choices["run"]._actions if a.dest == "dtype")
-    assert tuple(run.choices) == choices("dtype")
-    # Every model flag is a field, a keyword of both run() and run_config(), and an option of `evalkit run`.
+    assert choices("forward") == ("auto", "evalkit", "sentence-transformers")
     run_parser = build_parser()._subparsers._group_actions[0].choices["run"]
+    for name in ("dtype", "loader", "forward"):
+        action = next(a for a in run_parser._actions if a.dest == name)
+        assert tuple(action.choices) == choices(name)
+    # Every model flag is a field, a keyword of both run() and run_config() (RunFlags), and an option of `evalkit run`.
     dests = {a.dest for a in run_parser._actions}
+    assert RUN_FLAGS == tuple(hints)
     for flag in RUN_FLAGS:
         assert flag in FIELDS and flag in dests, flag
-        assert flag in inspect.signature(api.run).parameters and flag in inspect.signature(api.run_config).parameters, flag
     assert set(inspect.signature(api.run_config).parameters) == set(inspect.signature(api.run).parameters) - {"on_task", "on_start", "ray"}
     assert set(SUITE_KEYS) == (set(FIELDS) - {"model", "model_name"}) | {"name"}
-    assert ModelSettings().batch_size == 32 and ModelSettings().dtype == "fp32"
+    assert ModelSettings().batch_size == 32 and ModelSettings().dtype == "fp32" and ModelSettings().forward == "auto"
+    # A keyword that is no flag fails as Python's own would, with the nearest flag.
+    with pytest.raises(TypeError, match=r"^unknown key `dtyp`; did you mean `dtype`\?$"):
+        api.run_config("smoke", dtyp="bf16")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"^unknown key `pooling`"):
+        api.run_config("smoke", pooling="cls")  # type: ignore[call-arg]  # a suite key, not a flag
 
 
 def test_python_run_config_and_the_command_line_make_the_same_config(tmp_path: Path):
     from evalkit import api
     from evalkit.cli import _model_args, build_parser
 
-    argv = ["run", "smoke", "--batch-size", "8", "--dtype", "bf16", "--device", "cpu", "--output", str(tmp_path), "--no-cache"]
-    from_cli = api.run_config("smoke", **_model_args(build_parser().parse_args(argv)))
-    from_python = api.run_config("smoke", batch_size=8, dtype="bf16", device="cpu", output_dir=tmp_path, no_cache=True)
+    argv = ["run", "smoke", "--batch-size", "8", "--dtype", "bf16", "--device", "cpu", "--forward", "sentence-transformers"]
+    from_cli = api.run_config("smoke", **_model_args(build_parser().parse_args([*argv, "--output", str(tmp_path), "--no-cache"])))
+    from_python = api.run_config(
+        "smoke", batch_size=8, dtype="bf16", device="cpu", forward="sentence-transformers", output_dir=tmp_path, no_cache=True
+    )
     assert from_cli.record() == from_python.record()
+    assert from_cli.model.forward == "sentence-transformers" and from_cli.sources["forward"] == "cli"
     assert from_cli.sources["batch_size"] == "cli" and from_cli.sources["pooling"] == "default"
     with pytest.raises(SuiteError, match=r"^--dtype fp8: is 'fp8'; use one of: fp32, fp16, bf16$"):
         api.run_config("smoke", dtype="fp8")  # type: ignore[arg-type]

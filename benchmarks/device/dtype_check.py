@@ -3,7 +3,8 @@
     python3 benchmarks/device/dtype_check.py --model DIR --mirror DIR [--device cuda]
 
 1. Every distinct text of the mirror's four tasks encoded by evalkit's forward loop with fp32 and
-   with bf16 weights: per-text cosine between the two (target: >= 0.999 for every text).
+   with bf16 weights: per-text cosine between the two (target: >= 0.999 for every text). In fp32 also
+   through two loops on the device (data parallel, `evalkit.model.parallel`): within 1e-6 of one loop.
 2. `evalkit.run("mirror")` in fp32 and in bf16: each main score's difference (target: within 1e-3)
    and the difference of their mean (target: within 5e-4). The fp32 run's agreement with plain
    mteb (within 1e-6) is measured by bench_vs_mteb in the same device session.
@@ -47,6 +48,7 @@ def main() -> None:
     import evalkit
     from evalkit.model.encoder import load_encoder
     from evalkit.model.forward import owned_loop
+    from evalkit.model.parallel import device_loops
     from evalkit.results.scores import main_scores, read_results
     from evalkit.runner.settings import ModelSettings
 
@@ -60,6 +62,18 @@ def main() -> None:
         t0 = time.perf_counter()
         vectors[dtype], truncated = loop.encode(texts, prompt=None, normalize=False)
         print(f"{dtype}: {len(texts)} distinct texts in {time.perf_counter() - t0:.2f} s ({truncated} truncated); {loop.describe()}")
+        if dtype == "fp32":
+            # Data parallel as `--device cuda:0,cuda:1` runs it, on this one device named twice: two loops on
+            # their own threads, the texts dealt out by length (one GPU: the copy per device is not exercised).
+            two = device_loops(enc.model, [args.device, args.device])
+            if isinstance(two, str):
+                raise SystemExit(f"data parallel does not run this model: {two}")
+            t0 = time.perf_counter()
+            split, _ = two.encode(texts, prompt=None, normalize=False)
+            print(
+                f"fp32 data parallel ({two.describe()}): {time.perf_counter() - t0:.2f} s; "
+                f"max |diff| against one loop {np.abs(split - vectors['fp32']).max():.2e} (target: within 1e-6)"
+            )
         del enc, loop
     a, b = vectors["fp32"], vectors["bf16"]
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)

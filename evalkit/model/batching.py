@@ -9,6 +9,8 @@ batches run on single-threaded worker threads, one per core.
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +18,7 @@ import numpy as np
 
 CPU_BATCH_TOKENS = 1024
 CPU_MAX_WORKERS = 8  # past this, the GIL held between ops outweighs another worker thread
+GPU_TOKENIZER_THREADS = 8  # at most this many threads tokenize ahead of one GPU (not yet tuned on a GPU: benchmarks/bench_encode.py)
 
 
 def token_budget_batches(
@@ -64,6 +67,40 @@ def cpu_workers(device: str, threads: int, batches: int) -> tuple[int, int]:
         return 1, threads
     workers = min(threads, CPU_MAX_WORKERS, batches)
     return workers, max(1, threads // workers)
+
+
+def tokenizer_threads(cpus: int, *, on_gpu: bool) -> int:
+    """How many threads tokenize ahead of the model, given the CPUs the encoder may use.
+
+    On a GPU the CPUs have nothing else to do: all of them but the one that drives the GPU, at most
+    `GPU_TOKENIZER_THREADS`. On a CPU the forward passes need the cores, and tokenizing is a few
+    percent of the work: one thread.
+
+    Example::
+
+        >>> tokenizer_threads(16, on_gpu=True), tokenizer_threads(4, on_gpu=True), tokenizer_threads(1, on_gpu=True)
+        (8, 3, 1)
+        >>> tokenizer_threads(16, on_gpu=False)
+        1
+    """
+    return max(1, min(GPU_TOKENIZER_THREADS, cpus - 1)) if on_gpu else 1
+
+
+def granted_cpus() -> int:
+    """The CPUs this process may use: those Ray granted its task or actor, else the CPU affinity.
+
+    Ray does not pin a worker to its CPUs, so the affinity of a Ray worker is the whole node's; its
+    grant (`num_cpus`, see `evalkit.runner.sizes.task_resources`) is what it may use.
+    """
+    ray = sys.modules.get("ray")  # imported in a Ray worker; never imported here for the question
+    if ray is not None and ray.is_initialized():
+        try:
+            grant = float(ray.get_runtime_context().get_assigned_resources().get("CPU") or 0)
+        except Exception:  # noqa: BLE001 - the driver, or a Ray without the call: the affinity holds
+            grant = 0
+        if grant >= 1:
+            return int(grant)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 
 from evalkit._notices import phase
-from evalkit._types import EncodeStats
+from evalkit._types import EncodeStats, ForwardUse
 from evalkit.errors import EncodingError
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ class CachingEncoder:
         self.current_task: str | None = None
         self.stats = EncodeStats()  # the whole run
         self.task_stats = EncodeStats()  # the current task
+        self.task_forward = ForwardUse()  # which code encoded the current task's texts
         self._memo: dict[tuple[str, str], np.ndarray] = {}
         self._recording: list[EncodeCall] | None = None
 
@@ -84,18 +85,19 @@ class CachingEncoder:
         """
         if self.cache is None:
             raise EncodingError("encoding ahead needs an embedding cache (--cache-dir)")
-        todo = list(dict.fromkeys(self.cache.missing(call.key, call.texts)))
+        key = self._stored_key(call.key, call.prompt, call.texts)
+        todo = list(dict.fromkeys(self.cache.missing(key, call.texts)))
         if not todo:
             return 0
         vectors = self._check_finite(self._encode_unique(todo, call.prompt, call.context()), call.task_metadata.name)
-        self.cache.put(call.key, todo, vectors)
+        self.cache.put(key, todo, vectors)
         return len(todo)
 
     @contextlib.contextmanager
     def for_task(self, name: str, prompts: Mapping[str, str]) -> Iterator[None]:
         """Within the block, per-task prompts from the suite override the model-level ones."""
         self.current_task, self.task_prompts = name, dict(prompts)
-        self.task_stats = EncodeStats()
+        self.task_stats, self.task_forward = EncodeStats(), ForwardUse()
         try:
             yield
         finally:
@@ -109,6 +111,10 @@ class CachingEncoder:
 
     def _encode_unique(self, texts: list[str], prompt: str | None, context: dict[str, Any]) -> np.ndarray:
         raise NotImplementedError
+
+    def _stored_key(self, key: str, prompt: str | None, texts: list[str]) -> str:
+        """The embedding cache's key for these texts: the cache key, plus what encodes them where that changes the vectors."""
+        return key
 
     def encode(
         self,
@@ -134,8 +140,9 @@ class CachingEncoder:
         self._count("texts", len(texts))
         self._count("empty", sum(1 for t in texts if not t or not t.strip()))
         unique = list(dict.fromkeys(t for t in texts if (key_prompt, t) not in self._memo))
+        stored = self._stored_key(key_prompt, prompt, unique) if unique and self.cache is not None else key_prompt
         if unique and self.cache is not None:
-            found = self.cache.get(key_prompt, unique, dim=getattr(self.mteb_model_meta, "embed_dim", None))
+            found = self.cache.get(stored, unique, dim=getattr(self.mteb_model_meta, "embed_dim", None))
             self._count("cache_hits", len(found))
             for text, vec in found.items():
                 self._memo[(key_prompt, text)] = vec
@@ -158,7 +165,7 @@ class CachingEncoder:
             for text, vec in zip(unique, vectors, strict=True):
                 self._memo[(key_prompt, text)] = vec
             if self.cache is not None:
-                self.cache.put(key_prompt, unique, vectors)
+                self.cache.put(stored, unique, vectors)
         if not texts:
             return np.zeros((0, self.mteb_model_meta.embed_dim), dtype=np.float32)
         out = np.stack([self._memo[(key_prompt, t)] for t in texts])

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evalkit.errors import ModelError
+from evalkit.errors import EncodingError, ModelError
 from evalkit.model.batching import can_thread, cpu_workers, plan_batches, worker_threads
 from evalkit.model.caching import CachingEncoder
 from evalkit.model.prompts import PromptTable, check_table, default_prompts
@@ -29,6 +29,8 @@ from evalkit.model.source import ResolvedModel, load_mteb, load_python, load_sen
 
 if TYPE_CHECKING:
     from evalkit.model.cache import EmbeddingCache
+    from evalkit.model.forward import ForwardLoop
+    from evalkit.model.parallel import DeviceLoops
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +64,8 @@ class Encoder(CachingEncoder):
         self.model = model
         self.devices = [d.strip() for d in settings.device.split(",")] if "," in settings.device else [str(model.device)]
         self._pool: Any = None
-        self.forward: Any = None  # evalkit's forward loop, or the reason model.encode runs (see _owned_for)
+        # evalkit's forward loop (one per device when data-parallel), or the reason model.encode runs.
+        self.forward: ForwardLoop | DeviceLoops | str = self._open_forward()
         self.prompts = check_table(prompts, f"model {resolved.name}")
         similarity = {"dot": ScoringFunction.DOT_PRODUCT}.get(str(getattr(model, "similarity_fn_name", "cosine")), ScoringFunction.COSINE)
         self.mteb_model_meta = ModelMeta.create_empty(
@@ -91,20 +94,57 @@ class Encoder(CachingEncoder):
             vectors, truncated = loop.encode(texts, prompt=prompt, normalize=bool(self.settings.normalize))
             self._count("truncated", truncated)
             self._count("owned_forward", len(texts))
+            self.task_forward.ran("evalkit", loop=loop.describe())
             return vectors
+        self.task_forward.ran("sentence-transformers", reason=self._why_not_owned(texts, prompt))
         return self._encode_texts(texts, prompt, context["task_metadata"].name, context["kwargs"])
 
-    def _owned_for(self, texts: list[str], prompt: str | None) -> Any:
-        """The forward loop of evalkit when it runs this model exactly, else None (model.encode runs)."""
-        if self.forward is None:
-            from evalkit.model.forward import owned_loop
+    def _stored_key(self, key: str, prompt: str | None, texts: list[str]) -> str:
+        if self.settings.dtype == "fp32":
+            return key  # both paths give these vectors within 1e-6 (tests/test_forward.py): either serves the other
+        # Below fp32 they are close, not equal: cached vectors are used only by the path that made them.
+        path = "evalkit" if self._owned_for(texts, prompt) is not None else "sentence-transformers"
+        return f"{key}\x1fforward={path}"
 
-            off = os.environ.get("EVALKIT_FORWARD", "evalkit") == "sentence-transformers" or len(self.devices) > 1
-            self.forward = "EVALKIT_FORWARD or data-parallel devices" if off else owned_loop(self.model)
-            logger.info("encoder: %s", self.forward if isinstance(self.forward, str) else self.forward.describe())
-        if isinstance(self.forward, str) or self.forward.check_tokens(texts, prompt) is not None:
-            return None  # the loop logged why, once per prompt
-        return self.forward
+    def _open_forward(self) -> ForwardLoop | DeviceLoops | str:
+        """The forward loop(s) of evalkit for this model and settings, or the reason `model.encode` runs.
+
+        Raises:
+            ModelError: `forward: evalkit` for a model the loop cannot run.
+        """
+        from evalkit.model.forward import owned_loop
+        from evalkit.model.parallel import device_loops
+
+        if self.settings.forward == "sentence-transformers":
+            return "forward: sentence-transformers was asked for"
+        found = device_loops(self.model, self.devices) if len(self.devices) > 1 else owned_loop(self.model)
+        if isinstance(found, str) and self.settings.forward == "evalkit":
+            raise ModelError(
+                f"model {self.resolved.name}: evalkit's forward loop cannot run it ({found}); use --forward auto or sentence-transformers"
+            )
+        logger.info("encoder: %s", found if isinstance(found, str) else found.describe())
+        return found
+
+    def _owned_for(self, texts: list[str], prompt: str | None) -> ForwardLoop | DeviceLoops | None:
+        """The forward loop of evalkit when it runs this model exactly, else None (model.encode runs).
+
+        Raises:
+            EncodingError: `forward: evalkit` and this prompt's token ids differ from sentence-transformers' own.
+        """
+        if isinstance(self.forward, str):
+            return None
+        why = self.forward.check_tokens(texts, prompt)  # checked once per prompt; the loop logs why not
+        if why is None:
+            return self.forward
+        if self.settings.forward == "evalkit":
+            raise EncodingError(f"model {self.resolved.name}, prompt {prompt!r}: {why}; use --forward auto or sentence-transformers")
+        return None
+
+    def _why_not_owned(self, texts: list[str], prompt: str | None) -> str:
+        if isinstance(self.forward, str):
+            return self.forward
+        where = f"prompt {prompt!r}" if prompt else "no prompt"
+        return f"{where}: {self.forward.check_tokens(texts, prompt)}"  # checked already: the reason it gave
 
     def _over_limit(self, texts: list[str], prompt: str | None) -> int:
         """How many texts the model truncates: only texts longer in characters than the limit can be."""
@@ -216,6 +256,10 @@ class ProtocolEncoder(CachingEncoder):
         """Wrap a loaded protocol object; use `load_resolved` rather than calling this."""
         super().__init__(resolved, settings, cache=cache)
         self.model = model
+        # The object encodes itself: evalkit's forward loop never runs it.
+        self.own = "mteb's wrapper (loader mteb)" if resolved.kind == "mteb" else "a Python factory's encoder"
+        if settings.forward == "evalkit":
+            raise ModelError(f"model {resolved.name}: {self.own} encodes itself, evalkit's forward loop cannot run it; use --forward auto")
         meta = getattr(model, "mteb_model_meta", None)
         if meta is None:
             raise ModelError(
@@ -234,6 +278,7 @@ class ProtocolEncoder(CachingEncoder):
         from torch.utils.data import DataLoader
 
         batch_size = int(context["kwargs"].get("batch_size") or self.settings.batch_size)
+        self.task_forward.ran("model", reason=f"{self.own} encodes itself")
         # A datasets-backed loader, as mteb builds them: some of mteb's wrappers read `inputs.dataset`.
         loader = DataLoader(Dataset.from_dict({"text": texts}), batch_size=batch_size)
         out = self.model.encode(

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -39,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from evalkit._compat.st_forward import Parts, attention_implementation, parts, reference_ids
+from evalkit._util import first_line
 from evalkit.model import batching
 
 logger = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ class ForwardLoop:
         batch_tokens: int | None = None,
         attention: str = "auto",
         tokenizer_threads: int | None = None,
+        cpu_threads: int | None = None,
         pad_free: bool = True,
         max_count: int | None = None,
     ) -> None:
@@ -101,11 +102,11 @@ class ForwardLoop:
         self.max_count = max_count
         self.pad_free = pad_free
         self.attention = attention
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        # On a GPU the CPUs have nothing else to do; on a CPU the forward passes need them.
-        self.tokenizer_threads = tokenizer_threads or (max(1, min(8, cpus - 1)) if self.on_cuda else 1)
+        # The CPUs Ray granted this worker, else this process's: a GPU's tokenizers use them, a CPU's forward passes.
+        self.tokenizer_threads = tokenizer_threads or batching.tokenizer_threads(batching.granted_cpus(), on_gpu=self.on_cuda)
+        self.cpu_threads = cpu_threads  # None: torch's thread count (on a CPU, the forward workers share them)
         self.stats = LoopStats()
-        self._checked: dict[str, bool] = {}
+        self._checked: dict[str, str | None] = {}  # per prompt: None (ids equal) or why the loop does not run it
         self._free: queue.SimpleQueue = queue.SimpleQueue()  # tokenizer copies not in use
         self._lock = threading.Lock()
         tokenizer = model_parts.tokenizer
@@ -229,20 +230,20 @@ class ForwardLoop:
         prompt = self.parts.default_prompt if prompt is None else prompt  # as encode resolves it
         key = prompt or ""
         if key in self._checked:
-            return None if self._checked[key] else "token ids differ from sentence-transformers' own"
+            return self._checked[key]
         by_length = sorted(set(texts), key=len)
         sample = list(dict.fromkeys(by_length[-2:] + by_length[:2] + by_length[:: max(1, len(by_length) // 2)]))[:CHECK_SAMPLE]
         ours, _ = self.tokenize([(prompt or "") + t for t in sample])
         try:
             theirs = reference_ids(self.parts.transformer, sample, prompt or None)
         except Exception as exc:  # noqa: BLE001 - any failure means: do not trust the owned loop here
-            theirs, why = None, f"sentence-transformers' preprocessing could not be compared ({type(exc).__name__}: {exc})"
+            theirs, why = None, f"sentence-transformers' preprocessing could not be compared ({first_line(exc, with_type=True)})"
         else:
             why = "token ids differ from sentence-transformers' own"
-        self._checked[key] = ours == theirs
-        if not self._checked[key]:
+        self._checked[key] = None if ours == theirs else why
+        if self._checked[key] is not None:
             logger.warning("model.encode runs for prompt %r: %s", prompt, why)
-        return None if self._checked[key] else why
+        return self._checked[key]
 
     # -- encode -----------------------------------------------------------------------------------
     def encode(
@@ -265,7 +266,9 @@ class ForwardLoop:
             return np.zeros((0, dim), dtype=np.float32), 0
         truncated = 0
         if self.on_cuda:
-            with torch.inference_mode():
+            # This thread's current device is this loop's: with one loop per GPU (data parallel), each
+            # runs on its own thread, and anything allocated without a device lands on the right GPU.
+            with torch.cuda.device(self.device), torch.inference_mode():
                 out = torch.empty((len(full), dim), dtype=torch.float32, device=self.device)
                 for batch, cut in self.batches(full):
                     truncated += cut
@@ -276,7 +279,8 @@ class ForwardLoop:
             vectors = out.cpu().numpy()  # the one synchronisation of this call
         else:
             vectors = np.empty((len(full), dim), dtype=np.float32)
-            workers, threads = batching.cpu_workers(str(self.device), torch.get_num_threads(), max(2, len(full) // 8))
+            threads_here = self.cpu_threads or torch.get_num_threads()
+            workers, threads = batching.cpu_workers(str(self.device), threads_here, max(2, len(full) // 8))
 
             def run(item: tuple[Batch, int]) -> int:
                 batch, cut = item

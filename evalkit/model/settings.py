@@ -21,18 +21,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 from pydantic import StrictStr, ValidationError
 from pydantic.dataclasses import dataclass as schema
 
-from evalkit._schema import FORBID, Flag, Positive, Text, describe, is_unknown_key, literal_args, pydantic_fields, unknown_key
+from evalkit._schema import FORBID, Flag, Positive, Text, describe, literal_args, pydantic_fields, unknown_key
 from evalkit._types import DType, Pooling
 from evalkit.errors import SuiteError
 
 Source = Literal["cli", "suite", "registry", "checkpoint", "default"]
 Loader = Literal["auto", "mteb"]
 Similarity = Literal["cosine", "dot"]
+#: Which code turns texts into vectors: "auto" runs evalkit's forward loop (evalkit.model.forward)
+#: where it runs the model exactly and `model.encode` elsewhere; "evalkit" insists on the loop (a model
+#: it cannot run is an error); "sentence-transformers" always calls `model.encode`.
+Forward = Literal["auto", "evalkit", "sentence-transformers"]
 
 #: Defaults, each defined here only (the fields below use them).
 DEFAULT_BATCH_SIZE = 32
@@ -68,11 +72,14 @@ class ModelSettings:
     tokenizer_kwargs: Mapping[str, Any] = field(default_factory=dict)  # e.g. add_eos_token, padding_side
     include_prompt: Flag | None = None  # False: pooling leaves the prompt's tokens out
     truncate_dim: Positive | None = None
+    forward: Forward = "auto"
 
     def vector_key(self) -> dict[str, Any]:
         """The settings that change the embeddings (not batch size or device).
 
         The newer fields join the key only when set, so caches and records of earlier runs stay valid.
+        `forward` joins it only below fp32: in fp32 evalkit's loop and `model.encode` give vectors
+        equal within 1e-6 (tests/test_forward.py), in bf16 and fp16 they are close, not equal.
         """
         key: dict[str, Any] = {
             "pooling": self.pooling,
@@ -84,6 +91,8 @@ class ModelSettings:
             value = getattr(self, name)
             if value not in (None, {}):
                 key[name] = dict(value) if isinstance(value, Mapping) else value
+        if self.dtype != "fp32":
+            key["forward"] = self.forward
         return key
 
     def record(self) -> dict[str, Any]:
@@ -96,20 +105,30 @@ class ModelSettings:
 
 FIELDS = tuple(f.name for f in fields(ModelSettings))
 OPT_INS = ("trust_remote_code", "allow_pickle", "unchecked_weights")
-#: The settings the command line (`evalkit run --FLAG`) and `evalkit.run(FLAG=...)` take; the rest come from suites and presets.
-RUN_FLAGS = (
-    "model",
-    "model_name",
-    "revision",
-    "batch_size",
-    "device",
-    "dtype",
-    "max_seq_length",
-    "loader",
-    "trust_remote_code",
-    "allow_pickle",
-    "unchecked_weights",
-)
+
+
+class RunFlags(TypedDict, total=False):
+    """The settings the command line (`evalkit run --FLAG`) and `evalkit.run(FLAG=...)` take; None: not given.
+
+    The one list of them: `RUN_FLAGS`, the keywords of `evalkit.run` and `run_config` and the
+    options of `evalkit run` come from here. The other fields come from suites and presets.
+    """
+
+    model: str | None  # Hub id or local folder; default: the suite's model, else the embedded default
+    model_name: str | None  # the name results are filed under
+    revision: str | None  # Hub revision
+    batch_size: int | None  # encoder batch size
+    device: str | None  # auto, cpu, cuda, cuda:1, mps; several ("cuda:0,cuda:1") encode data-parallel
+    dtype: DType | None  # fp32, fp16, bf16
+    max_seq_length: int | None  # truncation length in tokens
+    loader: Loader | None  # "mteb": load a registry model through mteb's own wrapper
+    forward: Forward | None  # auto, evalkit, sentence-transformers (see `Forward`)
+    trust_remote_code: str | bool | None  # the model reference whose own code may run (True from Python: the one run)
+    allow_pickle: str | bool | None  # the model reference whose pickle weights may load
+    unchecked_weights: str | bool | None  # the model reference whose weight check is skipped
+
+
+RUN_FLAGS = tuple(RunFlags.__annotations__)
 #: The suite's `model:` keys: the fields, with the model spelled `name`; results are filed under a name per run, not per suite.
 SUITE_KEYS = tuple("name" if f == "model" else f for f in FIELDS if f != "model_name")
 
@@ -195,32 +214,28 @@ def merge(layers: Sequence[SettingsLayer]) -> Merged:
         ) from None
 
 
-def cli_layer(
-    *,
-    trust_remote_code: str | bool | None = None,
-    allow_pickle: str | bool | None = None,
-    unchecked_weights: str | bool | None = None,
-    **flags: Any,
-) -> SettingsLayer:
+def cli_layer(**flags: Unpack[RunFlags]) -> SettingsLayer:
     """The command line's (or `evalkit.run()`'s) settings as a layer; None means "not given".
 
     An opt-in flag names the model it is for (`--trust-remote-code org/m`); `merge` checks that it
     is the model being run. From Python, `True` means "for the model being run".
 
     Raises:
+        TypeError: a keyword that is not one of `RUN_FLAGS` (as Python's own for an unknown keyword).
         SuiteError: a value the schema refuses, naming the flag: "--batch-size 0: must be positive, not 0".
     """
     values: dict[str, Any] = {}
     for key, value in flags.items():
-        if value is None:
+        if key not in RUN_FLAGS:
+            raise TypeError(unknown_key(key, RUN_FLAGS))
+        if value is None or key in OPT_INS:
             continue
         try:
             values.update(check_values({key: value}))
         except ValidationError as exc:
-            error = exc.errors()[0]
-            why = unknown_key(key, FIELDS) if is_unknown_key(error) else describe(error)
-            raise SuiteError(f"--{key.replace('_', '-')} {value}: {why}") from None
-    for key, named in (("trust_remote_code", trust_remote_code), ("allow_pickle", allow_pickle), ("unchecked_weights", unchecked_weights)):
+            raise SuiteError(f"--{key.replace('_', '-')} {value}: {describe(exc.errors()[0])}") from None
+    for key in OPT_INS:
+        named = flags.get(key)
         if named is not None and named is not False:
             values[key] = named
     return SettingsLayer("cli", values)

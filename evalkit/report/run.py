@@ -59,7 +59,9 @@ def run_tables(folder: Path) -> dict[str, Any]:
 
     Returns:
         `scores` (per task and split), `averages` (per type, mean (task), mean (type)), `timing`
-        (per task and a total row), `manifest`, `folder` and `table` (the Scores table).
+        (per task and a total row, with the forward path of each task), `forward` (one line: the
+        loop that ran and each reason `model.encode` ran instead, with their tasks), `manifest`,
+        `folder` and `table` (the Scores table).
 
     Raises:
         DataError: a folder with neither results nor a manifest, or one that mixes models.
@@ -77,6 +79,7 @@ def run_tables(folder: Path) -> dict[str, Any]:
     # This run's tasks first, in its order; results that earlier runs into the folder left after them.
     names = list(dict.fromkeys([*(this or {}).get("tasks", {}), *states, *main["task"]]))
     score_rows, time_rows = [], []
+    forward: dict[str, list[str]] = {}  # a loop description or a reason model.encode ran: its tasks
     for task in names:
         state, record = states.get(task, {}), _record(folder, task)
         status = state.get("status") or record.get("status") or "done"
@@ -118,6 +121,10 @@ def run_tables(folder: Path) -> dict[str, Any]:
         stats = record.get("encoder_stats") or state.get("encoder_stats") or {}
         seconds = float(record.get("seconds", state.get("seconds", math.nan)))
         encode = float(stats.get("encode_seconds", math.nan))
+        used = record.get("forward") or {}
+        for key in ("loop", "reason"):
+            if used.get(key):
+                forward.setdefault(used[key], []).append(task)
         time_rows.append(
             {
                 "task": task,
@@ -130,21 +137,34 @@ def run_tables(folder: Path) -> dict[str, Any]:
                 "cache hits": stats.get("cache_hits"),
                 "empty": stats.get("empty"),
                 "truncated": stats.get("truncated"),
+                # Which code encoded: evalkit's forward loop, sentence-transformers' model.encode, or the model's own.
+                "forward": "+".join(used.get("paths") or []) or ("cache" if used else None),
             }
         )
     scores = pd.DataFrame(score_rows, columns=["task", "type", "subset", "split", "metric", "score", "status", "reason"])
     if not scores["reason"].astype(bool).any():
         scores = scores.drop(columns="reason")
     timing = pd.DataFrame(
-        time_rows, columns=["task", "status", "seconds", "encode s", "encode share", "texts", "encoded", "cache hits", "empty", "truncated"]
+        time_rows,
+        columns=["task", "status", "seconds", "encode s", "encode share", "texts", "encoded", "cache hits", "empty", "truncated", "forward"],
     )
     for col in ("texts", "encoded", "cache hits", "empty", "truncated"):
         timing[col] = pd.to_numeric(timing[col], errors="coerce").astype("Int64")
     if len(timing):
-        total = {"task": "total", "status": "", **{c: timing[c].sum(min_count=1) for c in timing.columns[2:]}}
+        total = {"task": "total", "status": "", **{c: timing[c].sum(min_count=1) for c in timing.columns[2:] if c != "forward"}}
         total["encode share"] = total["encode s"] / total["seconds"] if total["seconds"] else math.nan
         timing = pd.concat([timing, pd.DataFrame([total])], ignore_index=True)
-    return {"folder": folder, "manifest": manifest, "table": table, "scores": scores, "averages": cmteb_averages(table), "timing": timing}
+    # Each loop description and each reason model.encode ran, with the tasks it holds for.
+    encoder = "; ".join(f"{line} ({'every task' if len(tasks) == len(names) else ', '.join(tasks)})" for line, tasks in forward.items())
+    return {
+        "folder": folder,
+        "manifest": manifest,
+        "table": table,
+        "scores": scores,
+        "averages": cmteb_averages(table),
+        "timing": timing,
+        "forward": encoder,
+    }
 
 
 def cmteb_averages(table: pd.DataFrame) -> pd.DataFrame:
@@ -305,6 +325,7 @@ def run_report(folder: Path, reports_dir: Path) -> tuple[Path, ...]:
         ("data", (this or {}).get("data") or manifest.get("data_dir") or "the Hub (or its local cache)"),
         ("runs into this folder", str(len(manifest.get("runs") or [])) if this else "-"),
         ("settings", ", ".join(f"{k}={v}" for k, v in settings.items()) or "-"),
+        ("forward path", t["forward"] or "-"),
         ("hardware", ", ".join(f"{k}={v}" for k, v in (manifest.get("hardware") or {}).items()) or "-"),
         ("run versions", ", ".join(f"{k} {v}" for k, v in (manifest.get("versions") or {}).items()) or "-"),
     ]
@@ -332,7 +353,7 @@ def run_report(folder: Path, reports_dir: Path) -> tuple[Path, ...]:
         detectable=table(detect, id="detectable") if len(detect) else None,
         detectable_note=DETECTABLE_NOTE,
     )
-    md = _run_markdown(verdict, summary, about, scores, averages, timing, manifest)
+    md = _run_markdown(verdict, summary, about, scores, averages, timing, manifest, forward=t["forward"])
     if len(detect):  # issue 23
         md += "\n## How much can this suite see?\n" + DETECTABLE_NOTE + "\n\n" + markdown_table(detect) + "\n"
     return tuple(write_files(Path(reports_dir), "run", {"md": md, "html": page}))
@@ -352,7 +373,15 @@ def table_of_scores(scores: pd.DataFrame) -> Table:
 
 
 def _run_markdown(
-    verdict: str, summary: str, about: About, scores: pd.DataFrame, averages: pd.DataFrame, timing: pd.DataFrame, manifest: dict[str, Any]
+    verdict: str,
+    summary: str,
+    about: About,
+    scores: pd.DataFrame,
+    averages: pd.DataFrame,
+    timing: pd.DataFrame,
+    manifest: dict[str, Any],
+    *,
+    forward: str = "",
 ) -> str:
     model = about.models[0] if about.models else ModelRef("model", "-")
     timing = timing.assign(**{"encode share": [fmt(v * 100, 1) + "%" if not pd.isna(v) else "-" for v in timing["encode share"]]})
@@ -372,6 +401,8 @@ def _run_markdown(
         "## Time per task and encoder counts",
         markdown_table(timing, digits=2),
     ]
+    if forward:
+        lines += ["", f"Forward path: {forward}."]
     if manifest.get("warnings"):
         lines += ["", "## Warnings", *[f"- {w}" for w in manifest["warnings"]]]
     return "\n".join(lines) + "\n"

@@ -27,7 +27,7 @@ from typing import Any
 
 from evalkit import _parse
 from evalkit._io import locked, move_aside, remove_stale_temps, safe_part, try_lock, write_atomic, write_json
-from evalkit._types import EncodeStats
+from evalkit._types import EncodeStats, ForwardUse
 from evalkit.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class TaskRecord:
     stats: EncodeStats = field(default_factory=EncodeStats)
     max_seq_length: int | None = None
     run: dict[str, Any] = field(default_factory=dict)  # where it ran (executor, node, device, waits)
+    forward: ForwardUse = field(default_factory=ForwardUse)  # which code encoded its texts: evalkit's loop or model.encode, and why
 
     def to_json(self) -> dict[str, Any]:
         """The record as written to `evalkit/tasks/<Task>.json`."""
@@ -62,7 +63,7 @@ class TaskRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TaskRecord:
-        """Read a record (also those written before `local`, `max_seq_length` and `run` existed).
+        """Read a record (also those written before `local`, `max_seq_length`, `run` and `forward` existed).
 
         Raises:
             KeyError, TypeError: when required fields are missing.
@@ -81,6 +82,7 @@ class TaskRecord:
             stats=EncodeStats.from_dict(data.get("encoder_stats")),
             max_seq_length=data.get("max_seq_length"),
             run=data.get("run", {}),
+            forward=ForwardUse.from_dict(data.get("forward")),
         )
 
 

@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import EvalkitError
-from evalkit.model.batching import CPU_MAX_WORKERS
+from evalkit.model.batching import CPU_MAX_WORKERS, GPU_TOKENIZER_THREADS
 
 if TYPE_CHECKING:
     from evalkit.runner.tasks import BuiltTask
@@ -134,18 +134,39 @@ def task_resources(device: str, nodes: list[dict[str, Any]]) -> tuple[dict[str, 
         >>> task_resources("auto", [{"Alive": True, "Resources": {"CPU": 2.0}}])
         ({'num_cpus': 2, 'num_gpus': 0}, 'cpu')
         >>> task_resources("auto", [{"Alive": True, "Resources": {"CPU": 32.0, "GPU": 4.0}}])
-        ({'num_cpus': 1, 'num_gpus': 1}, 'cuda')
+        ({'num_cpus': 8, 'num_gpus': 1}, 'cuda')
     """
     alive = [n.get("Resources") or {} for n in nodes if n.get("Alive", True)]
     has_gpu = any(r.get("GPU", 0) >= 1 for r in alive)
     if device.startswith("cuda") or (device == "auto" and has_gpu):
         if not has_gpu:
             raise EvalkitError(f"--device {device}: the Ray cluster has no GPU; use --device cpu, or add GPU nodes")
-        return {"num_cpus": 1, "num_gpus": 1}, "cuda"
+        return {"num_cpus": gpu_task_cpus(alive), "num_gpus": 1}, "cuda"
     cpus = [int(r["CPU"]) for r in alive if r.get("CPU", 0) >= 1]
     if not cpus:
         raise EvalkitError("--ray: the Ray cluster has no node with CPUs; add a worker node")
     return {"num_cpus": min(CPU_MAX_WORKERS, min(cpus)), "num_gpus": 0}, "cpu" if device == "auto" else device
+
+
+def gpu_task_cpus(resources: list[dict[str, Any]]) -> int:
+    """The CPUs a GPU task asks for: the forward loop's tokenizer threads and the thread driving the GPU.
+
+    A GPU node's CPUs shared by its GPUs (the smallest share of any GPU node, so that every GPU still
+    gets a task), at most the threads the loop uses (`GPU_TOKENIZER_THREADS` + 1). The loop then
+    tokenizes on what Ray granted (`evalkit.model.batching.granted_cpus`).
+
+    Args:
+        resources: the `Resources` of each live node.
+
+    Example::
+
+        >>> gpu_task_cpus([{"CPU": 32.0, "GPU": 4.0}]), gpu_task_cpus([{"CPU": 64.0, "GPU": 2.0}, {"CPU": 4.0}])
+        (8, 9)
+        >>> gpu_task_cpus([{"CPU": 4.0, "GPU": 8.0}])
+        1
+    """
+    shares = [int(r.get("CPU", 0) // r["GPU"]) for r in resources if r.get("GPU", 0) >= 1]
+    return max(1, min([GPU_TOKENIZER_THREADS + 1, *shares]))
 
 
 def actor_slots(resources: dict[str, float], nodes: list[dict[str, Any]]) -> int:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from evalkit._types import EncodeStats
+from evalkit._types import EncodeStats, ForwardUse
 from evalkit._util import first_line
 from evalkit.errors import EvalkitError, ModelError
 from evalkit.model.prompts import PromptTable, check_table
@@ -85,6 +85,7 @@ class Evaluated:
     stats: EncodeStats
     examples: list[examples_mod.ExampleScores]
     max_seq_length: int | None = None
+    forward: ForwardUse = field(default_factory=ForwardUse)  # which code encoded its texts, and why
 
     @classmethod
     def failed(cls, reason: str) -> Evaluated:
@@ -269,6 +270,7 @@ def evaluate_task(built: BuiltTask, encoder: Encoder | ProtocolEncoder, *, show_
         stats=encoder.task_stats,
         examples=entries,
         max_seq_length=getattr(encoder.model, "max_seq_length", None),
+        forward=encoder.task_forward,
     )
 
 
@@ -322,7 +324,7 @@ def persist_task(folder: ResultsFolder, plan: TaskPlan, evaluated: Evaluated, *,
     """
     built = plan.built
     if evaluated.task_result is not None and (degenerate := degenerate_scores(evaluated.task_result)):
-        evaluated = Evaluated(None, degenerate, evaluated.seconds, evaluated.stats, [], evaluated.max_seq_length)
+        evaluated = Evaluated(None, degenerate, evaluated.seconds, evaluated.stats, [], evaluated.max_seq_length, evaluated.forward)
     status: Status = "done" if evaluated.task_result is not None else "failed"
     outcome = TaskOutcome(
         task=built.name,
@@ -354,6 +356,7 @@ def persist_task(folder: ResultsFolder, plan: TaskPlan, evaluated: Evaluated, *,
             stats=evaluated.stats,
             max_seq_length=evaluated.max_seq_length,
             run=run_info or {},
+            forward=evaluated.forward,
         )
     )
     if status == "done":
