@@ -22,33 +22,12 @@ from evalkit.report.pages import (
     table,
     write_files,
 )
-
-
-def _revision_folder(folder: Path) -> Path:
-    """The one model's revision folder inside `folder` (which may be that folder itself)."""
-    from evalkit.errors import DataError
-    from evalkit.results.folder import ResultsFolder
-
-    if ResultsFolder(folder).manifest_path.is_file() or ResultsFolder(folder).has_results():
-        return folder
-    # Every task failed: no results, but a manifest says what happened.
-    found = [f.path for f in ResultsFolder.with_manifest(folder)] or [f.path for f in ResultsFolder.find(folder)]
-    if len(found) > 1:
-        raise DataError(f"results folder {folder}: holds several models; pass one model's folder (<output>/<org__name>/<revision>/)")
-    return found[0]
+from evalkit.results.folder import ResultsFolder
 
 
 def _record(folder: Path, task: str) -> dict[str, Any]:
-    from evalkit.results.folder import ResultsFolder
-
     record = ResultsFolder(folder).read_record(task)
     return record.to_json() if record else {}
-
-
-def this_run(manifest: dict[str, Any]) -> dict[str, Any] | None:
-    """The latest run into the folder, from the manifest's `runs` (None for manifests before them)."""
-    runs = manifest.get("runs")
-    return runs[-1] if isinstance(runs, list) and runs and isinstance(runs[-1], dict) else None
 
 
 def run_tables(folder: Path) -> dict[str, Any]:
@@ -67,15 +46,13 @@ def run_tables(folder: Path) -> dict[str, Any]:
         DataError: a folder with neither results nor a manifest, or one that mixes models.
     """
     from evalkit.results import scores as S
-    from evalkit.results.folder import ResultsFolder
-
-    folder = _revision_folder(Path(folder))
+    folder = ResultsFolder.one_model(Path(folder)).path
     manifest = manifest_of(folder)
     # Every task failed: no results, and the manifest still says what happened.
     table = S.read_results(folder, single_model=True) if ResultsFolder(folder).has_results() else S.empty()
     states = manifest.get("tasks", {})
     main = S.main_scores(table)
-    this = this_run(manifest)
+    this = ResultsFolder.latest_run(manifest)
     # This run's tasks first, in its order; results that earlier runs into the folder left after them.
     names = list(dict.fromkeys([*(this or {}).get("tasks", {}), *states, *main["task"]]))
     score_rows, time_rows = [], []
@@ -197,7 +174,6 @@ def detectable(folder: Path) -> pd.DataFrame:
     from evalkit.errors import DataError
     from evalkit.judge import confidence
     from evalkit.results import per_example as E
-    from evalkit.results.folder import ResultsFolder
     from evalkit.runner.settings import REGRESS_ALPHA
 
     entries = {}
@@ -247,7 +223,7 @@ def run_report(folder: Path, reports_dir: Path) -> tuple[Path, ...]:
     locked = per_task[per_task["status"].str.startswith("locked")]
     tone: Tone
     verdict, tone = ("FAILED", "bad") if len(failed) else (("INCOMPLETE", "warn") if len(locked) else ("PASS", "good"))
-    this = this_run(manifest)
+    this = ResultsFolder.latest_run(manifest)
     mine = per_task[~per_task["status"].str.endswith("(earlier run)")]
     counts = mine["status"].value_counts()
     summary = ("This run: " if this else "") + f"{len(mine)} task{'' if len(mine) == 1 else 's'}: " + ", ".join(

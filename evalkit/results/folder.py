@@ -141,6 +141,21 @@ class ResultsFolder:
             return [cls(path)]
         return [cls(p.parents[1]) for p in sorted(path.glob("*/*/evalkit/manifest.json"))]
 
+    @classmethod
+    def one_model(cls, path: Path) -> ResultsFolder:
+        """The one model's revision folder at or under `path`, found by its results or, where every task failed, its manifest.
+
+        Raises:
+            DataError: `path` holds several models, or none.
+        """
+        path = Path(path)
+        if (here := cls(path)).manifest_path.is_file() or here.has_results():
+            return here
+        found = cls.with_manifest(path) or cls.find(path)
+        if len(found) > 1:
+            raise DataError(f"results folder {path}: holds several models; pass one model's folder (<output>/<org__name>/<revision>/)")
+        return found[0]
+
     def has_results(self) -> bool:
         """True when this folder holds at least one task result (mteb's or an in-house one)."""
         return bool(self.result_files())
@@ -289,6 +304,12 @@ class ResultsFolder:
             yield got
 
     # -- the manifest -----------------------------------------------------------------------------
+
+    @staticmethod
+    def latest_run(manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """The latest run into the folder, from the manifest's `runs` (None for manifests before them)."""
+        runs = manifest.get("runs")
+        return runs[-1] if isinstance(runs, list) and runs and isinstance(runs[-1], dict) else None
 
     def read_manifest(self) -> dict[str, Any]:
         """The manifest ({} when there is none)."""
