@@ -15,6 +15,48 @@ set -o pipefail
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_HOME=/tmp/hf
 R=$PWD
 stage=${1:-encode}
+if [ "$stage" = ray ]; then
+  # Call 3: `evalkit run --ray local` on one GPU (a resident encoder, one corpus sharded), then the same
+  # tasks locally; scores must agree within 1e-6. Needs call 1's /tmp/site and call 2's /tmp/minilm32.
+  # DEVICE=cpu PY=... SITE=... RAYWHL=... MODEL=... run it on a CPU (the rehearsal in README.md).
+  DEVICE=${DEVICE:-cuda} PY=${PY:-python3} SITE=${SITE:-/tmp/site} RAYWHL=${RAYWHL:-.whlray} MODEL=${MODEL:-/tmp/minilm32}
+  TASKS=${TASKS:-Ocnli,STSBenchmark}
+  if [ "$DEVICE" != cpu ] && [ ! -f "$SITE/.evalkit-ready" ]; then
+    echo "no $SITE from call 1 (the machine went cold): run the 'encode' and 'mirror' calls first" >&2; exit 2
+  fi
+  [ -f "$MODEL/model.safetensors" ] || { echo "no $MODEL from call 2: run the 'mirror' call first" >&2; exit 2; }
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$SITE" "$RAYWHL"/*.whl || exit 1
+  "$PY" -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --upgrade --target "$SITE" . || exit 1
+  export PYTHONPATH=$SITE:$R/benchmarks/device/polars_stub
+  # Ocnli (3,694 texts by mteb's statistics) is recorded and its distinct texts encoded ahead in shards of
+  # 512; STSBenchmark (2,758) runs whole: both paths of the Ray executor on the one resident encoder.
+  export EVALKIT_RAY_SPLIT_TEXTS=${SPLIT_TEXTS:-3000} EVALKIT_RAY_SHARD_TEXTS=${SHARD_TEXTS:-512}
+  W=$(mktemp -d /tmp/raystage.XXXXXX)
+  gpumem() { command -v nvidia-smi >/dev/null && { nvidia-smi --query-gpu=memory.used,memory.total --format=csv
+    nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv; }
+    echo "Ray processes left: $(pgrep -c -f 'raylet|gcs_server|ray::' || true)"; }
+  cd /tmp
+  {
+    echo "== ray stage: device $DEVICE, tasks $TASKS, EVALKIT_RAY_SPLIT_TEXTS=$EVALKIT_RAY_SPLIT_TEXTS EVALKIT_RAY_SHARD_TEXTS=$EVALKIT_RAY_SHARD_TEXTS, model $MODEL"
+    git -C "$R" log -1 --format=%h 2>/dev/null
+    "$PY" -c "import sys, ray, torch, evalkit; print(sys.version.split()[0], 'ray', ray.__version__, ray.__file__, 'torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+    echo "-- GPU memory before"; gpumem
+    run=(run mirror --tasks "$TASKS" --model "$MODEL" --data-dir "$R/.dev/mirror" --device "$DEVICE" --dtype fp32 --quiet)
+    t0=$(date +%s.%N)
+    timeout 300 "$PY" -m evalkit.cli "${run[@]}" --ray local --output $W/ray --cache-dir $W/cache_ray --reports $W/reports_ray; echo "rc $?"
+    t1=$(date +%s.%N)
+    echo "-- GPU memory after the --ray local run (the resident encoder must have freed it)"; gpumem
+    env -u EVALKIT_RAY_SPLIT_TEXTS -u EVALKIT_RAY_SHARD_TEXTS timeout 200 "$PY" -m evalkit.cli "${run[@]}" \
+      --output $W/local --cache-dir $W/cache_local --reports $W/reports_local; echo "rc $?"
+    t2=$(date +%s.%N)
+    "$PY" $R/benchmarks/device/ray_compare.py $W/ray $W/local --ray-seconds "$("$PY" -c "print($t1 - $t0)")" \
+      --local-seconds "$("$PY" -c "print($t2 - $t1)")"
+    verdict=$?
+    echo "-- GPU memory at the end"; gpumem
+    exit $verdict
+  } 2>&1 | grep -v "Loading weights" | tee "${OUT:-$W}/ray.txt"
+  exit "${PIPESTATUS[0]}"
+fi
 if [ "$stage" = encode ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl || exit 1
   # evalkit itself installed, not imported from the tree: evalkit.configs is mapped by pyproject.toml.
