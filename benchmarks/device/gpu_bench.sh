@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# Issue 21's GPU measurements on a lent device machine (no network there), in two calls on one warm
-# machine, each under 600 s. Prepare here first: `bash benchmarks/device/prepare.sh` fills .whl/ (wheels
-# the image lacks, a trimmed pyarrow included: 48 MB) and .dev/ (the mirror, all-MiniLM-L6-v2's tokenizer
-# and an fp16 copy of its weights, which mkmodel.py turns back into fp32 there: 49 MB); the two do not
-# fit the 64 MiB carry together.
+# Issue 21's GPU measurements and issue 22's `--ray local` check on a lent device machine (no network
+# there), in three calls on one warm machine, each under 600 s. Prepare here first:
+# `bash benchmarks/device/prepare.sh` fills .whl/ (wheels the image lacks, a trimmed pyarrow included:
+# 48 MB), .whlray/ (Ray 2.60.0 trimmed to 42 MB, with jsonschema's four wheels) and .dev/ (the mirror,
+# all-MiniLM-L6-v2's tokenizer and an fp16 copy of its weights, which mkmodel.py turns back into fp32
+# there: 49 MB); no two of the three fit the 64 MiB carry together with the tree.
 #   call 1: run(command="bash benchmarks/device/gpu_bench.sh encode", carry=[".whl", ".dev/mirror", ".dev/tokenizer"], timeout_s=590)
 #     installs the wheels into /tmp/site (kept while the machine stays warm) and runs bench_encode on a
 #     BERT-base shape (random weights, built there): bf16 and fp32, evalkit vs plain ST vs bare forward.
 #   call 2, at once (the machine goes back after 30 s idle):
 #      run(command="bash benchmarks/device/gpu_bench.sh mirror", carry=[".dev"], timeout_s=590)
 #     bf16 vs fp32 on the mirror (per-text cosine, main scores: dtype_check.py) and bench_vs_mteb (fp32).
-# Outputs land in $OUT (env.txt, encode_bf16.txt, encode_fp32.txt, dtype.txt, vs_mteb.txt).
+#   call 3, at once: run(command="bash benchmarks/device/gpu_bench.sh ray", carry=[".whlray", ".dev/mirror"], timeout_s=400)
+#     installs Ray into /tmp/site and runs `evalkit run --ray local --device cuda` on Ocnli and STSBenchmark
+#     with the fp32 model call 2 unpacked (/tmp/minilm32), Ocnli's corpus forced into shards
+#     (EVALKIT_RAY_SPLIT_TEXTS, EVALKIT_RAY_SHARD_TEXTS), then the same tasks locally: both runs' main
+#     scores (within 1e-6: ray_compare.py), the shards encoded ahead, wall times, and GPU memory after
+#     the Ray run (its resident encoder must have freed the GPU). About 2 minutes; on a CPU:
+#     DEVICE=cpu PY=... SITE=... RAYWHL=... MODEL=... (the rehearsal in benchmarks/README.md).
+# Outputs land in $OUT (env.txt, encode_bf16.txt, encode_fp32.txt, dtype.txt, vs_mteb.txt, ray.txt).
 set -o pipefail
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_HOME=/tmp/hf
 R=$PWD
@@ -54,7 +62,7 @@ if [ "$stage" = ray ]; then
     verdict=$?
     echo "-- GPU memory at the end"; gpumem
     exit $verdict
-  } 2>&1 | grep -v "Loading weights" | tee "${OUT:-$W}/ray.txt"
+  } 2>&1 | grep --line-buffered -v "Loading weights" | tee "${OUT:-$W}/ray.txt"
   exit "${PIPESTATUS[0]}"
 fi
 if [ "$stage" = encode ]; then
