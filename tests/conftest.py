@@ -88,9 +88,16 @@ def ray_worker_env(home: Path) -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def offline_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The same environment for session fixtures (`smoke_results`, `mirror_results`), which start before any test's own."""
+    with ray_worker_env(tmp_path_factory.getbasetemp() / "hf_home"):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Hub offline, Hub and datasets caches in a temporary folder."""
+    """Hub offline, Hub and datasets caches in a temporary folder (again per test: a test may change them)."""
     for key, value in offline_env(tmp_path_factory.getbasetemp() / "hf_home").items():
         monkeypatch.setenv(key, value)
 
