@@ -66,6 +66,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         report.longrepr = f"{item.nodeid} {' and '.join(broke)} but is not marked slow: mark it @pytest.mark.slow"
 
 
+def process_titled(prefix: bytes) -> int | None:
+    """The pid of a process whose command line (a Ray worker's process title) starts with `prefix`, if any."""
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            title = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile
+        if title.startswith(prefix):
+            return int(proc.name)
+    return None
+
+
 def offline_env(home: Path) -> dict[str, str]:
     """The environment every test runs in: Hub offline; Hub, datasets and evalkit caches under `home`."""
     return {

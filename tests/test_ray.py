@@ -24,7 +24,7 @@ import pytest
 from evalkit.cli import main
 from evalkit.results.scores import main_scores, read_results
 
-from .conftest import MIRROR, needs_shared, ray_worker_env
+from .conftest import MIRROR, needs_shared, process_titled, ray_worker_env
 
 # Timings and clocks differ between any two runs, local or not; so does which task of a run
 # encodes a text two tasks share, and which finds it in the embedding cache (the task order).
@@ -196,20 +196,15 @@ def test_worker_killed_mid_task_is_retried_and_computed_once(ray_session: Any, t
         # Ray names the worker process after the task it runs: `ray::evalkit:STSBenchmark`.
         deadline = time.monotonic() + 240
         while not killed and time.monotonic() < deadline:
-            for proc in Path("/proc").glob("[0-9]*"):
-                try:
-                    title = (proc / "cmdline").read_bytes()
-                except OSError:
-                    continue
-                if title.startswith(b"ray::evalkit:STSBenchmark"):
-                    # The state: Ray titles a worker after the task it is running. Killed right then,
-                    # before its result exists; os.kill raises if the process is already gone.
-                    if list((tmp_path / "ray").rglob("STSBenchmark.json")):
-                        late.append("the task finished before the kill")
-                        return
-                    os.kill(int(proc.name), signal.SIGKILL)
-                    killed.append(int(proc.name))
+            if (pid := process_titled(b"ray::evalkit:STSBenchmark")) is not None:
+                # The state: Ray titles a worker after the task it is running. Killed right then,
+                # before its result exists; os.kill raises if the process is already gone.
+                if list((tmp_path / "ray").rglob("STSBenchmark.json")):
+                    late.append("the task finished before the kill")
                     return
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
             time.sleep(0.05)
 
     killer = threading.Thread(target=kill_stsbenchmark_worker)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ray_worker_env
+from .conftest import process_titled, ray_worker_env
 from .test_ray import _assert_same_folder, _scores
 
 pytestmark = pytest.mark.slow
@@ -85,16 +85,11 @@ def test_split_corpora_equal_a_local_run_and_tasks_encode_nothing(cluster: Any, 
 def _kill_first(prefix: bytes, killed: list[int], *, after: float) -> None:
     deadline = time.monotonic() + 240
     while not killed and time.monotonic() < deadline:
-        for proc in Path("/proc").glob("[0-9]*"):
-            try:
-                title = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if title.startswith(prefix):
-                time.sleep(after)
-                os.kill(int(proc.name), signal.SIGKILL)
-                killed.append(int(proc.name))
-                return
+        if (pid := process_titled(prefix)) is not None:
+            time.sleep(after)
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            return
         time.sleep(0.02)
 
 
