@@ -152,7 +152,7 @@ def bare_batches(loop, texts: list[str], device: str) -> list:
 def bare_pass(loop, batches: list, n: int, dim: int, device: str):
     import torch
 
-    from evalkit.model.forward import _pool
+    from evalkit._compat.st_forward import pool_hidden as _pool
 
     with torch.inference_mode():
         out = torch.empty((n, dim), dtype=torch.float32, device=device)
@@ -222,7 +222,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--plain-repeats", type=int, default=None, help="timed passes of plain sentence-transformers (default --repeats)")
     parser.add_argument("--budget", type=int, default=None, help="real tokens a batch (default: evalkit's for the device)")
-    parser.add_argument("--attention", default="auto", help="SDPA backends: auto, flash, efficient, math, cudnn")
+    parser.add_argument("--attention", default="auto", help="SDPA backends: auto, flash, efficient, math, cudnn; or packed")
+    parser.add_argument("--also-packed", action="store_true", help="also time evalkit with packed batches (one row of tokens a batch)")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 matrix products for fp32 (not exact: off by default)")
     parser.add_argument("--peak", type=float, default=None, help="peak TFLOP/s of the dtype that runs (default: H100 SXM on CUDA)")
     parser.add_argument("--no-plain", action="store_true", help="skip plain sentence-transformers")
@@ -275,6 +276,18 @@ def main() -> None:
     ek_times, ek_vectors = timed(lambda: evalkit_pass(enc, texts, meta), args.device, args.repeats)
     loop = enc.forward if not isinstance(enc.forward, str) else None
     row("evalkit encoder" + ("" if loop else f" (model.encode: {enc.forward})"), ek_times)
+    packed_note = None
+    if args.also_packed and loop is not None:
+        # The same encoder with a packed loop: no padding computed, attention per text (flash varlen on CUDA in bf16).
+        enc.forward = forward.owned_loop(model, batch_tokens=args.budget, attention="packed")
+        pk_times, pk_vectors = timed(lambda: evalkit_pass(enc, texts, meta), args.device, args.repeats)
+        row("evalkit encoder, packed batches", pk_times)
+        cosine = (pk_vectors * ek_vectors).sum(1) / (np.linalg.norm(pk_vectors, axis=1) * np.linalg.norm(ek_vectors, axis=1) + 1e-12)
+        packed_note = (
+            f"packed: {enc.forward.describe()}; vs padded batches max |diff| {np.abs(pk_vectors - ek_vectors).max():.2e}, "
+            f"lowest cosine {cosine.min():.6f}"
+        )
+        enc.forward = loop
     if not args.no_plain:
         reps = args.plain_repeats or args.repeats
 
@@ -328,6 +341,8 @@ def main() -> None:
         )
     if diff is not None:
         print(f"max |evalkit - plain sentence-transformers| over the vectors: {diff:.2e}")
+    if packed_note:
+        print(packed_note)
     if prof is not None:
         wall = prof["wall"]
         kinds = ", ".join(f"{k} {v:.3f} s ({v / wall:.0%})" for k, v in sorted(prof["by_kind"].items(), key=lambda kv: -kv[1]))
@@ -338,7 +353,16 @@ def main() -> None:
     if args.json:
         args.json.write_text(
             json.dumps(
-                {"device": dev, "tokens": tokens, "rows": rows, "diff": diff, "profile": prof, "loop": loop_seconds, "path": described},
+                {
+                    "device": dev,
+                    "tokens": tokens,
+                    "rows": rows,
+                    "diff": diff,
+                    "packed": packed_note,
+                    "profile": prof,
+                    "loop": loop_seconds,
+                    "path": described,
+                },
                 indent=1,
             )
         )

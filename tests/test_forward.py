@@ -394,3 +394,75 @@ def test_below_fp32_cached_vectors_serve_only_the_path_that_made_them(tmp_path, 
     out, shared = run("fp32", loop=False)
     assert shared.stats.cache_hits == len(set(texts)) and shared.stats.encoded == 0
     assert np.abs(out - shared.model.encode(texts, batch_size=32, convert_to_numpy=True)).max() <= 1e-6
+
+
+# -- packed batches (attention="packed"): one row of tokens a batch, no padding ----------------------
+
+
+def test_packed_pooling_equals_padded_pooling_for_every_mode():
+    import torch
+
+    from evalkit._compat import packed_attention
+    from evalkit._compat.st_forward import POOLING_MODES, pool_hidden
+
+    lengths = np.array([5, 3, 1, 4])
+    torch.manual_seed(0)
+    padded = torch.randn(len(lengths), int(lengths.max()), 8)
+    mask = torch.from_numpy((np.arange(lengths.max())[None, :] < lengths[:, None]).astype(np.int64))
+    flat = padded[mask.bool()]  # the real tokens, text after text: a packed row
+    packing, positions = packed_attention.packing(packed_attention.host_arrays(lengths), "cpu")
+    assert positions.tolist() == [[0, 1, 2, 3, 4, 0, 1, 2, 0, 0, 1, 2, 3]]
+    for mode in POOLING_MODES:
+        assert torch.allclose(packed_attention.pool(flat, packing, mode), pool_hidden(padded, mask, mode), atol=1e-6), mode
+
+
+@slow
+@pytest.mark.parametrize("mode", ["mean", "cls", "lasttoken", "max"])
+def test_packed_batches_give_model_encodes_vectors(minilm, mode, monkeypatch):
+    import copy
+
+    import torch
+
+    import evalkit.model.batching as batching
+    from evalkit.model.forward import owned_loop
+
+    model = copy.deepcopy(minilm)
+    model[1].pooling_mode = mode
+    texts = _texts()
+    ref = model.encode(texts, prompt="query: ", batch_size=32, convert_to_numpy=True)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # two forward workers share the switched model
+    monkeypatch.setattr(batching, "CPU_BATCH_TOKENS", 512)
+    loop = owned_loop(model, attention="packed")
+    ours, truncated = loop.encode(texts, prompt="query: ")
+    assert loop.packed_reason is None and "packed, SDPA per text" in loop.describe()
+    assert np.abs(ours - ref).max() <= 1e-6
+    assert loop.stats.padded_tokens == loop.stats.tokens  # not one padding token computed
+    assert truncated == sum(1 for ids in model.tokenizer(["query: " + t for t in texts])["input_ids"] if len(ids) > model.max_seq_length)
+    assert model[0].auto_model.config._attn_implementation == "sdpa"  # switched back: model.encode is untouched
+    assert np.abs(model.encode(texts[:50], prompt="query: ", batch_size=16) - ref[:50]).max() <= 1e-6
+
+
+@slow
+def test_packed_batches_are_refused_for_a_model_whose_positions_differ(tmp_path, minilm):
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    from evalkit.model.forward import owned_loop
+
+    # RoBERTa's position ids start after the padding id: packed rows (positions from 0) give other vectors.
+    torch.manual_seed(0)
+    config = XLMRobertaConfig(
+        vocab_size=minilm.tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=514, pad_token_id=minilm.tokenizer.pad_token_id,
+    )  # fmt: skip
+    XLMRobertaModel(config).save_pretrained(tmp_path)
+    minilm.tokenizer.save_pretrained(tmp_path)
+    transformer = models.Transformer(str(tmp_path), max_seq_length=128)
+    model = SentenceTransformer(modules=[transformer, models.Pooling(32, "mean")], device="cpu")
+    texts = _texts()[:80]
+    loop = owned_loop(model, attention="packed")
+    ours, _ = loop.encode(texts, prompt=None)
+    assert loop.packed_reason is not None and loop.packed_reason.startswith("packed vectors differ from padded ones")
+    assert "packed refused" in loop.describe()
+    assert np.abs(ours - model.encode(texts, batch_size=32)).max() <= 1e-6  # the padded batches ran

@@ -113,3 +113,26 @@ def reference_ids(transformer: Any, texts: list[str], prompt: str | None) -> lis
     if mask is None:
         return [row.tolist() for row in ids]
     return [row[m.bool()].tolist() for row, m in zip(ids, mask, strict=True)]
+
+
+def pool_hidden(hidden: Any, mask: Any | None, mode: str) -> Any:
+    """sentence-transformers' pooling of fp32 token vectors (mask None: every position is a token)."""
+    import torch
+
+    if mask is None:
+        if mode == "mean":
+            return hidden.sum(dim=1) / float(hidden.shape[1])
+        if mode == "cls":
+            return hidden[:, 0]
+        if mode == "lasttoken":
+            return hidden[:, -1]
+        return hidden.max(dim=1).values
+    if mode == "mean":
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(dim=1) / torch.clamp(weights.sum(dim=1), min=1e-9)
+    if mode == "cls":
+        return hidden[:, 0]  # right padding: the first position is a token
+    if mode == "lasttoken":
+        last = mask.sum(dim=1) - 1
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    return hidden.masked_fill(mask.unsqueeze(-1) == 0, float("-inf")).max(dim=1).values

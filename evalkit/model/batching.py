@@ -188,3 +188,50 @@ def token_batches(lengths: Any, *, budget: int, max_count: int | None = None, pa
         batches.append(rest[start : start + count])
         start += count
     return batches
+
+
+def length_chunks(texts: list[str], limit: int) -> Iterator[tuple[list[str], np.ndarray]]:
+    """Texts longest first in chunks of about `limit` characters (each text counted up to 1,024, plus 2).
+
+    The forward loop tokenizes one chunk at a time on a worker thread; each chunk's positions say where
+    its texts came from.
+
+    Example::
+
+        >>> [(c, p.tolist()) for c, p in length_chunks(["a", "ccc", "bb"], limit=6)]
+        [(['ccc', 'bb'], [1, 2]), (['a'], [0])]
+    """
+    order = np.argsort(-np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)), kind="stable")
+    size, start = 0, 0
+    for end, i in enumerate(order.tolist(), start=1):
+        size += min(len(texts[i]), 1024) + 2
+        if size >= limit or end == len(order):
+            yield [texts[j] for j in order[start:end].tolist()], order[start:end]
+            start, size = end, 0
+
+
+def id_rows(rows: list[list[int]], lengths: np.ndarray, pad_id: int, *, packed: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """One batch's token ids as a model takes them, and its attention mask (None: no padding).
+
+    Rows of one length stack as they are; others are right-padded with `pad_id` under a mask;
+    `packed` puts every row's tokens back to back in one row (`evalkit._compat.packed_attention`).
+
+    Example::
+
+        >>> ids, mask = id_rows([[5, 6], [7]], np.array([2, 1]), pad_id=0)
+        >>> ids.tolist(), mask.tolist()
+        ([[5, 6], [7, 0]], [[1, 1], [1, 0]])
+        >>> id_rows([[5, 6], [7]], np.array([2, 1]), pad_id=0, packed=True)[0].tolist()
+        [[5, 6, 7]]
+    """
+    width = int(lengths.max())
+    if packed:
+        return np.fromiter((t for row in rows for t in row), dtype=np.int64, count=int(lengths.sum()))[None, :], None
+    if int(lengths.min()) == width:
+        return np.asarray(rows, dtype=np.int64).reshape(len(rows), width), None
+    array = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for r, row in enumerate(rows):
+        array[r, : len(row)] = row
+        mask[r, : len(row)] = 1
+    return array, mask

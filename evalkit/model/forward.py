@@ -7,13 +7,15 @@ loop replaces `model.encode`:
   (one tokenizer copy each; the fast tokenizer releases the GIL) tokenize and pad the next chunks
   while the model runs the current one. The same pass says which texts were truncated.
 - **Batches by true token counts**, longest first. Texts of one exact length share a batch with no
-  padding and no attention mask (on a GPU that lets SDPA use its flash kernel); the rest are
-  packed, length-sorted, with a mask. Budget: `GPU_BATCH_TOKENS` on a GPU, the CPU budget of
-  `evalkit.model.batching` on a CPU (where it measured fastest).
+  padding and no mask (on a GPU: SDPA's flash kernel); the rest are length-sorted, with a mask.
+  Budget: `GPU_BATCH_TOKENS` on a GPU, `batching.CPU_BATCH_TOKENS` on a CPU (measured fastest).
 - **On CUDA**: pinned host memory and non-blocking copies; the vectors stay on the device and come
   back with one synchronisation per `encode` call; the SDPA backends are chosen (`ATTENTION`) and
   recorded. On a CPU, independent batches run on single-threaded workers as in `batching.py`.
 - **Pooling and normalisation in fp32**, whatever the weights' dtype.
+- **Packed batches** (`attention="packed"`, an option): a batch is one row of its texts' tokens, no
+  padding, attention per text (`evalkit._compat.packed_attention`; flash varlen on CUDA in bf16),
+  trusted once it gives the padded vectors on a sample (`check_packed`); `describe` says which ran.
 
 In fp32 the vectors equal `model.encode`'s within float rounding (tests/test_forward.py: 1e-6). A
 model of any other shape keeps `model.encode`; `owned_loop` returns the reason.
@@ -37,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from evalkit._compat.st_forward import Parts, attention_implementation, parts, reference_ids
+from evalkit._compat import packed_attention
+from evalkit._compat.st_forward import Parts, attention_implementation, parts, pool_hidden, reference_ids
 from evalkit._util import first_line
 from evalkit.model import batching
 
@@ -49,7 +52,9 @@ CHECK_SAMPLE = 6  # texts per prompt whose token ids are checked against sentenc
 
 # SDPA backends allowed, by batch kind. "auto" leaves torch's choice; on CUDA the default keeps
 # cuDNN attention out (it builds a plan per new shape, and length-sorted batches are nearly all new).
-ATTENTION = ("auto", "flash", "efficient", "math", "cudnn")
+# "packed": no padding at all (module docstring).
+ATTENTION = ("auto", "flash", "efficient", "math", "cudnn", "packed")
+PACKED_CHECK_TEXTS = 16  # texts of the first call compared between packed and padded batches
 
 
 @dataclass
@@ -60,6 +65,7 @@ class Batch:
     ids: Any
     mask: Any | None
     tokens: int  # real (unpadded) tokens
+    packing: dict[str, Any] | None = None  # packed batch: `packed_attention.host_arrays` (ids is 1 x tokens)
 
 
 @dataclass
@@ -111,14 +117,22 @@ class ForwardLoop:
         self._lock = threading.Lock()
         tokenizer = model_parts.tokenizer
         self.pad_id = int(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else 0
+        # Packed batches: None once checked and trusted, a reason when refused, "unchecked" before the first call.
+        self.packed_reason: str | None = "unchecked" if attention == "packed" else "not asked for"
+        if attention == "packed":
+            packed_attention.register()
 
     # -- what ran ------------------------------------------------------------------------------
     def describe(self) -> str:
         """One line for logs and the benchmark: backend, dtype, batch budget."""
         dtype = str(next(self.parts.auto_model.parameters()).dtype).replace("torch.", "")
+        if self.attention == "packed":
+            kind = "packed varlen" if self.on_cuda and dtype in ("bfloat16", "float16") else "packed, SDPA per text"
+            how = kind if self.packed_reason is None else f"packed refused ({self.packed_reason}), padded"
+        else:
+            how = f"SDPA backends {self.sdpa_backends(True)} unpadded / {self.sdpa_backends(False)} padded"
         return (
-            f"evalkit forward loop on {self.device} ({dtype}; attention {attention_implementation(self.parts.auto_model)}, "
-            f"SDPA backends {self.sdpa_backends(True)} unpadded / {self.sdpa_backends(False)} padded; "
+            f"evalkit forward loop on {self.device} ({dtype}; attention {attention_implementation(self.parts.auto_model)}, {how}; "
             f"{self.batch_tokens} tokens a batch; {self.tokenizer_threads} tokenizer threads)"
         )
 
@@ -128,6 +142,8 @@ class ForwardLoop:
         return "+".join(names) if names else "torch default"
 
     def _backend_names(self, pad_free: bool) -> tuple[str, ...]:
+        if self.attention == "packed":
+            return ()
         if self.attention != "auto":
             return (self.attention,)
         if not self.on_cuda:
@@ -156,8 +172,8 @@ class ForwardLoop:
         truncated = sum(1 for enc in out.encodings if enc.overflowing)
         return out["input_ids"], truncated
 
-    def _prepare(self, texts: list[str], positions: np.ndarray) -> tuple[list[Batch], int]:
-        """Tokenize one chunk and pack its batches (host arrays, pinned when the model is on CUDA)."""
+    def _prepare(self, texts: list[str], positions: np.ndarray, packed: bool = False) -> tuple[list[Batch], int]:
+        """Tokenize one chunk and make its batches (host arrays, pinned when the model is on CUDA)."""
         import time
 
         import torch
@@ -167,21 +183,16 @@ class ForwardLoop:
         tokenized = time.perf_counter()
         lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
         out = []
-        for local in batching.token_batches(lengths, budget=self.batch_tokens, max_count=self.max_count, pad_free=self.pad_free):
-            rows = [ids[i] for i in local.tolist()]
-            width = int(lengths[local].max())
-            if int(lengths[local].min()) == width:
-                array, mask = np.asarray(rows, dtype=np.int64).reshape(len(rows), width), None
-            else:
-                array = np.full((len(rows), width), self.pad_id, dtype=np.int64)
-                mask = np.zeros((len(rows), width), dtype=np.int64)
-                for r, row in enumerate(rows):
-                    array[r, : len(row)] = row
-                    mask[r, : len(row)] = 1
+        for local in batching.token_batches(
+            lengths, budget=self.batch_tokens, max_count=self.max_count, pad_free=self.pad_free and not packed
+        ):
+            array, mask = batching.id_rows([ids[i] for i in local.tolist()], lengths[local], self.pad_id, packed=packed)
+            packing: dict[str, Any] | None = packed_attention.host_arrays(lengths[local]) if packed else None
             tensors = [torch.from_numpy(array), None if mask is None else torch.from_numpy(mask), torch.from_numpy(positions[local])]
             if self.on_cuda:
                 tensors = [t.pin_memory() if t is not None else None for t in tensors]
-            out.append(Batch(index=tensors[2], ids=tensors[0], mask=tensors[1], tokens=int(lengths[local].sum())))
+                packing = packing and {k: torch.from_numpy(v).pin_memory() for k, v in packing.items()}
+            out.append(Batch(index=tensors[2], ids=tensors[0], mask=tensors[1], tokens=int(lengths[local].sum()), packing=packing))
         self._add_seconds(tokenize=tokenized - started, pack=time.perf_counter() - tokenized)
         return out, truncated
 
@@ -190,22 +201,13 @@ class ForwardLoop:
             for key, value in seconds.items():
                 self.stats.seconds[key] = self.stats.seconds.get(key, 0.0) + value
 
-    def _chunks(self, texts: list[str]) -> Iterator[tuple[list[str], np.ndarray]]:
-        order = np.argsort(-np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)), kind="stable")
-        limit, size, start = self.batch_tokens * CHUNK_BATCHES, 0, 0
-        for end, i in enumerate(order.tolist(), start=1):
-            size += min(len(texts[i]), 1024) + 2
-            if size >= limit or end == len(order):
-                yield [texts[j] for j in order[start:end].tolist()], order[start:end]
-                start, size = end, 0
-
-    def batches(self, texts: list[str]) -> Iterator[tuple[Batch, int]]:
+    def batches(self, texts: list[str], packed: bool = False) -> Iterator[tuple[Batch, int]]:
         """(batch, texts truncated in its chunk or 0) in order, tokenized ahead on worker threads."""
         import time
 
         with ThreadPoolExecutor(max_workers=self.tokenizer_threads, thread_name_prefix="evalkit-tokenize") as pool:
             pending: list[Future] = []
-            chunks = self._chunks(texts)
+            chunks = batching.length_chunks(texts, self.batch_tokens * CHUNK_BATCHES)
             ahead = self.tokenizer_threads + 1
 
             def fill() -> None:
@@ -213,7 +215,7 @@ class ForwardLoop:
                     chunk = next(chunks, None)
                     if chunk is None:
                         return
-                    pending.append(pool.submit(self._prepare, *chunk))
+                    pending.append(pool.submit(self._prepare, *chunk, packed))
 
             fill()
             while pending:
@@ -256,21 +258,61 @@ class ForwardLoop:
         """
         import time
 
-        import torch
-
         started = time.perf_counter()
         prompt = self.parts.default_prompt if prompt is None else prompt
         full = [prompt + t for t in texts] if prompt else list(texts)
-        dim = self._dimension()
         if not full:
-            return np.zeros((0, dim), dtype=np.float32), 0
-        truncated = 0
+            return np.zeros((0, self._dimension()), dtype=np.float32), 0
+        if self.packed_reason == "unchecked":
+            self.packed_reason = self.check_packed(full)
+        if self.packed_reason is None:
+            with packed_attention.switched(self.parts.auto_model):
+                vectors, truncated = self._run(full, normalize, progress, packed=True)
+        else:
+            vectors, truncated = self._run(full, normalize, progress)
+        self.stats.texts += len(full)
+        self.stats.truncated += truncated
+        self._add_seconds(encode=time.perf_counter() - started)
+        return vectors, truncated
+
+    def check_packed(self, texts: list[str]) -> str | None:
+        """None when packed batches give the padded ones' vectors on a sample (fp32: 1e-5; else cosine 0.999)."""
+        import torch
+
+        by_length = sorted(set(texts), key=len)
+        step = max(1, len(by_length) // PACKED_CHECK_TEXTS)
+        sample = list(dict.fromkeys(by_length[::step] + by_length[-2:]))
+        counted = copy.deepcopy(self.stats)  # the check's batches are not the caller's work
+        try:
+            padded, _ = self._run(sample, False, None)
+            with packed_attention.switched(self.parts.auto_model):
+                packed, _ = self._run(sample, False, None, packed=True)
+        except Exception as exc:  # noqa: BLE001 - any failure means: this model does not take packed rows
+            return f"packed batches failed: {first_line(exc, with_type=True)}"
+        finally:
+            self.stats = counted
+        if next(self.parts.auto_model.parameters()).dtype == torch.float32:
+            worst = float(np.abs(packed - padded).max())
+            ok, seen = worst <= 1e-5, f"max difference {worst:.1e}"
+        else:
+            cosine = (packed * padded).sum(1) / (np.linalg.norm(packed, axis=1) * np.linalg.norm(padded, axis=1) + 1e-12)
+            ok, seen = float(cosine.min()) >= 0.999, f"lowest cosine {float(cosine.min()):.4f}"
+        if ok:
+            return None
+        logger.warning("packed batches refused: they differ from padded ones (%s)", seen)
+        return f"packed vectors differ from padded ones: {seen}"
+
+    def _run(self, full: list[str], normalize: bool, progress: Callable[[int], Any] | None, packed: bool = False) -> tuple[np.ndarray, int]:
+        """The vectors of `full` (prompts applied) in order, through this loop's batches, and the truncated count."""
+        import torch
+
+        dim, truncated = self._dimension(), 0
         if self.on_cuda:
             # This thread's current device is this loop's: with one loop per GPU (data parallel), each
             # runs on its own thread, and anything allocated without a device lands on the right GPU.
             with torch.cuda.device(self.device), torch.inference_mode():
                 out = torch.empty((len(full), dim), dtype=torch.float32, device=self.device)
-                for batch, cut in self.batches(full):
+                for batch, cut in self.batches(full, packed):
                     truncated += cut
                     index = batch.index.to(self.device, non_blocking=True)
                     out.index_copy_(0, index, self._forward(batch, normalize))
@@ -289,17 +331,14 @@ class ForwardLoop:
                 return cut
 
             if workers == 1:
-                for item in self.batches(full):
+                for item in self.batches(full, packed):
                     truncated += run(item)
                     if progress is not None:
                         progress(len(item[0].index))
             else:
                 with ThreadPoolExecutor(max_workers=workers, initializer=torch.set_num_threads, initargs=(threads,)) as pool:
-                    for cut in pool.map(run, self.batches(full)):
+                    for cut in pool.map(run, self.batches(full, packed)):
                         truncated += cut
-        self.stats.texts += len(full)
-        self.stats.truncated += truncated
-        self._add_seconds(encode=time.perf_counter() - started)
         return vectors, truncated
 
     def _dimension(self) -> int:
@@ -312,10 +351,14 @@ class ForwardLoop:
 
         ids = batch.ids.to(self.device, non_blocking=True)
         mask = None if batch.mask is None else batch.mask.to(self.device, non_blocking=True)
-        with self._sdpa(mask is None):
-            hidden = self.parts.auto_model(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state
-        hidden = hidden.float()
-        pooled = _pool(hidden, mask, self.parts.pooling)
+        if batch.packing is not None:
+            packing, positions = packed_attention.packing(batch.packing, self.device)
+            hidden = packed_attention.forward(self.parts.auto_model, ids, positions, packing).float()
+            pooled = packed_attention.pool(hidden, packing, self.parts.pooling)
+        else:
+            with self._sdpa(mask is None):
+                hidden = self.parts.auto_model(input_ids=ids, attention_mask=mask, return_dict=True).last_hidden_state
+            pooled = pool_hidden(hidden.float(), mask, self.parts.pooling)
         if self.parts.normalize:
             pooled = F.normalize(pooled, p=2, dim=-1)
         if self.parts.truncate_dim:
@@ -344,29 +387,6 @@ class ForwardLoop:
             "cudnn": SDPBackend.CUDNN_ATTENTION,
         }
         return sdpa_kernel([kinds[n] for n in names])
-
-
-def _pool(hidden: Any, mask: Any | None, mode: str) -> Any:
-    """sentence-transformers' pooling of fp32 token vectors (mask None: every position is a token)."""
-    import torch
-
-    if mask is None:
-        if mode == "mean":
-            return hidden.sum(dim=1) / float(hidden.shape[1])
-        if mode == "cls":
-            return hidden[:, 0]
-        if mode == "lasttoken":
-            return hidden[:, -1]
-        return hidden.max(dim=1).values
-    if mode == "mean":
-        weights = mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * weights).sum(dim=1) / torch.clamp(weights.sum(dim=1), min=1e-9)
-    if mode == "cls":
-        return hidden[:, 0]  # right padding: the first position is a token
-    if mode == "lasttoken":
-        last = mask.sum(dim=1) - 1
-        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-    return hidden.masked_fill(mask.unsqueeze(-1) == 0, float("-inf")).max(dim=1).values
 
 
 def owned_loop(model: Any, **options: Any) -> ForwardLoop | str:
