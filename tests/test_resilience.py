@@ -121,6 +121,30 @@ def test_corrupt_embedding_cache_shard_is_moved_aside(tmp_path: Path):
     assert EmbeddingCache(tmp_path, "model").get("", ["a"])["a"].tolist() == [2.0, 0.0]
 
 
+def test_embedding_cache_memory_is_bounded_and_dropped_shards_are_read_back(tmp_path: Path, monkeypatch):
+    import numpy as np
+
+    import evalkit.model.cache as cache_module
+    from evalkit.model.cache import EmbeddingCache
+
+    rng = np.random.default_rng(0)
+    shards = {f"s{i}": rng.standard_normal((50, 8)).astype(np.float32) for i in range(4)}  # 1,600 bytes each
+    monkeypatch.setattr(cache_module, "LOADED_BYTES", 3_500)  # room for two shards
+    cache = EmbeddingCache(tmp_path, "model")
+    for name, vectors in shards.items():
+        cache.put("", [f"{name}-{i}" for i in range(50)], vectors)
+    assert len(cache._loaded) == 2  # the two written last
+    texts = [f"{name}-{i}" for i in (49, 0, 7) for name in shards]  # interleaved over all four shards
+    found = cache.get("", texts)
+    assert len(cache._loaded) == 2 and sum(v.nbytes for v in cache._loaded.values()) <= 3_500
+    for name, vectors in shards.items():
+        for i in (49, 0, 7):
+            assert np.array_equal(found[f"{name}-{i}"], vectors[i])  # read back from disk where dropped
+    fresh = EmbeddingCache(tmp_path, "model")  # another process: every shard read from disk
+    assert all(np.array_equal(fresh.get("", [f"{n}-3"])[f"{n}-3"], v[3]) for n, v in shards.items())
+    assert len(fresh._loaded) == 2
+
+
 def test_model_name_cannot_escape_the_output_folder(tmp_path: Path, capsys):
     from evalkit.cli import main
 

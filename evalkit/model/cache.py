@@ -25,6 +25,7 @@ import logging
 import os
 import time
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,10 @@ import numpy as np
 from evalkit import _parse
 
 logger = logging.getLogger(__name__)
+
+# Shards' vectors kept in memory after a read or a write, least recently used dropped first: a whole
+# suite's cache (C-MTEB's corpora: a few GB) no longer stays in every process that touched it.
+LOADED_BYTES = 1 << 30
 
 
 def text_key(prompt: str, text: str) -> bytes:
@@ -50,7 +55,7 @@ class EmbeddingCache:
         self.dim: int | None = None  # set by the first shard that fits, or by `get(dim=...)`
         _remove_stale(self.dir)
         self._index: dict[bytes, tuple[Path, int]] = {}
-        self._loaded: dict[Path, np.ndarray] = {}
+        self._loaded: OrderedDict[Path, np.ndarray] = OrderedDict()  # least recently used first
         self._seen: set[Path] = set()
         self.moved_aside: list[Path] = []
 
@@ -125,15 +130,17 @@ class EmbeddingCache:
         if dim:
             self.dim = dim
         self._scan()
-        found: dict[str, np.ndarray] = {}
+        by_shard: dict[Path, list[tuple[str, int]]] = {}
         for text in texts:
             hit = self._index.get(text_key(prompt, text))
-            if hit is None:
-                continue
-            shard, row = hit
+            if hit is not None:
+                by_shard.setdefault(hit[0], []).append((text, hit[1]))
+        found: dict[str, np.ndarray] = {}
+        for shard, hits in by_shard.items():  # each shard read at most once a call, whatever the memory bound
             vectors = self._vectors(shard)
             if vectors is not None:
-                found[text] = vectors[row]
+                rows = vectors[[row for _, row in hits]]  # a copy: the shard may be dropped from memory later
+                found.update((text, rows[i]) for i, (text, _) in enumerate(hits))
         return found
 
     def missing(self, prompt: str, texts: list[str]) -> list[str]:
@@ -154,12 +161,21 @@ class EmbeddingCache:
     def _vectors(self, shard: Path) -> np.ndarray | None:
         if shard not in self._loaded:
             try:
-                self._loaded[shard] = self._read(shard)[1]  # type: ignore[assignment]
+                self._keep(shard, self._read(shard)[1])  # type: ignore[arg-type]
             except Exception as exc:  # checked on first use: damaged, planted or of another dimension
                 self._move_aside(shard, exc)
                 self._forget(shard)
                 return None
+        self._loaded.move_to_end(shard)
         return self._loaded[shard]
+
+    def _keep(self, shard: Path, vectors: np.ndarray) -> None:
+        """Hold a shard's vectors in memory, dropping the least recently used beyond `LOADED_BYTES` (never this one)."""
+        self._loaded[shard] = vectors
+        held = sum(v.nbytes for v in self._loaded.values())
+        while held > LOADED_BYTES and len(self._loaded) > 1:
+            _, dropped = self._loaded.popitem(last=False)
+            held -= dropped.nbytes
 
     def put(self, prompt: str, texts: list[str], vectors: np.ndarray) -> None:
         """Store `vectors` for `texts` in a new shard, atomically."""
@@ -187,7 +203,7 @@ class EmbeddingCache:
             return
         self.dim = self.dim or int(vectors.shape[1])
         self._seen.add(final)
-        self._loaded[final] = vectors
+        self._keep(final, vectors)
         for row, key in enumerate(keys):
             self._index[bytes(key)] = (final, row)
 
