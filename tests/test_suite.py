@@ -163,6 +163,24 @@ def test_an_opt_in_on_the_command_line_must_name_the_model_being_run(tmp_path: P
         cli_layer(batch_size=0)
 
 
+def test_forward_evalkit_for_a_model_that_encodes_itself_is_refused_before_anything_loads(tmp_path: Path, capsys):
+    from evalkit.cli import main
+    from evalkit.model.settings import cli_layer
+    from evalkit.runner.settings import RunConfig
+
+    suite = load_suite(write(tmp_path, "s.yaml", "model: {name: org/m, loader: mteb, forward: evalkit}\ntasks: [ATEC]\n"))
+    with pytest.raises(SuiteError, match=r"^forward in the suite evalkit: mteb's wrapper \(loader mteb\) encodes itself, .*; use auto$"):
+        RunConfig.from_sources(suite, cli_layer(), cache_dir=None)
+    assert RunConfig.from_sources(suite, cli_layer(forward="auto"), cache_dir=None).model.forward == "auto"
+    argv = ["run", "smoke", "--model", "py:examples.hashing_encoder:make_encoder", "--forward", "evalkit", "--dry-run"]
+    assert main([*argv, "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "evalkit: error: --forward evalkit: a Python factory's encoder encodes itself, evalkit's forward loop cannot run it; use auto"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_error_in_an_included_file_names_that_file(tmp_path: Path):
     write(tmp_path, "base.yaml", "tasks:\n  - {name: ATEC, tolerence: 0.1}\n")
     top = write(tmp_path, "top.yaml", "include: base.yaml\ntasks: [BQ]\n")

@@ -24,7 +24,7 @@ from evalkit.errors import EncodingError, ModelError
 from evalkit.model.batching import can_thread, cpu_workers, plan_batches, worker_threads
 from evalkit.model.caching import CachingEncoder
 from evalkit.model.prompts import PromptTable, check_table, default_prompts
-from evalkit.model.settings import ModelSettings
+from evalkit.model.settings import ModelSettings, encodes_itself
 from evalkit.model.source import ResolvedModel, load_mteb, load_python, load_sentence_transformer, pick_device, prepare_model
 
 if TYPE_CHECKING:
@@ -256,8 +256,8 @@ class ProtocolEncoder(CachingEncoder):
         """Wrap a loaded protocol object; use `load_resolved` rather than calling this."""
         super().__init__(resolved, settings, cache=cache)
         self.model = model
-        # The object encodes itself: evalkit's forward loop never runs it.
-        self.own = "mteb's wrapper (loader mteb)" if resolved.kind == "mteb" else "a Python factory's encoder"
+        # The object encodes itself: evalkit's forward loop never runs it (`merge` refuses forward: evalkit for it).
+        self.own = encodes_itself(settings) or "the loaded object"
         if settings.forward == "evalkit":
             raise ModelError(f"model {resolved.name}: {self.own} encodes itself, evalkit's forward loop cannot run it; use --forward auto")
         meta = getattr(model, "mteb_model_meta", None)

@@ -37,6 +37,7 @@ Similarity = Literal["cosine", "dot"]
 #: where it runs the model exactly and `model.encode` elsewhere; "evalkit" insists on the loop (a model
 #: it cannot run is an error); "sentence-transformers" always calls `model.encode`.
 Forward = Literal["auto", "evalkit", "sentence-transformers"]
+PYTHON_PREFIX = "py:"  # a model given as `py:module:factory` (evalkit.model.source)
 
 #: Defaults, each defined here only (the fields below use them).
 DEFAULT_BATCH_SIZE = 32
@@ -205,13 +206,27 @@ def merge(layers: Sequence[SettingsLayer]) -> Merged:
     for name in FIELDS:
         sources.setdefault(name, "default")
     try:
-        return Merged(ModelSettings(**values), sources)
+        settings = ModelSettings(**values)
     except ValidationError as exc:  # only a layer that skipped `check_values` (a registry preset) gets here
         error = exc.errors()[0]
         key = str(error["loc"][0]) if error["loc"] else "model"
         raise SuiteError(
             f"model setting `{key}` from the {sources.get(key, 'registry')}: {describe(error)}; report it to evalkit"
         ) from None
+    own = encodes_itself(settings)
+    if own and settings.forward == "evalkit":  # said before anything loads, so --dry-run says it too
+        where = "--forward" if sources["forward"] == "cli" else f"forward in the {sources['forward']}"
+        raise SuiteError(f"{where} evalkit: {own} encodes itself, evalkit's forward loop cannot run it; use auto")
+    return Merged(settings, sources)
+
+
+def encodes_itself(settings: ModelSettings) -> str | None:
+    """What encodes texts by itself under these settings (evalkit's forward loop never runs it), or None."""
+    if settings.model is not None and settings.model.startswith(PYTHON_PREFIX):
+        return "a Python factory's encoder"
+    if settings.loader == "mteb" and settings.model is not None:
+        return "mteb's wrapper (loader mteb)"
+    return None
 
 
 def cli_layer(**flags: Unpack[RunFlags]) -> SettingsLayer:

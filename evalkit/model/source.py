@@ -18,7 +18,7 @@ from typing import Any, Literal
 from evalkit import _parse
 from evalkit._util import first_line, require_sentence_transformers
 from evalkit.errors import ModelError
-from evalkit.model.settings import ModelSettings
+from evalkit.model.settings import PYTHON_PREFIX, ModelSettings
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
-PYTHON_PREFIX = "py:"
 _HUB_IGNORE = ["*.onnx", "onnx/*", "openvino/*", "*.h5", "*.msgpack", "*.ot", "*.tflite", "coreml/*"]
 
 
