@@ -30,7 +30,8 @@ import numpy as np
 NAME = "evalkit_packed"
 KWARG = "evalkit_packing"  # the keyword that carries a batch's `Packing` down to the attention calls
 _registered = threading.Lock()
-_switch = threading.RLock()
+_switch = threading.Lock()
+_switched: dict[int, tuple[int, str]] = {}  # per switched config (by id, while switched): callers inside, the implementation to restore
 
 
 @dataclass(frozen=True)
@@ -104,18 +105,19 @@ def switched(auto_model: Any) -> Iterator[None]:
     """
     config = auto_model.config
     with _switch:
-        depth = getattr(config, "_evalkit_packed_depth", 0)
+        depth, saved = _switched.get(id(config), (0, config._attn_implementation))
         if depth == 0:
-            config._evalkit_saved_attention = config._attn_implementation
             config._attn_implementation = NAME
-        config._evalkit_packed_depth = depth + 1
+        _switched[id(config)] = (depth + 1, saved)
     try:
         yield
     finally:
         with _switch:
-            config._evalkit_packed_depth -= 1
-            if config._evalkit_packed_depth == 0:
-                config._attn_implementation = config._evalkit_saved_attention
+            depth, saved = _switched.pop(id(config))
+            if depth > 1:
+                _switched[id(config)] = (depth - 1, saved)
+            else:
+                config._attn_implementation = saved
 
 
 def forward(auto_model: Any, ids: Any, positions: Any, packing: Packing) -> Any:
