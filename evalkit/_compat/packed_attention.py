@@ -89,10 +89,9 @@ def register() -> None:
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-    with _registered:
-        if NAME not in AttentionInterface._global_mapping:
-            AttentionMaskInterface.register(NAME, sdpa_mask)
-            AttentionInterface.register(NAME, _attention)
+    with _registered:  # registering again replaces the entries with the same functions
+        AttentionMaskInterface.register(NAME, sdpa_mask)
+        AttentionInterface.register(NAME, _attention)
 
 
 @contextlib.contextmanager
