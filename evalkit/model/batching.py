@@ -30,23 +30,17 @@ def token_budget_batches(
     `max_count`, default 8x `batch_size`) while long ones get batches no larger than `batch_size`:
     padding stays small and no batch needs more memory than a fixed batch of `batch_size` texts at
     the model's maximum length. Lengths are in characters, an upper bound on tokens for the
-    tokenizers in use (about one token per Chinese character, fewer for English).
+    tokenizers in use (about one token per Chinese character, fewer for English): this is
+    `token_batches` over those lengths plus two special tokens, capped at `max_tokens`.
 
     Example::
 
         >>> token_budget_batches([5, 300, 5, 5], batch_size=2, max_tokens=10)
         [[1, 0], [2, 3]]
     """
-    budget = budget or batch_size * max_tokens
-    max_count = max_count or 8 * batch_size
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches, start = [], 0
-    while start < len(order):
-        longest = min(max_tokens, lengths[order[start]] + 2)
-        count = max(1, min(max_count, budget // longest))
-        batches.append(order[start : start + count])
-        start += count
-    return batches
+    capped = np.minimum(np.asarray(lengths, dtype=np.int64) + 2, max_tokens)  # special tokens in, the model's limit on
+    found = token_batches(capped, budget=budget or batch_size * max_tokens, max_count=max_count or 8 * batch_size, pad_free=False)
+    return [batch.tolist() for batch in found]
 
 
 def cpu_workers(device: str, threads: int, batches: int) -> tuple[int, int]:
