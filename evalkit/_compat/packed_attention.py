@@ -137,7 +137,7 @@ def pool(hidden: Any, packing: Packing, mode: str) -> Any:
         return hidden[packing.cu_lengths[1:].long() - 1]
     out = hidden.new_zeros((texts, hidden.shape[1]))
     if mode == "mean":
-        return out.index_add_(0, packing.rows, hidden) / packing.lengths[:, None]
+        return out.index_add_(0, packing.rows, hidden) / packing.lengths.clamp(min=1e-9)[:, None]  # as sentence-transformers
     index = packing.rows[:, None].expand_as(hidden)
     return out.scatter_reduce_(0, index, hidden, reduce="amax", include_self=False)
 
