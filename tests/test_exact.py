@@ -101,6 +101,18 @@ def test_a_rerun_encodes_nothing_and_the_cache_serves_every_text(tmp_path: Path)
     assert S.main_scores(evalkit.read_results(again.folder)).set_index("task")["value"].to_dict() == pytest.approx(HAND, abs=1e-6)
 
 
+def test_two_factories_of_one_file_do_not_share_cached_vectors(tmp_path: Path, tiny: Path):
+    # Both factories live in tests/keyword_encoder.py, whose source hash is their revision: the cache
+    # must still tell them apart, or the cat-heavy run is served the plain encoder's vectors.
+    cache = tmp_path / "cache"
+    evalkit.run(TINY, model=KEYWORDS, output_dir=tmp_path / "plain", cache_dir=cache)
+    cat3 = evalkit.run(TINY, model=CAT3, output_dir=tmp_path / "cat3", cache_dir=cache)
+    manifest = json.loads((cat3.folder / "evalkit" / "manifest.json").read_text())
+    assert manifest["encoder_stats"]["cache_hits"] == 0
+    scores = S.main_scores(evalkit.read_results(cat3.folder)).set_index("task")["value"].to_dict()
+    assert scores["TinySTS"] == pytest.approx(1.0, abs=1e-6) and scores == pytest.approx({**HAND, "TinySTS": 1.0}, abs=1e-6)
+
+
 def test_best_threshold_accuracy_by_hand():
     # Sorted by score: 0.9 (+), 0.8 (-), 0.7 (+), 0.2 (-). Cutting after the first: 1 + 2 negatives
     # right = 3 of 4; after the third: 2 positives + 1 negative = 3 of 4; nothing better.
