@@ -111,6 +111,11 @@ def test_two_factories_of_one_file_do_not_share_cached_vectors(tmp_path: Path, t
     assert manifest["encoder_stats"]["cache_hits"] == 0
     scores = S.main_scores(evalkit.read_results(cat3.folder)).set_index("task")["value"].to_dict()
     assert scores["TinySTS"] == pytest.approx(1.0, abs=1e-6) and scores == pytest.approx({**HAND, "TinySTS": 1.0}, abs=1e-6)
+    # Filed under one name in one folder, the second factory's results are not taken for the first's.
+    first = evalkit.run(TINY, model=KEYWORDS, model_name="kw", output_dir=tmp_path / "same", no_cache=True)
+    second = evalkit.run(TINY, model=CAT3, model_name="kw", output_dir=tmp_path / "same", no_cache=True)
+    assert first.folder == second.folder and {o.status for o in second.outcomes} == {"done"}  # none skipped as "same settings"
+    assert S.main_scores(evalkit.read_results(second.folder)).set_index("task")["value"]["TinySTS"] == pytest.approx(1.0, abs=1e-6)
 
 
 def test_best_threshold_accuracy_by_hand():

@@ -348,15 +348,6 @@ def load_resolved(
 
 
 def model_key(resolved: ResolvedModel, settings: ModelSettings) -> str:
-    """The embedding-cache namespace: what the vectors come from plus the settings that change them.
-
-    A checkpoint's revision names its weights (a Hub commit, a folder's content hash). A Python
-    factory's revision is its source file's hash, shared by every factory in the file, and a model
-    of mteb's loader may have none but `registry`: those add what they load, so two of them never
-    share vectors. A checkpoint's key is unchanged by this, so its earlier caches stay valid.
-    """
-    identity: dict[str, Any] = {"revision": resolved.revision}
-    if resolved.kind != "sentence-transformers":
-        identity["loads"] = [resolved.kind, resolved.factory or settings.model]
-    blob = json.dumps({**identity, **settings.vector_key()}, sort_keys=True)
+    """The embedding-cache namespace: what the vectors come from (`ResolvedModel.identity`) plus the settings that change them."""
+    blob = json.dumps({**resolved.identity(settings.model), **settings.vector_key()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]

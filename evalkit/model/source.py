@@ -43,6 +43,20 @@ class ResolvedModel:
     kind: ModelKind = "sentence-transformers"
     factory: str | None = None  # `package.module:function` for kind "python"
 
+    def identity(self, ref: str | None) -> dict[str, Any]:
+        """What vectors and scores come from: the revision, plus what a factory or mteb's loader loads.
+
+        A checkpoint's revision names its weights (a Hub commit, a folder's content hash). A Python
+        factory's is its source file's hash, shared by every factory in the file, and a model of
+        mteb's loader may have none but `registry`: those add what they load (`ref` is the model as
+        given), so two of them never share cached vectors or stored results. A checkpoint's identity
+        is its revision alone, so its earlier caches and results stay valid.
+        """
+        out: dict[str, Any] = {"revision": self.revision}
+        if self.kind != "sentence-transformers":
+            out["loads"] = [self.kind, self.factory or ref]
+        return out
+
 
 def weight_files(path: Path) -> list[Path]:
     """Every weight file under a checkpoint folder, sorted."""

@@ -177,7 +177,7 @@ def settings_record(built: BuiltTask, resolved: ResolvedModel, settings: ModelSe
     table = check_table(prompts, "settings_record")
     record = {
         "model": resolved.name,
-        "revision": resolved.revision,
+        **resolved.identity(settings.model),  # the revision, and what a factory or mteb's loader loads
         "vectors": settings.vector_key(),
         "model_prompts": dict(table.prompts),
         "task_prompts": dict(built.spec.prompts),
