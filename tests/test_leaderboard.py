@@ -142,3 +142,27 @@ def test_mirror_run_against_published_and_reference_cards(mirror_results: Path, 
     assert rows[(JINA, "claimed")]["mean (task)"] == pytest.approx(0.6340902, abs=1e-6)
     check_page(tmp_path / "leaderboard.html", "MATCH", [BASE, JINA])
     assert MIRROR.is_dir()
+
+
+def test_claims_are_judged_split_by_split_as_card_compare_judges_them():
+    from evalkit.judge.compare import compare
+    from evalkit.judge.leaderboard import build
+    from evalkit.judge.sources import Entry
+    from evalkit.results import scores as S
+
+    def table(values: dict[str, float]):
+        rows = [
+            {"task": "ATEC", "task_type": "STS", "subset": "default", "split": sp, "metric": "cosine_spearman", "value": v}
+            for sp, v in values.items()
+        ]
+        return S.make([{**r, "is_main": True} for r in rows])
+
+    def verdicts(measured: dict[str, float], claimed: dict[str, float]) -> tuple[str, str]:
+        ours, card = table(measured), table(claimed)
+        board = build([Entry("org/m", "r1", "measured", "results", ours), Entry("org/m", "card", "claimed", "card.md", card)])
+        return board.verdict, compare(card, ours).verdict
+
+    # A measured split the card does not claim moves no claim: the test split matches exactly.
+    assert verdicts({"validation": 0.50, "test": 0.60}, {"test": 0.60}) == ("match", "match")
+    # Splits off in opposite directions are off, even though their means agree.
+    assert verdicts({"validation": 0.61, "test": 0.59}, {"validation": 0.60, "test": 0.60}) == ("off", "off")

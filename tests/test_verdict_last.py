@@ -141,7 +141,7 @@ def test_leaderboard_measured_against_its_card_is_match_or_off(tmp_path: Path, c
     assert code == 0
     assert (
         lines[-1]
-        == "MATCH: all 1 measured row(s) within 0.0005 of their card on every task both have (largest difference 0.0000, STSBenchmark)"
+        == "MATCH: all 1 measured row(s) within 0.0005 of their card on every task split both have (largest difference 0.0000, STSBenchmark test)"
     )
     card = (CARDS / "new-percent.md").read_text(encoding="utf-8")
     old = "- type: cosine_spearman\n      value: 82.03246731235654"
@@ -151,6 +151,6 @@ def test_leaderboard_measured_against_its_card_is_match_or_off(tmp_path: Path, c
     assert code == 1  # a verdict against the numbers, as card compare's OFF
     assert lines[-1] == (
         "OFF: 1 of 1 measured row(s) off their card by more than 0.0005 "
-        "(largest: sentence-transformers/all-MiniLM-L6-v2 on STSBenchmark, 0.0100)"
+        "(largest: sentence-transformers/all-MiniLM-L6-v2 on STSBenchmark test, 0.0100)"
     )
-    assert "Measured vs claimed: 1 measured row(s) beside their card; largest task difference 0.0100 (tolerance 0.0005)" in lines
+    assert "Measured vs claimed: 1 measured row(s) beside their card; largest split difference 0.0100 (tolerance 0.0005)" in lines

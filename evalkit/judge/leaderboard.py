@@ -68,7 +68,7 @@ class Leaderboard:
 
     @property
     def largest_claim_gap(self) -> float | None:
-        """The largest per-task |measured - claimed| over every measured row with its card (None: no pair)."""
+        """The largest |measured - claimed| of one task split over every measured row with its card (None: no pair)."""
         return None if self.claimed_vs_measured.empty else float(self.claimed_vs_measured["max |Δ|"].max())
 
     @property
@@ -227,7 +227,7 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
     frame = frame.drop(columns="ranked").reset_index(drop=True)
     # Issue 23 (judge/ties.py): paired intervals between adjacent measured rows, tie groups.
     frame = ties.mark(frame, tables, alpha=REGRESS_ALPHA, samples=BOOTSTRAP_SAMPLES, tasks=common if average == "common" else None)
-    versus = _claimed_vs_measured(per_task, types, type_cols)
+    versus = _claimed_vs_measured({k: tables[k] for k in per_task}, types, type_cols)
     frame["vs claimed"] = [
         _lookup(versus, r.model, r.revision, r.source) if r.kind == "measured" else math.nan for r in frame.itertuples(index=False)
     ]
@@ -235,42 +235,48 @@ def build(entries: Sequence[Entry], *, suite: Suite | None = None, average: Aver
         [{**dict(zip(KEY, key, strict=True)), **{t: scores.get(t, math.nan) for t in task_set}} for key, scores in per_task.items()]
     )
     rank_of = {tuple(r): i for i, r in enumerate(frame[KEY].itertuples(index=False, name=None))}
-    tasks_wide = tasks_wide.iloc[sorted(range(len(tasks_wide)), key=lambda i: rank_of[tuple(tasks_wide.loc[i, KEY])])].reset_index(drop=True)
+    tasks_wide = tasks_wide.iloc[sorted(range(len(tasks_wide)), key=lambda i: rank_of[tuple(tasks_wide.loc[i, KEY])])].reset_index(
+        drop=True
+    )
     suite_name = suite.name if suite is not None else None
     return Leaderboard(frame, tasks_wide, versus, task_set, type_cols, common, average, suite_name, tuple(notes))
 
 
+def _claimed_vs_measured(tables: dict[tuple[str, ...], pd.DataFrame], types: dict[str, str], type_cols: tuple[str, ...]) -> pd.DataFrame:
+    """Each measured row against each card of its model, judged as card compare judges (`judge.compare`).
 
-
-def _claimed_vs_measured(
-    per_task: dict[tuple[str, ...], dict[str, float]], types: dict[str, str], type_cols: tuple[str, ...]
-) -> pd.DataFrame:
-    claimed = {k: v for k, v in per_task.items() if k[2] == "claimed"}
+    Main scores are joined on (task, subset, split): only the pairs both sides have count, so a
+    measured validation split never moves a claim about the test split. A task's Δ is the mean of
+    its pairs' Δ; `max |Δ|`, the verdict's number, is the largest |Δ| of one pair, as compare's `off`.
+    """
+    pair = ["task", "subset", "split"]
+    claimed = {k: v for k, v in tables.items() if k[2] == "claimed"}
     rows = []
-    for key, measured in per_task.items():
+    for key, measured in tables.items():
         if key[2] != "measured":
             continue
         for ckey, card in claimed.items():
             if not same_model(ckey[0], key[0]):
                 continue
-            shared = sorted(set(measured) & set(card))
-            row = {
-                "model": key[0],
-                "revision": key[1],
-                "measured": key[3],
-                "claimed": ckey[3],
-                "shared tasks": len(shared),
-            }
+            joined = measured[[*pair, "value"]].merge(card[[*pair, "value"]], on=pair, suffixes=("", "_card"))
+            joined = joined[joined["value"].notna() & joined["value_card"].notna()]
+            delta = (joined["value"] - joined["value_card"]).astype(float)
+            deltas = {str(t): float(d.mean()) for t, d in delta.groupby(joined["task"], sort=True)}
+            row = {"model": key[0], "revision": key[1], "measured": key[3], "claimed": ckey[3], "shared tasks": len(deltas)}
             for ttype in type_cols:
-                of_type = [t for t in shared if types.get(t) == ttype]
-                row[f"{ttype} Δ"] = M.mean([measured[t] - card[t] for t in of_type])
-            deltas = {t: measured[t] - card[t] for t in shared}
+                row[f"{ttype} Δ"] = M.mean([d for t, d in deltas.items() if types.get(t) == ttype])
             row["mean Δ"] = M.mean(list(deltas.values()))
-            worst = max(deltas, key=lambda t: abs(deltas[t])) if deltas else None
-            row["max |Δ|"] = abs(deltas[worst]) if worst else math.nan
-            row["at task"] = worst or "-"
+            worst = int(delta.abs().to_numpy().argmax()) if len(delta) else None
+            row["max |Δ|"] = abs(float(delta.iloc[worst])) if worst is not None else math.nan
+            row["at task"] = _pair_name(joined.iloc[worst]) if worst is not None else "-"
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _pair_name(row: pd.Series) -> str:
+    """`ATEC test`, or `MIRACL zh/dev` for a subset other than default."""
+    split = row["split"] if row["subset"] == "default" else f"{row['subset']}/{row['split']}"
+    return f"{row['task']} {split}"
 
 
 def _lookup(versus: pd.DataFrame, model: str, revision: str, source: str) -> float:

@@ -99,7 +99,7 @@ def markdown(board: Leaderboard) -> str:
     if not versus.empty:
         lines += [
             "",
-            "## Measured vs claimed (measured - claimed, over the tasks both have)",
+            "## Measured vs claimed (measured - claimed, over the task splits both have; at task: the largest)",
             R.markdown_table(versus.drop(columns=["measured"]).assign(revision=[r[:12] for r in versus["revision"]])),
         ]
     if notes:
@@ -121,7 +121,7 @@ def verdict_line(board: Leaderboard) -> str:
         worst = versus.sort_values("max |Δ|", ascending=False, kind="stable").iloc[0]
         if board.verdict == "match":
             return (
-                f"{word}: all {len(versus)} measured row(s) within {CLAIM_TOLERANCE:g} of their card on every task both have "
+                f"{word}: all {len(versus)} measured row(s) within {CLAIM_TOLERANCE:g} of their card on every task split both have "
                 f"(largest difference {worst['max |Δ|']:.4f}, {worst['at task']})"
             )
         off = int((versus["max |Δ|"] > CLAIM_TOLERANCE).sum())
@@ -177,7 +177,7 @@ def terminal_summary(board: Leaderboard, *, full: bool = False, top: int = 5) ->
     if not board.claimed_vs_measured.empty:
         lines.append(
             f"Measured vs claimed: {len(board.claimed_vs_measured)} measured row(s) beside their card; "
-            f"largest task difference {board.largest_claim_gap:.4f} (tolerance {CLAIM_TOLERANCE:g})"
+            f"largest split difference {board.largest_claim_gap:.4f} (tolerance {CLAIM_TOLERANCE:g})"
         )
     if board.warnings:
         more = f" ({len(board.warnings) - _WARNINGS_SHOWN} more in the full report)" if len(board.warnings) > _WARNINGS_SHOWN else ""
@@ -260,7 +260,7 @@ def write_reports(board: Leaderboard, folder: Path, *, about: R.About | None = N
         summary += f" {unranked} row{'s' if unranked > 1 else ''} lacking tasks of the basis listed below, unranked."
     verdict, tone = _VERDICTS[board.verdict]
     if board.largest_claim_gap is not None:
-        summary += f" Measured vs claimed: largest task difference {board.largest_claim_gap:.4f} (tolerance {CLAIM_TOLERANCE:g})."
+        summary += f" Measured vs claimed: largest split difference {board.largest_claim_gap:.4f} (tolerance {CLAIM_TOLERANCE:g})."
     page = R.render_page(
         "leaderboard.html.j2",
         verdict=verdict,
