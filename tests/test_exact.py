@@ -97,6 +97,7 @@ def test_a_rerun_encodes_nothing_and_the_cache_serves_every_text(tmp_path: Path)
     # TinyClustering 6, TinyRetrieval 5 documents + the 3 queries with a relevant document,
     # TinyReranking 5 documents (mteb encodes the corpus) + 2 queries.
     assert [manifest["tasks"][t]["encoder_stats"]["cache_hits"] for t in HAND] == [6, 9, 12, 6, 8, 7]
+    assert [manifest["tasks"][t]["main_score"] for t in HAND] == pytest.approx(list(HAND.values()), abs=1e-6)  # mteb's get_score
     assert manifest["encoder_stats"]["encoded"] == 0
     assert S.main_scores(evalkit.read_results(again.folder)).set_index("task")["value"].to_dict() == pytest.approx(HAND, abs=1e-6)
 

@@ -139,26 +139,6 @@ def mean(values: list[float]) -> float:
     return float(sum(values) / len(values)) if values else math.nan
 
 
-def summary(task_values: Mapping[str, float], task_types: Mapping[str, str]) -> dict[str, float]:
-    """Per-type means, `mean (task)` and `mean (type)` over per-task main scores.
-
-    Args:
-        task_values: task -> its main score (from `per_task`).
-        task_types: task -> its mteb type.
-
-    Returns:
-        type -> mean over its tasks, plus `mean (task)` (over all tasks) and `mean (type)` (over the
-        type means), as mteb's `Mean (Task)` and `Mean (TaskType)`.
-    """
-    by_type: dict[str, list[float]] = {}
-    for task, value in task_values.items():
-        by_type.setdefault(task_types.get(task, "") or "", []).append(value)
-    out = {ttype: mean(values) for ttype, values in by_type.items()}
-    out["mean (task)"] = mean(list(task_values.values()))
-    out["mean (type)"] = mean([v for t, v in out.items() if t != "mean (task)"])
-    return out
-
-
 def averages(df: pd.DataFrame, *, type_mean: bool = False) -> pd.DataFrame:
     """Leaderboard-style averages of a Scores table: per task type, then over all tasks (and types).
 

@@ -52,11 +52,7 @@ class TaskOutcome:
     reason: str = ""
     stats: EncodeStats = field(default_factory=EncodeStats)
     max_seq_length: int | None = None
-
-    @property
-    def main_score(self) -> float | None:
-        """The mean of the per-split main scores (as mteb's `get_score`), or None."""
-        return sum(self.splits.values()) / len(self.splits) if self.splits else None
+    main_score: float | None = None  # mteb's own `TaskResult.get_score()`: the mean over every split and subset
 
 
 @dataclass(frozen=True)
@@ -302,6 +298,14 @@ def main_scores_of(task_result: Any) -> dict[str, float]:
     return out
 
 
+def task_score(task_result: Any) -> float | None:
+    """The task's one main score as mteb computes it (`TaskResult.get_score`: a flat mean over splits and subsets)."""
+    try:
+        return float(task_result.get_score())
+    except Exception:  # noqa: BLE001 - a record for the manifest; the result file itself is what is read
+        return None
+
+
 def degenerate_scores(task_result: Any) -> str | None:
     """Why a task's scores cannot be reported as done (an empty split, a NaN or infinite main score), or None."""
     if not task_result.scores:
@@ -336,7 +340,7 @@ def persist_task(folder: ResultsFolder, plan: TaskPlan, evaluated: Evaluated, *,
         max_seq_length=evaluated.max_seq_length,
     )
     if status == "done":
-        outcome.splits = main_scores_of(evaluated.task_result)
+        outcome.splits, outcome.main_score = main_scores_of(evaluated.task_result), task_score(evaluated.task_result)
         if evaluated.examples:
             examples_mod.save(
                 folder.examples_path(built.name), built.name, built.task_type, built.task.metadata.main_score, evaluated.examples
@@ -375,4 +379,5 @@ def skipped_outcome(folder: ResultsFolder, plan: TaskPlan) -> TaskOutcome:
         reason=plan.reason,
         splits=main_scores_of(result),
         max_seq_length=record.max_seq_length if record else None,
+        main_score=task_score(result),
     )
