@@ -69,6 +69,20 @@ def test_bootstrap_matches_scipy_on_a_plain_mean():
     assert ours[1] - ours[0] == pytest.approx(2 * 1.96 * x.std(ddof=1) / math.sqrt(200), rel=0.05)
 
 
+def test_examples_pair_by_position_only_when_their_texts_agree():
+    from evalkit.judge.confidence import paired_arrays
+    from evalkit.judge.moved import moved_examples
+
+    def side(texts: list[str], right: list[float]) -> ExampleScores:  # per-item share of classifier runs that were right
+        return ExampleScores("test", "default", "mean", values=right, texts=texts)
+
+    base = side(["a", "b", "c"], [1.0, 1.0, 0.5])
+    same = side(["a", "b", "c"], [0.0, 1.0, 0.5])
+    assert paired_arrays(base, same) is not None and len(moved_examples("T", base, same, metric="accuracy")[0]) == 1
+    shuffled = side(["b", "a", "c"], [0.0, 1.0, 0.5])  # other examples at the same positions
+    assert paired_arrays(base, shuffled) is None and moved_examples("T", base, shuffled, metric="accuracy")[0].empty
+
+
 def test_average_weights_follow_the_averaging_code():
     # A (STS) has two splits, B (STS) one, R (Retrieval) one. STS = (mean(A1, A2) + B) / 2, so each
     # A split weighs 1/4 and B 1/2; mean (task) = (A + B + R) / 3: 1/6, 1/6, 1/3, 1/3; mean (type) =

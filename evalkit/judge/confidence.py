@@ -58,8 +58,9 @@ SUITE_COLUMNS = ["average", "tasks", "baseline", "candidate", "delta", "ci_low",
 def paired_arrays(base: E.ExampleScores, cand: E.ExampleScores) -> tuple[str, tuple[np.ndarray, ...], tuple[np.ndarray, ...]] | None:
     """The two sides' data on the same examples in the same order: (kind, baseline arrays, candidate arrays).
 
-    Means pair by example id where both sides have ids; the other kinds pair by position and
-    must have the same gold labels.
+    Means pair by example id where both sides have ids; otherwise examples pair by position, and
+    must then have the same texts where both sides recorded them and, beyond means, the same gold
+    labels (`judge.moved` pairs by the same rule).
 
     Returns:
         The paired data, or None when the examples cannot be paired.
@@ -77,6 +78,8 @@ def paired_arrays(base: E.ExampleScores, cand: E.ExampleScores) -> tuple[str, tu
         return base.kind, a, b
     if len(base) != len(cand) or len(base) == 0:
         return None
+    if base.texts and cand.texts and base.texts != cand.texts:
+        return None  # other texts at the same positions: not the same examples
     a, b = base.arrays(), cand.arrays()
     if base.kind != "mean" and not np.array_equal(a[0], b[0]):
         return None  # different gold labels: not the same examples
