@@ -306,3 +306,9 @@ def test_regress_and_leaderboard_on_two_tiny_runs(tmp_path, capsys):
     board = evalkit.leaderboard([tiny, cat3], suite=TINY, reports_dir=None)
     assert list(board.rows["tie"]) == ["=1", "=1"]
     assert board.rows["vs next"].iloc[0].startswith("+0.0333 [+0.0000, +0.3333]")
+    # A hidden copy of a run under a source (`.old/`) is neither a row nor a second home of its per-example scores.
+    import shutil
+
+    shutil.copytree(tmp_path / "kw", tmp_path / "kw" / ".old")
+    board = evalkit.leaderboard([tmp_path / "kw", cat3], suite=TINY, reports_dir=None)
+    assert len(board.rows) == 2 and board.rows["vs next"].iloc[0].startswith("+0.0333 [+0.0000, +0.3333]")

@@ -1,16 +1,15 @@
 """Is the difference real? Paired bootstrap of the suite's averages, Holm's control, detectable change.
 
 Pure functions on per-example scores and numpy arrays (no files read or written).
-
 - `paired_replicates`: bootstrap replicates of (candidate - baseline) on one task split, resampling
   the examples both sides share (the same resample for both), with the task's own statistic from
   `results.per_example.statistic` (a mean per query or item; Spearman and best-threshold accuracy
   recomputed on each resample). `regress.paired_bootstrap` is its percentile interval.
 - `suite_intervals`: the change in every average the reports show (each task type's mean, `mean
   (task)`, `mean (type)`) with a percentile interval. Each replicate resamples every task split on
-  its own (stratified: split `s` draws from its own examples with its own seed) and combines the
-  split deltas with the weights of the averaging code itself (`average_weights` probes it with unit
-  vectors: the averages are means of means, so linear in the per-split scores). Task splits
+  its own (stratified: own examples, own seed) and combines the split deltas with the weights of
+  the averaging code itself (`average_weights` probes it with unit vectors: the averages are
+  means of means, linear in the per-split scores). Task splits
   without per-example scores (clustering, cards) are held at their observed change: they add no
   width, and the table counts them (`held`).
 - `holm`: Holm's step-down adjustment of the per-task p-values. Holm, not Benjamini-Hochberg,
@@ -58,12 +57,8 @@ SUITE_COLUMNS = ["average", "tasks", "baseline", "candidate", "delta", "ci_low",
 def paired_arrays(base: E.ExampleScores, cand: E.ExampleScores) -> tuple[str, tuple[np.ndarray, ...], tuple[np.ndarray, ...]] | None:
     """The two sides' data on the same examples in the same order: (kind, baseline arrays, candidate arrays).
 
-    Means pair by example id where both sides have ids; otherwise examples pair by position, and
-    must then have the same texts where both sides recorded them and, beyond means, the same gold
-    labels (`judge.moved` pairs by the same rule).
-
-    Returns:
-        The paired data, or None when the examples cannot be paired.
+    By id where both sides have ids; else by position, with equal texts where both recorded them
+    and, beyond means, equal gold labels (as `judge.moved` pairs). None when they cannot pair.
     """
     if base.kind != cand.kind:
         return None
@@ -78,8 +73,8 @@ def paired_arrays(base: E.ExampleScores, cand: E.ExampleScores) -> tuple[str, tu
         return base.kind, a, b
     if len(base) != len(cand) or len(base) == 0:
         return None
-    if base.texts and cand.texts and base.texts != cand.texts:
-        return None  # other texts at the same positions: not the same examples
+    if base.texts and cand.texts and base.texts != cand.texts:  # other examples at the same positions
+        return None
     a, b = base.arrays(), cand.arrays()
     if base.kind != "mean" and not np.array_equal(a[0], b[0]):
         return None  # different gold labels: not the same examples

@@ -18,6 +18,7 @@ import pandas as pd
 from evalkit import _parse
 from evalkit.errors import DataError
 from evalkit.results import scores as S
+from evalkit.results.folder import ResultsFolder
 from evalkit.runner.suite import Suite
 
 Kind = Literal["measured", "claimed"]
@@ -81,24 +82,13 @@ def collect(sources: Sequence[str | Path], *, suite: Suite | None = None) -> tup
 
 def _result_files(folder: Path, wanted: set[str] | None) -> list[Path]:
     """Every TaskResult file under `folder`, at any depth, in the layout `ResultsFolder` describes."""
-    from evalkit.results.folder import ResultsFolder
-
-    owners = {p.parent for p in folder.rglob("*.json") if "evalkit" not in p.relative_to(folder).parts[:-1]}
-    owners |= {p.parents[2] for p in folder.rglob("evalkit/local/*.json")}
-    files = []
-    for owner in sorted(owners):
-        if any(part.startswith(".") for part in owner.relative_to(folder).parts):
-            continue
-        files += [p for p in ResultsFolder(owner).result_files() if wanted is None or p.stem in wanted]
-    return files
+    return [p for f in ResultsFolder.anywhere_under(folder) for p in f.result_files() if wanted is None or p.stem in wanted]
 
 
 def _results_entries(files: list[Path], label: str, warnings: list[str]) -> list[Entry]:
     by_folder: dict[Path, list[Path]] = {}
     for path in files:
-        # In-house results sit in <revision>/evalkit/local/: they belong to that revision folder.
-        owner = path.parents[2] if path.parent.name == "local" and path.parent.parent.name == "evalkit" else path.parent
-        by_folder.setdefault(owner, []).append(path)
+        by_folder.setdefault(ResultsFolder.of_file(path).path, []).append(path)  # in-house results: evalkit/local/
     # One results root keeps the name the user gave; several (runs side by side in one folder) are
     # told apart by their own paths, so that two runs of one model are never averaged together.
     roots = {folder.parent.parent for folder in by_folder}

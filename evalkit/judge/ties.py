@@ -51,7 +51,7 @@ def _example_folders(source: str) -> list:
     if root.is_file():
         return [ResultsFolder.of_file(root)]
     if root.is_dir():
-        return [ResultsFolder(p.parent.parent) for p in root.rglob("examples") if p.is_dir() and p.parent.name == "evalkit"]
+        return [f for f in ResultsFolder.anywhere_under(root) if (f.evalkit_dir / "examples").is_dir()]
     return []
 
 

@@ -114,6 +114,21 @@ class ResultsFolder:
         return cls(path.parents[2] if path.parent.name == "local" and path.parent.parent.name == "evalkit" else path.parent)
 
     @classmethod
+    def anywhere_under(cls, root: Path) -> list[ResultsFolder]:
+        """Every folder at any depth under `root` holding task results or per-example scores, sorted.
+
+        Hidden folders (`.old/`, `.git/`: copies and history, not runs) and evalkit's own record
+        folders are passed over. The leaderboard reads its sources with this, as `find` serves the
+        commands that take one run's layout.
+        """
+        root = Path(root)
+        owners = {p.parent for p in root.rglob("*.json") if "evalkit" not in p.relative_to(root).parts[:-1]}
+        owners |= {p.parents[2] for p in root.rglob("evalkit/local/*.json")}
+        owners |= {p.parents[1] for p in root.rglob("evalkit/examples") if p.is_dir()}
+        shown = (o for o in owners if not any(part.startswith(".") for part in o.relative_to(root).parts))
+        return [cls(o) for o in sorted(shown)]
+
+    @classmethod
     def find(cls, path: Path) -> list[ResultsFolder]:
         """The results folders under a results root, a model folder, or a revision folder.
 
