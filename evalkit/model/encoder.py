@@ -23,7 +23,7 @@ import numpy as np
 from evalkit.errors import EncodingError, ModelError
 from evalkit.model.batching import can_thread, cpu_workers, plan_batches, worker_threads
 from evalkit.model.caching import CachingEncoder
-from evalkit.model.prompts import PromptTable, check_table, default_prompts
+from evalkit.model.prompts import PromptTable, check_table, prompt_table_for
 from evalkit.model.settings import ModelSettings, encodes_itself
 from evalkit.model.source import ResolvedModel, load_mteb, load_python, load_sentence_transformer, pick_device, prepare_model
 
@@ -316,7 +316,9 @@ def load_encoder(settings: ModelSettings, *, cache_dir: Path | None = None) -> E
         ModelError: missing model, remote code or pickle weights not opted in, weights that did not load.
     """
     resolved = prepare_model(settings)
-    return load_resolved(resolved, settings, default_prompts(resolved, settings), cache_dir=cache_dir)
+    # The prompt table a run would build (a registry instruct model's instructions included); given prompts win.
+    table = prompt_table_for(resolved, settings, {"prompts": "cli"} if settings.prompts else {})
+    return load_resolved(resolved, settings, table, cache_dir=cache_dir)
 
 
 def load_resolved(
