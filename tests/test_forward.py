@@ -79,7 +79,7 @@ def test_a_gpu_loop_tokenizes_on_the_cpus_ray_granted(monkeypatch):
     import types
 
     from evalkit._compat.st_forward import Parts
-    from evalkit.model import batching
+    from evalkit.model import batching, forward
     from evalkit.model.forward import ForwardLoop
 
     grant = {"CPU": 4.0, "GPU": 1.0}
@@ -95,6 +95,9 @@ def test_a_gpu_loop_tokenizes_on_the_cpus_ray_granted(monkeypatch):
     assert ForwardLoop(model, Parts(None, None, tokenizer)).tokenizer_threads == 8  # at most GPU_TOKENIZER_THREADS
     cpu_loop = ForwardLoop(types.SimpleNamespace(device="cpu"), Parts(None, None, tokenizer))
     assert cpu_loop.tokenizer_threads == 1  # on a CPU the forward passes need the cores
+    assert cpu_loop.batch_tokens == batching.CPU_BATCH_TOKENS and loop.batch_tokens == forward.GPU_BATCH_TOKENS
+    mps_loop = ForwardLoop(types.SimpleNamespace(device="mps"), Parts(None, None, tokenizer))  # Apple GPUs: a GPU's batches
+    assert not mps_loop.on_cuda and mps_loop.tokenizer_threads == 8 and mps_loop.batch_tokens == forward.GPU_BATCH_TOKENS
     monkeypatch.delitem(sys.modules, "ray")
     assert batching.granted_cpus() == len(__import__("os").sched_getaffinity(0))  # no Ray: this process's CPUs
 

@@ -43,6 +43,17 @@ def token_budget_batches(
     return [batch.tolist() for batch in found]
 
 
+def on_accelerator(device: str) -> bool:
+    """True for a GPU-like device (`cuda:1`, `mps`): GPU batch budgets and tokenizer threads; False for the CPU.
+
+    Example::
+
+        >>> on_accelerator("cuda:1"), on_accelerator("mps"), on_accelerator("cpu")
+        (True, True, False)
+    """
+    return not device.startswith("cpu")
+
+
 def cpu_workers(device: str, threads: int, batches: int) -> tuple[int, int]:
     """How many encoding threads to run on `device`, and how many torch threads each gets.
 
@@ -57,7 +68,7 @@ def cpu_workers(device: str, threads: int, batches: int) -> tuple[int, int]:
         >>> cpu_workers("cuda:0", threads=16, batches=100)
         (1, 16)
     """
-    if not device.startswith("cpu") or threads < 2 or batches < 2:
+    if on_accelerator(device) or threads < 2 or batches < 2:
         return 1, threads
     workers = min(threads, CPU_MAX_WORKERS, batches)
     return workers, max(1, threads // workers)
@@ -131,7 +142,7 @@ def plan_batches(lengths: list[int], *, device: str, batch_size: int, max_tokens
         >>> plan_batches([5, 300, 5, 5], device="cuda", batch_size=2, max_tokens=10)
         [[1, 0], [2, 3]]
     """
-    if device.startswith("cpu"):
+    if not on_accelerator(device):
         # Measured on a 2-core CPU: ~1k tokens per batch is fastest (bigger batches fall out of cache).
         return token_budget_batches(
             lengths, batch_size=batch_size, max_tokens=max_tokens, budget=CPU_BATCH_TOKENS, max_count=2 * batch_size

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from evalkit.errors import EncodingError, ModelError
-from evalkit.model.batching import can_thread, cpu_workers, plan_batches, worker_threads
+from evalkit.model.batching import can_thread, cpu_workers, on_accelerator, plan_batches, worker_threads
 from evalkit.model.caching import CachingEncoder
 from evalkit.model.prompts import PromptTable, check_table, prompt_table_for
 from evalkit.model.settings import ModelSettings, encodes_itself
@@ -217,7 +217,7 @@ class Encoder(CachingEncoder):
         # sentence-transformers' multi-process pool: one process per device, chunks fanned out.
         if self._pool is None:
             saved = os.environ.get("OMP_NUM_THREADS")
-            if all(d.startswith("cpu") for d in self.devices):
+            if not any(on_accelerator(d) for d in self.devices):
                 # CPU workers share the cores: one thread each, or they oversubscribe them.
                 os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // len(self.devices)))
             try:

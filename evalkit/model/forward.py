@@ -103,13 +103,14 @@ class ForwardLoop:
         self.model = model
         self.parts = model_parts
         self.device = torch.device(str(getattr(model, "device", "cpu")))
-        self.on_cuda = self.device.type == "cuda"
-        self.batch_tokens = batch_tokens or (GPU_BATCH_TOKENS if self.on_cuda else batching.CPU_BATCH_TOKENS)
+        self.on_cuda = self.device.type == "cuda"  # pinned copies, SDPA backends, one synchronisation per call
+        accelerator = batching.on_accelerator(str(self.device))  # cuda or mps: GPU batches and tokenizer threads
+        self.batch_tokens = batch_tokens or (GPU_BATCH_TOKENS if accelerator else batching.CPU_BATCH_TOKENS)
         self.max_count = max_count
         self.pad_free = pad_free
         self.attention = attention
         # The CPUs Ray granted this worker, else this process's: a GPU's tokenizers use them, a CPU's forward passes.
-        self.tokenizer_threads = tokenizer_threads or batching.tokenizer_threads(batching.granted_cpus(), on_gpu=self.on_cuda)
+        self.tokenizer_threads = tokenizer_threads or batching.tokenizer_threads(batching.granted_cpus(), on_gpu=accelerator)
         self.cpu_threads = cpu_threads  # None: torch's thread count (on a CPU, the forward workers share them)
         self.stats = LoopStats()
         self._checked: dict[str, str | None] = {}  # per prompt: None (ids equal) or why the loop does not run it

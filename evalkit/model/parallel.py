@@ -112,7 +112,7 @@ def device_loops(model: Any, devices: list[str], **options: Any) -> DeviceLoops 
         if device not in models:
             # A copy moved to its device: the weights of the first, bit for bit.
             models[device] = copy.deepcopy(model).to(device)
-        on_gpu = not device.startswith("cpu")
+        on_gpu = batching.on_accelerator(device)
         mine = {"tokenizer_threads": batching.tokenizer_threads(cpus, on_gpu=on_gpu), "cpu_threads": cpu_threads, **options}
         loop = owned_loop(models[device], **mine)
         if isinstance(loop, str):  # the first: the model's shape (no copy made yet); a copy: said with its device
