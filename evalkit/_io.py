@@ -26,6 +26,11 @@ def _writer() -> str:
     return f"{_HOST}-{os.getpid()}"
 
 
+def temp_path(final: Path) -> Path:
+    """The temporary file a writer on this host and process writes before renaming it to `final`."""
+    return final.with_name(f".{final.name}.{_writer()}.tmp")
+
+
 def safe_part(name: str) -> str:
     """Make `name` one safe path component: no separators, no leading dots, no odd characters.
 
@@ -42,7 +47,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         OutputError: when the folder cannot be created or written.
     """
     payload = data if isinstance(data, bytes) else data.encode("utf-8")
-    tmp = path.with_name(f".{path.name}.{_writer()}.tmp")
+    tmp = temp_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_symlink() or path.is_dir():
@@ -101,18 +106,21 @@ def _free_bytes(folder: Path) -> int:
     return 0
 
 
-def remove_stale_temps(folder: Path, *, recursive: bool = True) -> int:
-    """Delete the temporary files that writers on this host left when they were killed mid-write.
+def remove_stale_temps(folder: Path, *, recursive: bool = True, older_than: float | None = None) -> int:
+    """Delete the temporary files that writers left when they were killed mid-write.
 
     A temporary file is named after its writer (host and pid): one whose process on this host is
     gone will never be renamed into place. Other hosts' files are left alone (a shared folder may
-    have live writers elsewhere). Returns how many were removed.
+    have live writers elsewhere), unless `older_than` (seconds) is given and they are older: no
+    writer of evalkit's takes hours over one file. Returns how many were removed.
     """
-    removed = 0
-    for tmp in (folder.rglob if recursive else folder.glob)(f".*.{_HOST}-*.tmp"):
+    removed, now = 0, time.time()
+    for tmp in (folder.rglob if recursive else folder.glob)(".*.tmp"):
         pid = tmp.name[: -len(".tmp")].rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+        mine = pid.isdigit() and tmp.name.endswith(f".{_HOST}-{pid}.tmp")
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            dead = mine and int(pid) != os.getpid() and not _alive(int(pid))
+            if dead or (older_than is not None and now - tmp.lstat().st_mtime > older_than):
                 tmp.unlink()
                 removed += 1
     return removed

@@ -215,13 +215,14 @@ def test_a_full_disk_skips_caching_and_leaves_no_temp(tmp_path: Path, monkeypatc
 def test_temp_shards_of_dead_writers_are_removed_when_the_cache_opens(tmp_path: Path):
     folder = tmp_path / "model-key"
     folder.mkdir()
-    host = "".join(c if c.isalnum() else "_" for c in os.uname().nodename)
-    dead = folder / f".shard-x.npz.{host}-999999999.tmp"
-    live = folder / f".shard-y.npz.{host}-{os.getpid()}.tmp"
-    dead.write_bytes(b"x")
-    live.write_bytes(b"x")
+    dead = folder / f".shard-x.npz.{_io._HOST}-999999999.tmp"
+    live = _io.temp_path(folder / "shard-y.npz")  # this process: a writer at work
+    elsewhere, abandoned = folder / ".shard-z.npz.otherhost-12.tmp", folder / ".shard-w.npz.otherhost-13.tmp"
+    for path in (dead, live, elsewhere, abandoned):
+        path.write_bytes(b"x")
+    os.utime(abandoned, (time.time() - 7 * 3600,) * 2)  # another host's, untouched for 7 hours
     EmbeddingCache(tmp_path, "model-key")
-    assert not dead.exists() and live.exists()
+    assert not dead.exists() and live.exists() and elsewhere.exists() and not abandoned.exists()
 
 
 # --- writes: full disk, temps, links -------------------------------------------------------------

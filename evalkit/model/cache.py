@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import os
-import time
 import uuid
 from collections import OrderedDict
 from pathlib import Path
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from evalkit import _parse
+from evalkit._io import open_exclusive, remove_stale_temps, temp_path
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class EmbeddingCache:
         self.model_key = model_key
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dim: int | None = None  # set by the first shard that fits, or by `get(dim=...)`
-        _remove_stale(self.dir)
+        remove_stale_temps(self.dir, recursive=False, older_than=6 * 3600)
         self._index: dict[bytes, tuple[Path, int]] = {}
         self._loaded: OrderedDict[Path, np.ndarray] = OrderedDict()  # least recently used first
         self._seen: set[Path] = set()
@@ -184,15 +184,13 @@ class EmbeddingCache:
         keys = np.array([text_key(prompt, t) for t in texts], dtype="S32")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         meta = {"model": self.model_key, "dim": int(vectors.shape[1]), "count": len(keys), "sha256": _checksum(keys, vectors)}
-        name = f"shard-{uuid.uuid4().hex}.npz"
-        tmp = self.dir / f".{name}.{_HOST}-{os.getpid()}.tmp"
+        final = self.dir / f"shard-{uuid.uuid4().hex}.npz"
+        tmp = temp_path(final)
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-            with os.fdopen(fd, "wb") as f:
+            with open_exclusive(tmp) as f:
                 np.savez(f, keys=keys, vectors=vectors, meta=np.array(json.dumps(meta)))
                 f.flush()
                 os.fsync(f.fileno())
-            final = self.dir / name
             os.replace(tmp, final)
         except OSError as exc:
             with contextlib.suppress(OSError):
@@ -212,31 +210,7 @@ class ShardMismatch(Exception):
     """A cache shard that does not fit this cache; the message says how."""
 
 
-_HOST = "".join(c if c.isalnum() else "_" for c in os.uname().nodename) or "host"
-
-
 def _checksum(keys: np.ndarray, vectors: np.ndarray) -> str:
     digest = hashlib.sha256(np.ascontiguousarray(keys).tobytes())
     digest.update(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
     return digest.hexdigest()
-
-
-def _remove_stale(folder: Path, older_than: float = 6 * 3600) -> None:
-    """Remove the temporary shards of killed writers: this host's dead pids, anyone's after `older_than` seconds."""
-    now = time.time()
-    for tmp in folder.glob(".shard-*.tmp"):
-        pid = tmp.name[: -len(".tmp")].rsplit("-", 1)[-1]
-        mine = tmp.name.endswith(f".{_HOST}-{pid}.tmp") and pid.isdigit()
-        with contextlib.suppress(OSError):
-            if (mine and int(pid) != os.getpid() and not _alive(int(pid))) or now - tmp.lstat().st_mtime > older_than:
-                tmp.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
