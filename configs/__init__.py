@@ -1,0 +1,1 @@
+"""The packaged suites (`evalkit.configs`): YAML files that `evalkit run <name>` finds by name."""
